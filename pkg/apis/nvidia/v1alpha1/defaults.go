@@ -1,0 +1,77 @@
+package v1alpha1
+
+import "k8s.io/utils/ptr"
+
+// Defaults of the design (REQ 3).
+const (
+	DefaultISL  int32   = 512
+	DefaultOSL  int32   = 128
+	DefaultTTFT float64 = 100
+	DefaultITL  float64 = 15
+)
+
+// Default fills every unset field of the spec with the design's defaults and normalises aliases.
+// image is the cluster's default image (the webhook's --default-image); it is used only when spec.image is empty.
+// Default is idempotent: applying it twice gives the same object.
+func (r *DynamoGraphDeploymentRequest) Default(image string) {
+	s := &r.Spec
+	if s.Backend == "" || s.Backend == BackendAuto {
+		s.Backend = BackendAny
+	}
+	if s.SearchStrategy == "" {
+		s.SearchStrategy = SearchRapid
+	}
+	if s.Image == "" {
+		s.Image = image
+	}
+	if s.Workload == nil {
+		s.Workload = &Workload{}
+	}
+	if s.Workload.ISL == nil {
+		s.Workload.ISL = ptr.To(DefaultISL)
+	}
+	if s.Workload.OSL == nil {
+		s.Workload.OSL = ptr.To(DefaultOSL)
+	}
+	if s.SLA == nil {
+		s.SLA = &SLA{}
+	}
+	if s.SLA.TTFT == nil {
+		s.SLA.TTFT = ptr.To(DefaultTTFT)
+	}
+	if s.SLA.ITL == nil {
+		s.SLA.ITL = ptr.To(DefaultITL)
+	}
+}
+
+// ISL returns the input sequence length, defaulted.
+func (s *DynamoGraphDeploymentRequestSpec) ISL() int {
+	if s.Workload == nil || s.Workload.ISL == nil {
+		return int(DefaultISL)
+	}
+	return int(*s.Workload.ISL)
+}
+
+// OSL returns the output sequence length, defaulted.
+func (s *DynamoGraphDeploymentRequestSpec) OSL() int {
+	if s.Workload == nil || s.Workload.OSL == nil {
+		return int(DefaultOSL)
+	}
+	return int(*s.Workload.OSL)
+}
+
+// TTFT returns the TTFT target in milliseconds, defaulted.
+func (s *DynamoGraphDeploymentRequestSpec) TTFT() float64 {
+	if s.SLA == nil || s.SLA.TTFT == nil {
+		return DefaultTTFT
+	}
+	return *s.SLA.TTFT
+}
+
+// ITL returns the ITL target in milliseconds, defaulted.
+func (s *DynamoGraphDeploymentRequestSpec) ITL() float64 {
+	if s.SLA == nil || s.SLA.ITL == nil {
+		return DefaultITL
+	}
+	return *s.SLA.ITL
+}

@@ -1,0 +1,282 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Names that cross component boundaries (see shared/design/architecture.md). Keep them stable.
+const (
+	Kind     = "DynamoGraphDeploymentRequest"
+	Resource = "dynamographdeploymentrequests"
+
+	// LabelDGDRName links a profiling Job and a generated DGD to the DGDR that made them.
+	LabelDGDRName = "nvidia.com/dgdr-name"
+	// AnnotationProfilingJob records the profiling Job the webhook created for a DGDR.
+	AnnotationProfilingJob = "nvidia.com/dgdr-profiling-job"
+	// ProfilerServiceAccount runs the profiling Job.
+	ProfilerServiceAccount = "dgdr-profiler"
+	// FieldManager is the server-side apply field manager of everything dgdr writes.
+	FieldManager = "dgdr"
+	// ProfilingConfigMapSuffix names the ConfigMap <dgdr>-profiling holding the full results.
+	ProfilingConfigMapSuffix = "-profiling"
+)
+
+// Backend is the serving engine. "any" lets the search compare all of them.
+// +kubebuilder:validation:Enum=any;sglang;trtllm;vllm
+type Backend string
+
+const (
+	BackendAny    Backend = "any"
+	BackendSGLang Backend = "sglang"
+	BackendTRTLLM Backend = "trtllm"
+	BackendVLLM   Backend = "vllm"
+	// BackendAuto is accepted on input as an alias of BackendAny (Dynamo 1.0 spells it so) and stored as "any".
+	BackendAuto Backend = "auto"
+)
+
+// Backends lists the canonical backend values in the order they are documented.
+var Backends = []Backend{BackendAny, BackendSGLang, BackendTRTLLM, BackendVLLM}
+
+// SearchStrategy chooses how configurations are evaluated.
+// +kubebuilder:validation:Enum=rapid;thorough
+type SearchStrategy string
+
+const (
+	// SearchRapid predicts performance with dgdr's own model: sub-second, no GPUs.
+	SearchRapid SearchStrategy = "rapid"
+	// SearchThorough measures real candidate deployments on the cluster.
+	SearchThorough SearchStrategy = "thorough"
+)
+
+// SearchStrategies lists the accepted strategies.
+var SearchStrategies = []SearchStrategy{SearchRapid, SearchThorough}
+
+// Phase is the lifecycle phase of a DGDR.
+// +kubebuilder:validation:Enum=Pending;Profiling;Ready;Deploying;Deployed;Failed
+type Phase string
+
+const (
+	PhasePending   Phase = "Pending"
+	PhaseProfiling Phase = "Profiling"
+	PhaseReady     Phase = "Ready"
+	PhaseDeploying Phase = "Deploying"
+	PhaseDeployed  Phase = "Deployed"
+	PhaseFailed    Phase = "Failed"
+)
+
+// Condition types recorded in status.conditions.
+const (
+	ConditionValidated         = "Validated"
+	ConditionProfilingComplete = "ProfilingComplete"
+	ConditionDGDGenerated      = "DGDGenerated"
+	ConditionDeploymentReady   = "DeploymentReady"
+)
+
+// Workload describes the traffic the deployment is sized for.
+type Workload struct {
+	// ISL is the input sequence length in tokens (default 512).
+	// +optional
+	ISL *int32 `json:"isl,omitempty"`
+	// OSL is the output sequence length in tokens (default 128).
+	// +optional
+	OSL *int32 `json:"osl,omitempty"`
+}
+
+// SLA holds the latency targets in milliseconds.
+type SLA struct {
+	// TTFT is the time-to-first-token target in milliseconds (default 100).
+	// +optional
+	TTFT *float64 `json:"ttft,omitempty"`
+	// ITL is the inter-token latency target in milliseconds (default 15).
+	// +optional
+	ITL *float64 `json:"itl,omitempty"`
+}
+
+// ModelCache points at a PVC that holds the model weights.
+type ModelCache struct {
+	// PVCName is a PersistentVolumeClaim in the DGDR's namespace.
+	PVCName string `json:"pvcName"`
+	// PVCPath is the model's folder inside the PVC (empty: the PVC root).
+	// +optional
+	PVCPath string `json:"pvcPath,omitempty"`
+}
+
+// Overrides are partial objects merged into what dgdr generates.
+type Overrides struct {
+	// ProfilingJob is a partial batch/v1 JobSpec, merged with strategic-merge semantics.
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	ProfilingJob *runtime.RawExtension `json:"profilingJob,omitempty"`
+	// DGD is a partial DynamoGraphDeployment, merged into the generated one (components keyed by name).
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	DGD *runtime.RawExtension `json:"dgd,omitempty"`
+}
+
+// Hardware overrides GPU auto-discovery, for clusters whose nodes carry no GPU labels.
+type Hardware struct {
+	// GPUType is a catalog name such as h100_sxm or h200_sxm.
+	// +optional
+	GPUType string `json:"gpuType,omitempty"`
+	// GPUsPerNode is the number of GPUs in one node.
+	// +optional
+	GPUsPerNode *int32 `json:"gpusPerNode,omitempty"`
+	// TotalGPUs bounds the GPUs the deployment (and thorough profiling) may use.
+	// +optional
+	TotalGPUs *int32 `json:"totalGpus,omitempty"`
+}
+
+// DynamoGraphDeploymentRequestSpec is what the user asks for. It is immutable after creation.
+type DynamoGraphDeploymentRequestSpec struct {
+	// Model is a Hugging Face id (org/name), or the served name when modelCache is set.
+	// +kubebuilder:validation:MinLength=1
+	Model string `json:"model"`
+	// Backend is the serving engine, or any to compare all (auto is accepted and stored as any).
+	// +optional
+	Backend Backend `json:"backend,omitempty"`
+	// Image is the container image for profiling and runtime (defaulted by the webhook).
+	// +optional
+	Image string `json:"image,omitempty"`
+	// +optional
+	Workload *Workload `json:"workload,omitempty"`
+	// +optional
+	SLA *SLA `json:"sla,omitempty"`
+	// +optional
+	ModelCache *ModelCache `json:"modelCache,omitempty"`
+	// +optional
+	Overrides *Overrides `json:"overrides,omitempty"`
+	// SearchStrategy is rapid (performance model) or thorough (on-cluster measurements).
+	// +optional
+	SearchStrategy SearchStrategy `json:"searchStrategy,omitempty"`
+	// EnableAutoScaling adds the Dynamo Planner to the generated DGD.
+	// +optional
+	EnableAutoScaling bool `json:"enableAutoScaling"`
+	// AutoApply deploys the recommended DGD once profiling completes.
+	// +optional
+	AutoApply bool `json:"autoApply"`
+	// Hardware overrides GPU discovery.
+	// +optional
+	Hardware *Hardware `json:"hardware,omitempty"`
+}
+
+// Worker is one pool of identical engine workers inside a configuration.
+type Worker struct {
+	// Role is agg, prefill or decode.
+	Role string `json:"role"`
+	// Count is the number of workers of this role in one replica of the configuration.
+	Count int32 `json:"count"`
+	TP    int32 `json:"tp"`
+	PP    int32 `json:"pp"`
+	EP    int32 `json:"ep"`
+	// Batch is the maximum number of concurrent sequences per worker.
+	Batch int32 `json:"batch"`
+}
+
+// ParetoPoint is one configuration with its predicted (rapid) or measured (thorough) performance.
+type ParetoPoint struct {
+	Backend string `json:"backend"`
+	// Mode is agg or disagg.
+	Mode string `json:"mode"`
+	// Parallelization is the number of GPUs one replica of the configuration uses.
+	Parallelization int32 `json:"parallelization"`
+	// Throughput is output tokens per second of the whole deployment.
+	Throughput float64 `json:"throughput"`
+	// TTFT in milliseconds.
+	TTFT float64 `json:"ttft"`
+	// ITL in milliseconds.
+	ITL                    float64  `json:"itl"`
+	GPUs                   int32    `json:"gpus"`
+	Replicas               int32    `json:"replicas"`
+	TokensPerSecondPerGPU  float64  `json:"tokensPerSecondPerGPU"`
+	TokensPerSecondPerUser float64  `json:"tokensPerSecondPerUser"`
+	MeetsSLA               bool     `json:"meetsSLA"`
+	Workers                []Worker `json:"workers,omitempty"`
+}
+
+// SelectedConfig is the recommended configuration and the DGD generated from it.
+type SelectedConfig struct {
+	ParetoPoint `json:",inline"`
+	// Index is the position of this configuration in pareto (-1 when it is not on the front).
+	Index int32 `json:"index"`
+	// Reason explains the choice, or which SLA target the closest configuration misses and by how much.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// DGD is the generated DynamoGraphDeployment.
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	DGD *runtime.RawExtension `json:"dgd,omitempty"`
+}
+
+// ProfilingResults is the outcome of the search.
+type ProfilingResults struct {
+	// Pareto is the front of non-dominated configurations (bounded; the full table is in the <name>-profiling ConfigMap).
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	Pareto []ParetoPoint `json:"pareto,omitempty"`
+	// +optional
+	SelectedConfig *SelectedConfig `json:"selectedConfig,omitempty"`
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+}
+
+// DeploymentInfo mirrors the state of the deployed DGD.
+type DeploymentInfo struct {
+	Replicas          int32 `json:"replicas"`
+	AvailableReplicas int32 `json:"availableReplicas"`
+}
+
+// DynamoGraphDeploymentRequestStatus is written by the profiler and the plugin.
+type DynamoGraphDeploymentRequestStatus struct {
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// +optional
+	DGDName string `json:"dgdName,omitempty"`
+	// +optional
+	ProfilingJobName string `json:"profilingJobName,omitempty"`
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// +optional
+	ProfilingResults *ProfilingResults `json:"profilingResults,omitempty"`
+	// +optional
+	DeploymentInfo *DeploymentInfo `json:"deploymentInfo,omitempty"`
+}
+
+// DynamoGraphDeploymentRequest turns "serve this model under this latency target" into a DynamoGraphDeployment.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=dgdr,categories=dynamo
+// +kubebuilder:printcolumn:name="Model",type=string,JSONPath=`.spec.model`
+// +kubebuilder:printcolumn:name="Backend",type=string,JSONPath=`.spec.backend`
+// +kubebuilder:printcolumn:name="Strategy",type=string,JSONPath=`.spec.searchStrategy`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="DGD",type=string,JSONPath=`.status.dgdName`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type DynamoGraphDeploymentRequest struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable: delete and recreate the DynamoGraphDeploymentRequest to change it"
+	Spec   DynamoGraphDeploymentRequestSpec   `json:"spec"`
+	Status DynamoGraphDeploymentRequestStatus `json:"status,omitempty"`
+}
+
+// DynamoGraphDeploymentRequestList is a list of DGDRs.
+// +kubebuilder:object:root=true
+type DynamoGraphDeploymentRequestList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []DynamoGraphDeploymentRequest `json:"items"`
+}

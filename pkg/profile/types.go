@@ -1,0 +1,90 @@
+// Package profile predicts how a model serves on a GPU under a configuration (the performance model),
+// enumerates configurations (the search space) and describes models (config.json).
+package profile
+
+// Mode is aggregated (prefill and decode in the same worker) or disaggregated (separate pools).
+type Mode string
+
+const (
+	ModeAgg    Mode = "agg"
+	ModeDisagg Mode = "disagg"
+)
+
+// Role is what a pool of workers does.
+type Role string
+
+const (
+	RoleAgg     Role = "agg"
+	RolePrefill Role = "prefill"
+	RoleDecode  Role = "decode"
+)
+
+// Backend names, as in the DGDR's spec.backend.
+const (
+	BackendVLLM   = "vllm"
+	BackendSGLang = "sglang"
+	BackendTRTLLM = "trtllm"
+)
+
+// Backends are the engines the model knows, in a fixed order (determinism).
+var Backends = []string{BackendSGLang, BackendTRTLLM, BackendVLLM}
+
+// Worker is a pool of identical engine workers.
+type Worker struct {
+	Role Role `json:"role"`
+	// Count is the number of workers of this role in one replica of the configuration.
+	Count int `json:"count"`
+	// TP, PP are tensor and pipeline parallelism; DP is attention data parallelism (1 when unused);
+	// EP is expert parallelism of the MoE layers (1 for dense models). A worker uses TP×PP×DP GPUs.
+	TP int `json:"tp"`
+	PP int `json:"pp"`
+	EP int `json:"ep"`
+	DP int `json:"dp,omitempty"`
+	// Batch is the maximum number of concurrent sequences in one worker.
+	Batch int `json:"batch"`
+}
+
+// GPUs is the number of GPUs one worker uses.
+func (w Worker) GPUs() int { return w.TP * w.PP * max(w.DP, 1) }
+
+// Config is one deployable configuration with its predicted (or measured) performance.
+// Its JSON form is the `kubectl dgdr plan -o json` contract: other tools read it.
+type Config struct {
+	Backend string `json:"backend"`
+	Mode    Mode   `json:"mode"`
+	// GPUs is the total for all replicas: Replicas × Σ worker.Count × worker.GPUs().
+	GPUs int `json:"gpus"`
+	// Replicas is the number of copies of the worker set (for disagg, of the xPyD unit).
+	Replicas int      `json:"replicas"`
+	Workers  []Worker `json:"workers"`
+	// WeightDtype and KVDtype are the precisions the prediction assumed (bf16, fp8, fp4).
+	WeightDtype string `json:"weightDtype,omitempty"`
+	KVDtype     string `json:"kvDtype,omitempty"`
+
+	TTFTMs                 float64 `json:"ttftMs"`
+	ITLMs                  float64 `json:"itlMs"`
+	TokensPerSecondPerGPU  float64 `json:"tokensPerSecondPerGPU"`
+	TokensPerSecondPerUser float64 `json:"tokensPerSecondPerUser"`
+	MeetsSLA               bool    `json:"meetsSLA"`
+}
+
+// GPUsPerReplica is the GPUs of one replica.
+func (c Config) GPUsPerReplica() int {
+	n := 0
+	for _, w := range c.Workers {
+		n += w.Count * w.GPUs()
+	}
+	return n
+}
+
+// Workload is the traffic shape.
+type Workload struct {
+	ISL int `json:"isl"`
+	OSL int `json:"osl"`
+}
+
+// SLA is the latency target in milliseconds.
+type SLA struct {
+	TTFTMs float64 `json:"ttftMs"`
+	ITLMs  float64 `json:"itlMs"`
+}
