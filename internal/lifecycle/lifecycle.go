@@ -1,0 +1,147 @@
+// Package lifecycle holds the DGDR lifecycle steps shared by the profiler (in-cluster half) and the
+// plugin (client-side half): status updates with optimistic concurrency, conditions, applying the
+// generated DGD with server-side apply, and reading a DGD's readiness.
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+)
+
+// DGDGroupVersionKind is the DGD version dgdr generates by default (the CRD's storage version).
+var DGDGroupVersionKind = schema.GroupVersionKind{Group: "nvidia.com", Version: "v1beta1", Kind: "DynamoGraphDeployment"}
+
+// DGDCRDName is the CustomResourceDefinition that must exist before a DGD can be applied.
+const DGDCRDName = "dynamographdeployments.nvidia.com"
+
+// UpdateStatus re-reads the DGDR, applies mutate to it and writes its status subresource, retrying on
+// conflicts so that concurrent writers (the profiler and the plugin) never lose each other's changes.
+// It returns the object as stored.
+func UpdateStatus(ctx context.Context, c client.Client, key types.NamespacedName, mutate func(*v1alpha1.DynamoGraphDeploymentRequest) error) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
+	d := &v1alpha1.DynamoGraphDeploymentRequest{}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Get(ctx, key, d); err != nil {
+			return err
+		}
+		if err := mutate(d); err != nil {
+			return err
+		}
+		d.Status.ObservedGeneration = d.Generation
+		return c.Status().Update(ctx, d)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("updating the status of DGDR %s: %w", key, err)
+	}
+	return d, nil
+}
+
+// SetCondition records a condition on the DGDR (replacing one of the same type).
+func SetCondition(d *v1alpha1.DynamoGraphDeploymentRequest, condType string, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{
+		Type:               condType,
+		Status:             status,
+		Reason:             reason,
+		Message:            message,
+		ObservedGeneration: d.Generation,
+	})
+}
+
+// ApplyDGD creates or updates the DGD with server-side apply under the field manager "dgdr".
+// force takes ownership of fields another manager set.
+func ApplyDGD(ctx context.Context, c client.Client, dgd *unstructured.Unstructured, force bool) error {
+	obj := dgd.DeepCopy()
+	obj.SetManagedFields(nil)
+	obj.SetResourceVersion("")
+	opts := []client.ApplyOption{client.FieldOwner(v1alpha1.FieldManager)}
+	if force {
+		opts = append(opts, client.ForceOwnership)
+	}
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), opts...); err != nil {
+		if meta.IsNoMatchError(err) {
+			return fmt.Errorf("applying DGD %s: the DynamoGraphDeployment CRD is not installed (install the Dynamo operator): %w", obj.GetName(), err)
+		}
+		return fmt.Errorf("applying DGD %s: %w", obj.GetName(), err)
+	}
+	return nil
+}
+
+// DGDState is what dgdr reads of a deployed DGD.
+type DGDState struct {
+	Found             bool
+	Ready             bool
+	Replicas          int32
+	AvailableReplicas int32
+	// Message says why it is not ready (the DGD's state or Ready condition message).
+	Message string
+}
+
+// GetDGDState reads the DGD's readiness: state "successful" or a Ready condition that is True, with the
+// replicas summed over its components (v1beta1 status.components, v1alpha1 status.services).
+func GetDGDState(ctx context.Context, c client.Client, namespace, name string) (DGDState, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(DGDGroupVersionKind)
+	if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, u); err != nil {
+		if apierrors.IsNotFound(err) {
+			return DGDState{Message: fmt.Sprintf("DGD %s/%s does not exist", namespace, name)}, nil
+		}
+		return DGDState{}, fmt.Errorf("reading DGD %s/%s: %w", namespace, name, err)
+	}
+	return ReadDGDState(u), nil
+}
+
+// ReadDGDState interprets a DGD object's status.
+func ReadDGDState(u *unstructured.Unstructured) DGDState {
+	st := DGDState{Found: true}
+	state, _, _ := unstructured.NestedString(u.Object, "status", "state")
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	readyCond := ""
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == "Ready" {
+			readyCond, _ = m["status"].(string)
+			if msg, _ := m["message"].(string); msg != "" {
+				st.Message = msg
+			}
+		}
+	}
+	st.Ready = state == "successful" || readyCond == string(metav1.ConditionTrue)
+	if st.Message == "" {
+		if state == "" {
+			st.Message = "the Dynamo operator has not reported a state yet"
+		} else {
+			st.Message = "state " + state
+		}
+	}
+	for _, key := range []string{"components", "services"} {
+		comps, _, _ := unstructured.NestedMap(u.Object, "status", key)
+		for _, v := range comps {
+			m, _ := v.(map[string]any)
+			st.Replicas += int32(asInt(m["replicas"]))
+			st.AvailableReplicas += int32(asInt(m["availableReplicas"]))
+		}
+	}
+	return st
+}
+
+func asInt(v any) int64 {
+	switch n := v.(type) {
+	case int64:
+		return n
+	case float64:
+		return int64(n)
+	case int:
+		return int64(n)
+	}
+	return 0
+}
