@@ -173,6 +173,9 @@ type Worker struct {
 	TP    int32 `json:"tp"`
 	PP    int32 `json:"pp"`
 	EP    int32 `json:"ep"`
+	// DP is attention data parallelism (1 when unused); a worker uses TP×PP×DP GPUs.
+	// +optional
+	DP int32 `json:"dp,omitempty"`
 	// Batch is the maximum number of concurrent sequences per worker.
 	Batch int32 `json:"batch"`
 }
