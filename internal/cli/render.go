@@ -1,0 +1,210 @@
+package cli
+
+// Rendering of configurations for terminals: the Pareto table and a character plot of the front.
+// The functions take plain values and an io.Writer, so `plan`, `results` and any later viewer
+// share them; none of them reads flags or talks to a cluster.
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"k8s.io/cli-runtime/pkg/printers"
+
+	"github.com/dgdr-dev/dgdr/pkg/profile"
+)
+
+// Plot marks: agg and disagg configurations, and the selected one (drawn over any other).
+const (
+	MarkAgg      = 'A'
+	MarkDisagg   = 'D'
+	MarkSelected = '*'
+)
+
+// Axis titles of the Pareto plot.
+const (
+	plotXTitle = "tokens/s/user"
+	plotYTitle = "tokens/s/GPU"
+)
+
+// RenderParetoTable writes configs as a kubectl-style table, one row per configuration in the
+// given order. Row selected (−1 for none) is marked with "*" in the first column.
+func RenderParetoTable(w io.Writer, configs []profile.Config, selected int) error {
+	tw := printers.GetNewTabWriter(w)
+	fmt.Fprintln(tw, "\tBACKEND\tMODE\tGPUS\tLAYOUT\tTTFT(ms)\tITL(ms)\tTOK/S/GPU\tTOK/S/USER\tSLA")
+	for i, c := range configs {
+		mark := ""
+		if i == selected {
+			mark = "*"
+		}
+		sla := "no"
+		if c.MeetsSLA {
+			sla = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%.1f\t%.2f\t%.1f\t%.1f\t%s\n", mark, c.Backend, c.Mode, c.GPUs,
+			Layout(c), c.TTFTMs, c.ITLMs, c.TokensPerSecondPerGPU, c.TokensPerSecondPerUser, sla)
+	}
+	return tw.Flush()
+}
+
+// Layout describes how a configuration places its workers, as "8x tp1 bs32" (8 replicas of one
+// aggregated TP1 worker with batch 32) or "2x (3P tp1 bs1 + 1D tp4 bs64)" (2 replicas of 3 prefill
+// and 1 decode workers). Parallelism beyond TP (pp, dp, ep) appears only when it is used.
+func Layout(c profile.Config) string {
+	parts := make([]string, 0, len(c.Workers))
+	for _, w := range c.Workers {
+		var b strings.Builder
+		switch w.Role {
+		case profile.RolePrefill:
+			fmt.Fprintf(&b, "%dP ", w.Count)
+		case profile.RoleDecode:
+			fmt.Fprintf(&b, "%dD ", w.Count)
+		default:
+			if w.Count != 1 {
+				fmt.Fprintf(&b, "%d ", w.Count)
+			}
+		}
+		fmt.Fprintf(&b, "tp%d", w.TP)
+		if w.PP > 1 {
+			fmt.Fprintf(&b, " pp%d", w.PP)
+		}
+		if w.DP > 1 {
+			fmt.Fprintf(&b, " dp%d", w.DP)
+		}
+		if w.EP > 1 {
+			fmt.Fprintf(&b, " ep%d", w.EP)
+		}
+		fmt.Fprintf(&b, " bs%d", w.Batch)
+		parts = append(parts, b.String())
+	}
+	unit := strings.Join(parts, " + ")
+	if len(parts) > 1 {
+		unit = "(" + unit + ")"
+	}
+	return fmt.Sprintf("%dx %s", c.Replicas, unit)
+}
+
+// PlotPoint is one point of the plot: X is tokens/s/user, Y tokens/s/GPU, Mark its character.
+type PlotPoint struct {
+	X, Y float64
+	Mark rune
+}
+
+// PlotPoints turns configurations into plot points marked by mode.
+func PlotPoints(configs []profile.Config) []PlotPoint {
+	pts := make([]PlotPoint, len(configs))
+	for i, c := range configs {
+		m := MarkAgg
+		if c.Mode == profile.ModeDisagg {
+			m = MarkDisagg
+		}
+		pts[i] = PlotPoint{X: c.TokensPerSecondPerUser, Y: c.TokensPerSecondPerGPU, Mark: m}
+	}
+	return pts
+}
+
+// RenderPlot draws points as characters on a plot of tokens/s/GPU (up) against tokens/s/user
+// (right), both axes from 0, and marks point selected (−1 for none) with MarkSelected. No line is
+// wider than width columns; height is the number of rows of the plotting area. Points with a
+// non-finite coordinate are left out. The output is plain ASCII apart from the points' marks.
+func RenderPlot(w io.Writer, points []PlotPoint, selected, width, height int) error {
+	const minWidth, minHeight = 32, 3
+	if width < minWidth || height < minHeight {
+		return fmt.Errorf("plot needs at least %d columns and %d rows, got %d and %d", minWidth, minHeight, width, height)
+	}
+	xmax, ymax := 0.0, 0.0
+	for _, p := range points {
+		if plotFinite(p.X) && plotFinite(p.Y) {
+			xmax, ymax = max(xmax, p.X), max(ymax, p.Y)
+		}
+	}
+	xmax, ymax = plotNiceCeil(xmax), plotNiceCeil(ymax)
+
+	// Ticks at 0, half and the top of each axis; the half tick sits on the nearest row or column.
+	rowOf := func(y float64) int { return height - 1 - int(math.Round(plotClamp(y/ymax)*float64(height-1))) }
+	yTicks := map[int]string{rowOf(0): "0", rowOf(ymax / 2): plotTick(ymax / 2), rowOf(ymax): plotTick(ymax)}
+	labelW := 0
+	for _, l := range yTicks {
+		labelW = max(labelW, len(l))
+	}
+	plotW := width - labelW - 2
+
+	colOf := func(x float64) int { return int(math.Round(plotClamp(x/xmax) * float64(plotW-1))) }
+	grid := make([][]rune, height)
+	for r := range grid {
+		grid[r] = []rune(strings.Repeat(" ", plotW))
+	}
+	put := func(p PlotPoint, mark rune) {
+		if !plotFinite(p.X) || !plotFinite(p.Y) {
+			return
+		}
+		col, row := colOf(p.X), rowOf(p.Y)
+		if grid[row][col] == ' ' || mark == MarkSelected {
+			grid[row][col] = mark
+		}
+	}
+	for i, p := range points {
+		if i != selected {
+			put(p, p.Mark)
+		}
+	}
+	if selected >= 0 && selected < len(points) {
+		put(points[selected], MarkSelected)
+	}
+
+	var b strings.Builder
+	b.WriteString(plotYTitle + "\n")
+	for r, row := range grid {
+		fmt.Fprintf(&b, "%*s |%s\n", labelW, yTicks[r], strings.TrimRight(string(row), " "))
+	}
+	fmt.Fprintf(&b, "%s +%s\n", strings.Repeat(" ", labelW), strings.Repeat("-", plotW))
+
+	// X tick labels: 0 under the axis origin, the middle and the maximum under their columns.
+	xl := []rune(strings.Repeat(" ", width))
+	place := func(col int, s string) {
+		col = min(max(col-len(s)/2, 0), width-len(s))
+		copy(xl[col:], []rune(s))
+	}
+	origin := labelW + 1
+	place(origin, "0")
+	place(origin+colOf(xmax/2), plotTick(xmax/2))
+	place(origin+colOf(xmax), plotTick(xmax))
+	b.WriteString(strings.TrimRight(string(xl), " ") + "\n")
+	fmt.Fprintf(&b, "%*s\n", width, plotXTitle)
+	fmt.Fprintf(&b, "%c agg   %c disagg   %c selected\n", MarkAgg, MarkDisagg, MarkSelected)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func plotFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+func plotClamp(f float64) float64 { return min(max(f, 0), 1) }
+
+// plotNiceCeil rounds v up to 1, 2, 2.5 or 5 times a power of ten, so axis ends are round numbers.
+func plotNiceCeil(v float64) float64 {
+	if v <= 0 || !plotFinite(v) {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, f := range []float64{1, 2, 2.5, 5, 10} {
+		if v <= f*p*(1+1e-12) {
+			return f * p
+		}
+	}
+	return 10 * p
+}
+
+// plotTick prints an axis value in plain decimals, with three significant digits below 100.
+func plotTick(v float64) string {
+	if v == 0 {
+		return "0"
+	}
+	mag := int(math.Floor(math.Log10(math.Abs(v))))
+	s := strconv.FormatFloat(v, 'f', max(0, 2-mag), 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}
