@@ -49,7 +49,7 @@ func sampleFront() []profile.Config {
 			TTFTMs: 95, ITLMs: 30, TokensPerSecondPerGPU: 1300, TokensPerSecondPerUser: 33.3},
 		{Backend: "trtllm", Mode: profile.ModeDisagg, GPUs: 32, Replicas: 4,
 			Workers: []profile.Worker{w(profile.RolePrefill, 2, 2, 1), w(profile.RoleDecode, 1, 4, 68)},
-			TTFTMs: 95, ITLMs: 9.97, TokensPerSecondPerGPU: 684, TokensPerSecondPerUser: 100.3, MeetsSLA: true},
+			TTFTMs:  95, ITLMs: 9.97, TokensPerSecondPerGPU: 684, TokensPerSecondPerUser: 100.3, MeetsSLA: true},
 		{Backend: "trtllm", Mode: profile.ModeAgg, GPUs: 32, Replicas: 8, Workers: []profile.Worker{w(profile.RoleAgg, 1, 4, 16)},
 			TTFTMs: 80, ITLMs: 9.2, TokensPerSecondPerGPU: 410, TokensPerSecondPerUser: 108.7, MeetsSLA: true},
 		{Backend: "vllm", Mode: profile.ModeAgg, GPUs: 32, Replicas: 4, Workers: []profile.Worker{w(profile.RoleAgg, 1, 8, 1)},
