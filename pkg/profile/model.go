@@ -49,4 +49,105 @@ type Model struct {
 	// from quantization_config ("" for none, fp8, mxfp4, nvfp4, …).
 	Dtype       string `json:"dtype"`
 	WeightQuant string `json:"weightQuant,omitempty"`
+	// GEMMQuant and MoEQuant are the quantization of the non-expert linear layers (attention,
+	// dense MLP) and of the routed experts, in the calibration table's gemm_quant_mode /
+	// moe_quant_mode vocabulary: "" (unquantized, Dtype), fp8 (per-tensor/channel), fp8_block
+	// (128×128 block scales, DeepSeek/Qwen FP8), nvfp4, mxfp4, int4 (AWQ/GPTQ/w4a16), int8.
+	// They differ when a checkpoint leaves some layers unquantized (gpt-oss: MXFP4 experts, BF16
+	// attention). KVQuant is the KV cache format a checkpoint prescribes ("" for Dtype, fp8, nvfp4).
+	GEMMQuant string `json:"gemmQuant,omitempty"`
+	MoEQuant  string `json:"moeQuant,omitempty"`
+	KVQuant   string `json:"kvQuant,omitempty"`
+
+	// CatalogID is the embedded catalog entry LookupModel resolved ID to ("" when parsed from a
+	// config.json).
+	CatalogID string `json:"catalogID,omitempty"`
+}
+
+// IsMoE reports whether the model has routed experts.
+func (m Model) IsMoE() bool { return m.Experts > 0 }
+
+// IsMLA reports whether attention is DeepSeek's multi-head latent attention.
+func (m Model) IsMLA() bool { return m.KVLoraRank > 0 }
+
+// MoELayers is the number of layers whose MLP is a routed-expert block.
+func (m Model) MoELayers() int {
+	if !m.IsMoE() {
+		return 0
+	}
+	return m.Layers - m.DenseLayers
+}
+
+// AttnParams is the weight count of one layer's attention projections (biases and norms left out).
+func (m Model) AttnParams() float64 {
+	h := float64(m.Hidden)
+	if m.IsMLA() {
+		heads := float64(m.Heads)
+		qk := float64(m.QKNopeHeadDim + m.QKRopeHeadDim)
+		q := h * heads * qk // no query compression (DeepSeek-V2-Lite)
+		if m.QLoraRank > 0 {
+			q = h*float64(m.QLoraRank) + float64(m.QLoraRank)*heads*qk
+		}
+		kv := h*float64(m.KVLoraRank+m.QKRopeHeadDim) +
+			float64(m.KVLoraRank)*heads*float64(m.QKNopeHeadDim+m.VHeadDim)
+		o := heads * float64(m.VHeadDim) * h
+		return q + kv + o
+	}
+	q := h * float64(m.Heads*m.HeadDim)
+	kv := 2 * h * float64(m.KVHeads*m.HeadDim)
+	return 2*q + kv // q and o are the same size
+}
+
+// ExpertParams is the weight count of one routed expert (gate, up and down projections).
+func (m Model) ExpertParams() float64 { return 3 * float64(m.Hidden) * float64(m.ExpertFFN) }
+
+// embedParams is the input embedding plus the LM head when it is not tied to it.
+func (m Model) embedParams() (input, head float64) {
+	input = float64(m.Vocab) * float64(m.Hidden)
+	if m.TiedEmbed {
+		return input, 0
+	}
+	return input, input
+}
+
+// mlpParams sums the dense MLPs and the MoE blocks, with `experts` routed experts counted per
+// MoE layer (all of them for the size, top-k for the active share).
+func (m Model) mlpParams(experts int) float64 {
+	dense := float64(m.Layers-m.MoELayers()) * 3 * float64(m.Hidden) * float64(m.FFN)
+	moe := float64(m.MoELayers()) * (float64(experts+m.SharedExperts)*m.ExpertParams() +
+		float64(m.Hidden)*float64(m.Experts)) // + router
+	return dense + moe
+}
+
+// Params is the total parameter count (embeddings, attention, MLP/experts, norms; biases and
+// DeepSeek's multi-token-prediction layer are left out).
+func (m Model) Params() float64 {
+	in, head := m.embedParams()
+	norms := float64(m.Layers)*2*float64(m.Hidden) + float64(m.Hidden)
+	return in + head + norms + float64(m.Layers)*m.AttnParams() + m.mlpParams(m.Experts)
+}
+
+// ActiveParams is the weight count one token multiplies through: attention, dense MLPs, the
+// top-k and shared experts, the router and the LM head. The input embedding table is a lookup and
+// is left out (as in OpenAI's gpt-oss figures; Qwen and Mistral's "active" figures include it).
+func (m Model) ActiveParams() float64 {
+	_, head := m.embedParams()
+	if m.TiedEmbed {
+		head = float64(m.Vocab) * float64(m.Hidden)
+	}
+	norms := float64(m.Layers)*2*float64(m.Hidden) + float64(m.Hidden)
+	return head + norms + float64(m.Layers)*m.AttnParams() + m.mlpParams(m.TopK)
+}
+
+// KVCacheElems is the number of KV cache elements one sequence of seqLen tokens holds across all
+// layers: the compressed latent plus the rope key for MLA, K and V per KV head otherwise, with
+// windowed layers capped at their window.
+func (m Model) KVCacheElems(seqLen int) float64 {
+	perTok := float64(2 * m.KVHeads * m.HeadDim)
+	if m.IsMLA() {
+		perTok = float64(m.KVLoraRank + m.QKRopeHeadDim)
+	}
+	full := float64(m.Layers-m.SlidingLayers) * float64(seqLen)
+	windowed := float64(m.SlidingLayers) * float64(min(seqLen, m.SlidingWindow))
+	return perTok * (full + windowed)
 }

@@ -1,0 +1,277 @@
+package profile
+
+import (
+	"cmp"
+	"embed"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+)
+
+// The embedded catalog: one config.json-shaped file per model, named org--name.json (the Hugging Face
+// cache's spelling of org/name), holding only the fields ParseConfig reads.
+//
+//go:embed models/*.json
+var modelFiles embed.FS
+
+// catalogEntry is one embedded model with its lookup key.
+type catalogEntry struct {
+	model Model
+	key   modelKey
+}
+
+// loadCatalog parses every embedded file. It is cheap (a few dozen small files) and pure, so it
+// runs per call rather than into a package-level cache.
+func loadCatalog() ([]catalogEntry, error) {
+	files, err := modelFiles.ReadDir("models")
+	if err != nil {
+		return nil, fmt.Errorf("read embedded model catalog: %w", err)
+	}
+	out := make([]catalogEntry, 0, len(files))
+	for _, f := range files {
+		data, err := modelFiles.ReadFile(path.Join("models", f.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("read embedded model %s: %w", f.Name(), err)
+		}
+		id := strings.Replace(strings.TrimSuffix(f.Name(), ".json"), "--", "/", 1)
+		m, err := ParseConfig(id, data)
+		if err != nil {
+			return nil, fmt.Errorf("embedded model %s: %w", f.Name(), err)
+		}
+		m.CatalogID = id
+		key := parseModelID(id)
+		key.quant = m.WeightQuant // what the checkpoint is, whatever its name says
+		out = append(out, catalogEntry{model: m, key: key})
+	}
+	slices.SortFunc(out, func(a, b catalogEntry) int { return strings.Compare(a.model.ID, b.model.ID) })
+	return out, nil
+}
+
+// Models lists the ids of the embedded catalog, sorted.
+func Models() []string {
+	entries, err := loadCatalog()
+	if err != nil {
+		panic(err) // the embedded files are fixed at build time; TestCatalogModelsParse guards them
+	}
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.model.ID
+	}
+	return ids
+}
+
+// familyAliases map a query's base name to a catalog base name for releases that share an
+// architecture with a catalog entry but whose names do not reduce to it by dropping variant tokens.
+var familyAliases = map[string]string{
+	"deepseek-prover-v2-671b": "deepseek-v3",
+	"mistral-7b":              "mistral-7b-v0.3",
+	"mixtral-8x7b":            "mixtral-8x7b-v0.1",
+	"mixtral-8x22b":           "mixtral-8x22b-v0.1",
+}
+
+// LookupModel resolves a model id against the embedded catalog. Besides the exact id it accepts any
+// case, ids without the org, other orgs' re-uploads (nvidia/, RedHatAI/, a model-cache path) and
+// release or quantization variants: suffixes such as -Instruct, -Base, -Chat, -0528, -2507, -FP8,
+// -FP8-dynamic, -NVFP4, -FP4-v2, -AWQ and -GPTQ-Int4 map to the base architecture, with the
+// weight quantization taken from the suffix. Model.ID is the id asked for; Model.CatalogID the
+// entry used. An unknown id is an error that lists the closest catalog ids.
+func LookupModel(id string) (Model, error) {
+	entries, err := loadCatalog()
+	if err != nil {
+		return Model{}, err
+	}
+	q := parseModelID(id)
+	if q.base == "" {
+		return Model{}, fmt.Errorf("model id %q is empty: expected a Hugging Face id such as Qwen/Qwen3-32B", id)
+	}
+	var best *catalogEntry
+	bestScore := -1
+	for i := range entries {
+		e := &entries[i]
+		if e.key.base != q.base && familyAliases[q.base] != e.key.base {
+			continue
+		}
+		if s := matchScore(q, e.key); s > bestScore {
+			best, bestScore = e, s
+		}
+	}
+	if best == nil {
+		return Model{}, unknownModelError(id, q, entries)
+	}
+	m := best.model
+	m.ID = strings.TrimSpace(id)
+	// The entry's own quantization details (block scales, KV format) hold for the same upload and
+	// for the same publisher's other uploads of that format; any other suffix is applied afresh.
+	sameUpload := strings.EqualFold(q.id, best.key.id) || (q.name == best.key.name && (q.org == "" || q.org == best.key.org))
+	if !sameUpload && q.quant != "" && (q.quant != best.key.quant || q.org != best.key.org) {
+		applyQuant(&m, q)
+	}
+	return m, nil
+}
+
+// matchScore ranks catalog entries of the same base architecture for a query: the exact id, then
+// the same name, the same quantization, the same variant tokens, the same org.
+func matchScore(q, e modelKey) int {
+	s := 0
+	if strings.EqualFold(q.id, e.id) {
+		s += 1000
+	}
+	if q.name == e.name {
+		s += 100
+	}
+	if q.quant == e.quant {
+		s += 20
+	}
+	if slices.Equal(q.variants, e.variants) {
+		s += 10
+	}
+	if q.org != "" && q.org == e.org {
+		s += 5
+	}
+	// Prefer the plainer entry (fewer variant tokens) when nothing else decides.
+	return s - len(e.variants)
+}
+
+// applyQuant sets the quantization a name suffix announces on a catalog entry of another precision.
+// Qwen's and DeepSeek's own FP8 releases use 128×128 block scales, others' FP8 is per tensor or
+// channel.
+func applyQuant(m *Model, q modelKey) {
+	m.WeightQuant = q.quant
+	gemm := q.quant
+	if q.quant == "fp8" && (q.org == "qwen" || q.org == "deepseek-ai") {
+		gemm = "fp8_block"
+	}
+	m.GEMMQuant = gemm
+	m.MoEQuant = ""
+	if m.IsMoE() {
+		m.MoEQuant = gemm
+	}
+	m.KVQuant = ""
+}
+
+// modelKey is a model id taken apart for matching.
+type modelKey struct {
+	id       string   // as given, trimmed
+	org      string   // lower case; "" when absent
+	name     string   // lower case, without the org
+	base     string   // name without variant and quantization tokens: the architecture
+	variants []string // dropped release tokens (instruct, 0528, …), in order
+	quant    string   // weight quantization announced by the name ("" for none)
+}
+
+// releaseTokens are name tokens that mark a release of an architecture rather than another shape.
+var releaseTokens = map[string]bool{
+	"instruct": true, "base": true, "chat": true, "it": true, "hf": true, "thinking": true,
+	"terminus": true, "reasoning": true,
+}
+
+// quantTokens map a name token to the weight quantization it announces.
+var quantTokens = map[string]string{
+	"fp8": "fp8", "fp4": "nvfp4", "nvfp4": "nvfp4", "mxfp4": "mxfp4",
+	"awq": "int4", "gptq": "int4", "int4": "int4", "w4a16": "int4", "w4a8": "int4",
+	"int8": "int8", "w8a8": "int8", "w8a16": "int8",
+}
+
+// parseModelID splits an id such as "nvidia/DeepSeek-R1-0528-FP4-v2" into org nvidia, base
+// deepseek-r1, variants [0528] and quant nvfp4. Everything after the first quantization token
+// (-dynamic, -v2, -Int4 of -GPTQ-Int4) describes the quantized upload and is dropped. A path
+// (a model-cache mount) keeps its last element, and "Meta-Llama-3…" reads as "Llama-3…".
+func parseModelID(id string) modelKey {
+	k := modelKey{id: strings.TrimSpace(id)}
+	s := strings.ToLower(k.id)
+	isPath := strings.HasPrefix(s, "/") || strings.HasPrefix(s, ".") || strings.Count(s, "/") > 1
+	s = strings.TrimRight(s, "/")
+	if i := strings.LastIndex(s, "/"); i >= 0 {
+		if !isPath { // a path's folders are not an org
+			k.org = s[:i]
+		}
+		s = s[i+1:]
+	}
+	s = strings.ReplaceAll(s, "_", "-")
+	k.name = s
+	s = strings.TrimPrefix(s, "meta-")
+	var kept []string
+	for _, t := range strings.Split(s, "-") {
+		switch {
+		case t == "":
+		case quantTokens[t] != "":
+			k.quant = quantTokens[t]
+		case strings.HasPrefix(t, "quantized.") && quantTokens[strings.TrimPrefix(t, "quantized.")] != "":
+			k.quant = quantTokens[strings.TrimPrefix(t, "quantized.")] // RedHatAI's "-quantized.w4a16"
+		case releaseTokens[t] || isDateToken(t):
+			k.variants = append(k.variants, t)
+			continue
+		default:
+			kept = append(kept, t)
+			continue
+		}
+		break // a quantization token: the rest names the upload
+	}
+	k.base = strings.Join(kept, "-")
+	return k
+}
+
+// isDateToken reports a four-digit release date such as 0528 (May 28) or 2507 (July 2025).
+func isDateToken(t string) bool {
+	if len(t) != 4 {
+		return false
+	}
+	for _, r := range t {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// unknownModelError lists up to five catalog ids whose base name is closest to the query's.
+func unknownModelError(id string, q modelKey, entries []catalogEntry) error {
+	type cand struct {
+		id   string
+		dist int
+	}
+	var cands []cand
+	seen := map[string]bool{}
+	for _, e := range entries {
+		d := editDistance(q.base, e.key.base)
+		if strings.Contains(e.key.base, q.base) || strings.Contains(q.base, e.key.base) {
+			d = min(d, 2)
+		}
+		if d <= max(3, len(q.base)/3) && !seen[e.model.ID] {
+			seen[e.model.ID] = true
+			cands = append(cands, cand{e.model.ID, d})
+		}
+	}
+	slices.SortFunc(cands, func(a, b cand) int { return cmp.Or(cmp.Compare(a.dist, b.dist), strings.Compare(a.id, b.id)) })
+	close := "none"
+	if len(cands) > 0 {
+		ids := make([]string, 0, 5)
+		for _, c := range cands[:min(5, len(cands))] {
+			ids = append(ids, c.id)
+		}
+		close = strings.Join(ids, ", ")
+	}
+	return fmt.Errorf("model %q is not in the embedded catalog (closest: %s): pass --model-config with its config.json", id, close)
+}
+
+// editDistance is the Levenshtein distance between two strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,229 @@
+package profile
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestCatalogModelsParse(t *testing.T) {
+	entries, err := loadCatalog()
+	require.NoError(t, err)
+	ids := Models()
+	require.GreaterOrEqual(t, len(ids), 24)
+	assert.True(t, slices.IsSorted(ids))
+	assert.Len(t, entries, len(ids))
+	for _, e := range entries {
+		assert.Equal(t, e.model.ID, e.model.CatalogID)
+		assert.Positive(t, e.model.MaxContext, e.model.ID)
+	}
+}
+
+// TestCatalogParams checks each embedded architecture against its publisher's parameter count, so
+// a wrong dimension in a catalog file (or in Params) shows. Published active counts differ in
+// whether they include the input embedding: embeds says which convention the figure uses.
+func TestCatalogParams(t *testing.T) {
+	tests := []struct {
+		id            string
+		arch          string
+		total, active float64 // billions; active 0 = dense
+		// embeds is how many vocab×hidden tables the published active figure counts beyond
+		// ActiveParams: +1 when it includes the input embedding, -1 when it leaves out the LM head too.
+		embeds int
+	}{
+		{"meta-llama/Llama-3.1-8B-Instruct", ArchDense, 8.03, 0, 0},
+		{"meta-llama/Llama-3.1-70B", ArchDense, 70.6, 0, 0},
+		{"meta-llama/Llama-3.3-70B-Instruct", ArchDense, 70.6, 0, 0},
+		{"meta-llama/Llama-3.1-405B-Instruct", ArchDense, 405.9, 0, 0},
+		{"meta-llama/Llama-3.2-1B-Instruct", ArchDense, 1.24, 0, 0},
+		{"meta-llama/Llama-3.2-3B-Instruct", ArchDense, 3.21, 0, 0},
+		{"Qwen/Qwen3-0.6B", ArchDense, 0.6, 0, 0},
+		{"Qwen/Qwen3-1.7B", ArchDense, 1.7, 0, 0},
+		{"Qwen/Qwen3-4B", ArchDense, 4.0, 0, 0},
+		{"Qwen/Qwen3-8B", ArchDense, 8.2, 0, 0},
+		{"Qwen/Qwen3-14B", ArchDense, 14.8, 0, 0},
+		{"Qwen/Qwen3-32B", ArchDense, 32.8, 0, 0},
+		{"Qwen/Qwen3-30B-A3B", ArchMoE, 30.5, 3.3, +1},
+		{"Qwen/Qwen3-235B-A22B", ArchMoE, 235, 22, +1},
+		{"Qwen/Qwen3-Coder-480B-A35B-Instruct", ArchMoE, 480, 35, +1},
+		{"Qwen/Qwen2.5-7B-Instruct", ArchDense, 7.61, 0, 0},
+		{"Qwen/Qwen2.5-14B-Instruct", ArchDense, 14.7, 0, 0},
+		{"Qwen/Qwen2.5-32B-Instruct", ArchDense, 32.5, 0, 0},
+		{"Qwen/Qwen2.5-72B-Instruct", ArchDense, 72.7, 0, 0},
+		{"mistralai/Mistral-7B-Instruct-v0.3", ArchDense, 7.25, 0, 0},
+		{"mistralai/Mistral-Small-24B-Instruct-2501", ArchDense, 23.6, 0, 0},
+		{"mistralai/Mistral-Large-Instruct-2407", ArchDense, 123, 0, 0},
+		{"mistralai/Mixtral-8x7B-Instruct-v0.1", ArchMoE, 46.7, 12.9, +1},
+		{"mistralai/Mixtral-8x22B-Instruct-v0.1", ArchMoE, 141, 39, +1},
+		{"openai/gpt-oss-20b", ArchMoE, 20.9, 3.6, 0},
+		{"openai/gpt-oss-120b", ArchMoE, 116.8, 5.1, 0},
+		{"deepseek-ai/DeepSeek-V3", ArchMLAMoE, 671, 37, +1},
+		{"deepseek-ai/DeepSeek-R1", ArchMLAMoE, 671, 37, +1},
+		{"deepseek-ai/DeepSeek-V2", ArchMLAMoE, 236, 21, +1},
+		{"deepseek-ai/DeepSeek-V2-Lite", ArchMLAMoE, 15.7, 2.4, 0},
+		{"moonshotai/Kimi-K2-Instruct", ArchMLAMoE, 1030, 32, +1},
+		{"zai-org/GLM-4.5", ArchMoE, 355, 32, -1},
+		{"zai-org/GLM-4.5-Air", ArchMoE, 106, 12, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			m, err := LookupModel(tt.id)
+			require.NoError(t, err)
+			assert.Equal(t, tt.arch, m.Arch)
+			assert.InEpsilon(t, tt.total, m.Params()/1e9, 0.03, "total params of %s: %.2fB", tt.id, m.Params()/1e9)
+			if tt.active == 0 {
+				assert.False(t, m.IsMoE())
+				assert.InEpsilon(t, m.Params(), m.ActiveParams()+inputEmbed(m), 1e-9, "a dense model uses every weight")
+				return
+			}
+			active := m.ActiveParams() + float64(tt.embeds)*float64(m.Vocab*m.Hidden)
+			assert.InEpsilon(t, tt.active, active/1e9, 0.06, "active params of %s: %.2fB", tt.id, active/1e9)
+		})
+	}
+}
+
+// inputEmbed is the input embedding table, which ActiveParams leaves out (untied models).
+func inputEmbed(m Model) float64 {
+	if m.TiedEmbed {
+		return 0
+	}
+	return float64(m.Vocab * m.Hidden)
+}
+
+func TestLookupModel(t *testing.T) {
+	tests := []struct {
+		id        string
+		catalogID string
+		quant     string // WeightQuant
+		gemm, moe string
+		kv        string
+	}{
+		{"meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "", "", "", ""},
+		{"META-LLAMA/llama-3.1-8b-instruct", "meta-llama/Llama-3.1-8B-Instruct", "", "", "", ""},
+		{"Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "", "", "", ""},
+		{"meta-llama/Meta-Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "", "", "", ""},
+		{"nvidia/Llama-3.1-8B-Instruct-FP8", "nvidia/Llama-3.1-8B-Instruct-FP8", "fp8", "fp8", "", "fp8"},
+		{"RedHatAI/Meta-Llama-3.1-8B-Instruct-FP8-dynamic", "nvidia/Llama-3.1-8B-Instruct-FP8", "fp8", "fp8", "", ""},
+		{"RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic", "nvidia/Llama-3.3-70B-Instruct-FP8", "fp8", "fp8", "", ""},
+		{"meta-llama/Llama-3.1-70B", "meta-llama/Llama-3.1-70B", "", "", "", ""},
+		{"nvidia/Llama-3.1-70B-Instruct-FP8", "meta-llama/Llama-3.1-70B-Instruct", "fp8", "fp8", "", ""},
+		{"nvidia/Llama-3.1-405B-Instruct-FP4", "meta-llama/Llama-3.1-405B-Instruct", "nvfp4", "nvfp4", "", ""},
+		{"Qwen/Qwen3-32B-FP8", "Qwen/Qwen3-32B-FP8", "fp8", "fp8_block", "", ""},
+		{"Qwen/Qwen3-8B-FP8", "Qwen/Qwen3-8B", "fp8", "fp8_block", "", ""},
+		{"Qwen/Qwen3-32B-AWQ", "Qwen/Qwen3-32B", "int4", "int4", "", ""},
+		{"Qwen/Qwen2.5-72B-Instruct-GPTQ-Int4", "Qwen/Qwen2.5-72B-Instruct", "int4", "int4", "", ""},
+		{"Qwen/Qwen3-235B-A22B-Instruct-2507-FP8", "Qwen/Qwen3-235B-A22B", "fp8", "fp8_block", "fp8_block", ""},
+		{"nvidia/Qwen3-235B-A22B-FP4", "Qwen/Qwen3-235B-A22B", "nvfp4", "nvfp4", "nvfp4", ""},
+		{"Qwen/Qwen3-30B-A3B-Thinking-2507", "Qwen/Qwen3-30B-A3B", "", "", "", ""},
+		{"deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-R1", "fp8", "fp8_block", "fp8_block", ""},
+		{"deepseek-ai/DeepSeek-V3-0324", "deepseek-ai/DeepSeek-V3", "fp8", "fp8_block", "fp8_block", ""},
+		{"deepseek-ai/DeepSeek-V3.1-Terminus", "deepseek-ai/DeepSeek-V3.1", "fp8", "fp8_block", "fp8_block", ""},
+		{"nvidia/DeepSeek-R1-FP4", "nvidia/DeepSeek-R1-FP4", "nvfp4", "nvfp4", "nvfp4", "fp8"},
+		{"nvidia/DeepSeek-R1-0528-FP4-v2", "nvidia/DeepSeek-R1-FP4", "nvfp4", "nvfp4", "nvfp4", "fp8"},
+		{"/model-cache/deepseek-r1-fp4", "nvidia/DeepSeek-R1-FP4", "nvfp4", "nvfp4", "nvfp4", "fp8"},
+		{"openai/gpt-oss-120b", "openai/gpt-oss-120b", "mxfp4", "", "mxfp4", ""},
+		{"gpt-oss-20b", "openai/gpt-oss-20b", "mxfp4", "", "mxfp4", ""},
+		{"moonshotai/Kimi-K2-Instruct-0905", "moonshotai/Kimi-K2-Instruct", "fp8", "fp8_block", "fp8_block", ""},
+		{"mistralai/Mixtral-8x7B-v0.1", "mistralai/Mixtral-8x7B-Instruct-v0.1", "", "", "", ""},
+		{"mistralai/Mistral-7B-Instruct", "mistralai/Mistral-7B-Instruct-v0.3", "", "", "", ""},
+		{"mistralai/Mistral-Small-24B-Base-2501", "mistralai/Mistral-Small-24B-Instruct-2501", "", "", "", ""},
+		{"meta-llama/Meta-Llama-3-70B-Instruct", "meta-llama/Meta-Llama-3-70B-Instruct", "", "", "", ""},
+		{"meta-llama/Llama-3-70b", "meta-llama/Meta-Llama-3-70B-Instruct", "", "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			m, err := LookupModel(tt.id)
+			require.NoError(t, err)
+			assert.Equal(t, tt.id, m.ID, "the id asked for is kept")
+			assert.Equal(t, tt.catalogID, m.CatalogID)
+			assert.Equal(t, tt.quant, m.WeightQuant)
+			assert.Equal(t, tt.gemm, m.GEMMQuant)
+			assert.Equal(t, tt.moe, m.MoEQuant)
+			assert.Equal(t, tt.kv, m.KVQuant)
+		})
+	}
+}
+
+func TestLookupModelUnknown(t *testing.T) {
+	tests := []struct {
+		id      string
+		closest []string
+	}{
+		{"Qwen/Qwen3-31B", []string{"Qwen/Qwen3-32B"}},
+		{"deepseek-ai/DeepSeek-V3.2-Exp", []string{"deepseek-ai/DeepSeek-V3"}},
+		{"nvidia/gpt-oss-120b-Eagle3-v3", []string{"openai/gpt-oss-120b"}},
+		{"google/gemma-3-27b-it", nil},
+		{"", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			_, err := LookupModel(tt.id)
+			require.Error(t, err)
+			msg := err.Error()
+			assert.NotContains(t, msg, "\n")
+			if tt.id == "" {
+				return
+			}
+			assert.Contains(t, msg, "--model-config")
+			for _, c := range tt.closest {
+				assert.Contains(t, msg, c)
+			}
+			if tt.closest == nil {
+				assert.Contains(t, msg, "closest: none")
+			}
+		})
+	}
+}
+
+func TestParseModelID(t *testing.T) {
+	tests := []struct {
+		id       string
+		org      string
+		base     string
+		variants []string
+		quant    string
+	}{
+		{"nvidia/DeepSeek-R1-0528-FP4-v2", "nvidia", "deepseek-r1", []string{"0528"}, "nvfp4"},
+		{"RedHatAI/Meta-Llama-3.1-8B-Instruct-quantized.w4a16", "redhatai", "llama-3.1-8b", []string{"instruct"}, "int4"},
+		{"Qwen/Qwen3-235B-A22B-Instruct-2507", "qwen", "qwen3-235b-a22b", []string{"instruct", "2507"}, ""},
+		{"/mnt/models/Qwen3_32B", "", "qwen3-32b", nil, ""},
+		{"Llama-3.1-8B", "", "llama-3.1-8b", nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			k := parseModelID(tt.id)
+			assert.Equal(t, tt.org, k.org)
+			assert.Equal(t, tt.base, k.base)
+			assert.Equal(t, tt.variants, k.variants)
+			assert.Equal(t, tt.quant, k.quant)
+		})
+	}
+}
+
+func TestCatalogKVCache(t *testing.T) {
+	tests := []struct {
+		id     string
+		seqLen int
+		perTok float64 // elements per token, all layers, for a sequence shorter than any window
+	}{
+		{"meta-llama/Llama-3.1-8B-Instruct", 1000, 32 * 2 * 8 * 128},
+		{"deepseek-ai/DeepSeek-R1", 1000, 61 * (512 + 64)},
+		{"openai/gpt-oss-120b", 100, 36 * 2 * 8 * 64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			m, err := LookupModel(tt.id)
+			require.NoError(t, err)
+			assert.InDelta(t, tt.perTok*float64(tt.seqLen), m.KVCacheElems(tt.seqLen), 1e-6)
+		})
+	}
+	// gpt-oss: half the layers keep only the last 128 tokens.
+	m, err := LookupModel("openai/gpt-oss-120b")
+	require.NoError(t, err)
+	assert.Equal(t, 18, m.SlidingLayers)
+	assert.InDelta(t, 2*8*64*(18*10000+18*128.0), m.KVCacheElems(10000), 1e-6)
+	assert.True(t, strings.HasPrefix(m.HFArch, "GptOss"))
+}

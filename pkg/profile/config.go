@@ -1,0 +1,504 @@
+package profile
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Architecture names (config.json architectures[0]) ParseConfig understands, by family.
+var (
+	denseArchs  = []string{"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"}
+	moeArchs    = []string{"MixtralForCausalLM", "Qwen3MoeForCausalLM", "GptOssForCausalLM", "Glm4MoeForCausalLM"}
+	mlaMoEArchs = []string{"DeepseekV3ForCausalLM", "DeepseekV2ForCausalLM"}
+)
+
+// SupportedArchitectures lists the config.json architectures ParseConfig accepts, sorted.
+func SupportedArchitectures() []string {
+	out := slices.Concat(denseArchs, moeArchs, mlaMoEArchs)
+	slices.Sort(out)
+	return out
+}
+
+// Upper bounds that reject garbage before it reaches the arithmetic of the performance model
+// (the largest published models are well inside them).
+const (
+	maxDim    = 1 << 20
+	maxLayers = 4096
+	maxVocab  = 1 << 23
+)
+
+// hfConfig is the subset of a Hugging Face config.json that ParseConfig reads. Pointers tell
+// "absent" (or null) from zero.
+type hfConfig struct {
+	Architectures []string `json:"architectures"`
+	ModelType     string   `json:"model_type"`
+
+	HiddenSize            *int  `json:"hidden_size"`
+	NumHiddenLayers       *int  `json:"num_hidden_layers"`
+	NumAttentionHeads     *int  `json:"num_attention_heads"`
+	NumKeyValueHeads      *int  `json:"num_key_value_heads"`
+	HeadDim               *int  `json:"head_dim"`
+	IntermediateSize      *int  `json:"intermediate_size"`
+	VocabSize             *int  `json:"vocab_size"`
+	TieWordEmbeddings     *bool `json:"tie_word_embeddings"`
+	MaxPositionEmbeddings *int  `json:"max_position_embeddings"`
+
+	SlidingWindow    *int     `json:"sliding_window"`
+	UseSlidingWindow *bool    `json:"use_sliding_window"`
+	MaxWindowLayers  *int     `json:"max_window_layers"`
+	LayerTypes       []string `json:"layer_types"`
+
+	TorchDtype string `json:"torch_dtype"`
+	Dtype      string `json:"dtype"`
+
+	// MoE: the names differ by family.
+	NumLocalExperts     *int  `json:"num_local_experts"` // Mixtral, gpt-oss
+	NumExperts          *int  `json:"num_experts"`       // Qwen3-MoE
+	NRoutedExperts      *int  `json:"n_routed_experts"`  // DeepSeek, GLM-4.5
+	NumExpertsPerTok    *int  `json:"num_experts_per_tok"`
+	ExpertsPerToken     *int  `json:"experts_per_token"` // gpt-oss (older configs)
+	MoeIntermediateSize *int  `json:"moe_intermediate_size"`
+	NSharedExperts      *int  `json:"n_shared_experts"`
+	FirstKDenseReplace  *int  `json:"first_k_dense_replace"`
+	MlpOnlyLayers       []int `json:"mlp_only_layers"`
+	DecoderSparseStep   *int  `json:"decoder_sparse_step"`
+
+	// MLA.
+	QLoraRank     *int `json:"q_lora_rank"`
+	KVLoraRank    *int `json:"kv_lora_rank"`
+	QKNopeHeadDim *int `json:"qk_nope_head_dim"`
+	QKRopeHeadDim *int `json:"qk_rope_head_dim"`
+	VHeadDim      *int `json:"v_head_dim"`
+
+	QuantizationConfig json.RawMessage `json:"quantization_config"`
+}
+
+// ParseConfig turns a Hugging Face config.json into a Model. id is recorded as Model.ID. It fails,
+// naming the architecture, for architectures the performance model cannot cost and, naming the
+// fields, when a supported architecture's config lacks what the model needs.
+func ParseConfig(id string, data []byte) (Model, error) {
+	return parseConfig(id, data, nil)
+}
+
+func parseConfig(id string, data, hfQuant []byte) (Model, error) {
+	var c hfConfig
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&c); err != nil {
+		return Model{}, fmt.Errorf("parse config.json of %q: %w", id, err)
+	}
+	if len(c.Architectures) == 0 || c.Architectures[0] == "" {
+		return Model{}, fmt.Errorf("config.json of %q has no architectures: expected one of %s",
+			id, strings.Join(SupportedArchitectures(), ", "))
+	}
+	arch := c.Architectures[0]
+	m := Model{ID: id, HFArch: arch}
+	switch {
+	case slices.Contains(denseArchs, arch):
+		m.Arch = ArchDense
+	case slices.Contains(moeArchs, arch):
+		m.Arch = ArchMoE
+	case slices.Contains(mlaMoEArchs, arch):
+		m.Arch = ArchMLAMoE
+	default:
+		return Model{}, fmt.Errorf("unsupported architecture %q in config.json of %q: expected one of %s",
+			arch, id, strings.Join(SupportedArchitectures(), ", "))
+	}
+
+	var missing []string
+	need := func(name string, v *int) int {
+		if v == nil {
+			missing = append(missing, name)
+			return 0
+		}
+		return *v
+	}
+	opt := func(v *int, def int) int {
+		if v == nil {
+			return def
+		}
+		return *v
+	}
+	m.Layers = need("num_hidden_layers", c.NumHiddenLayers)
+	m.Hidden = need("hidden_size", c.HiddenSize)
+	m.Heads = need("num_attention_heads", c.NumAttentionHeads)
+	m.Vocab = need("vocab_size", c.VocabSize)
+	m.KVHeads = opt(c.NumKeyValueHeads, m.Heads)
+	m.MaxContext = opt(c.MaxPositionEmbeddings, 0)
+	m.TiedEmbed = c.TieWordEmbeddings != nil && *c.TieWordEmbeddings // false is every supported family's default
+	if m.Heads > 0 {
+		m.HeadDim = opt(c.HeadDim, m.Hidden/m.Heads)
+		if m.HeadDim == 0 { // some configs write head_dim: 0 or null for "derived"
+			m.HeadDim = m.Hidden / m.Heads
+		}
+	}
+
+	switch arch {
+	case "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM":
+		m.FFN = need("intermediate_size", c.IntermediateSize)
+	case "MixtralForCausalLM", "GptOssForCausalLM":
+		// The experts are the only MLPs; intermediate_size is their width.
+		m.FFN = need("intermediate_size", c.IntermediateSize)
+		m.ExpertFFN = m.FFN
+		m.Experts = need("num_local_experts", c.NumLocalExperts)
+		m.TopK = need("num_experts_per_tok", cmpOr(c.NumExpertsPerTok, c.ExpertsPerToken))
+	case "Qwen3MoeForCausalLM":
+		m.FFN = need("intermediate_size", c.IntermediateSize)
+		m.ExpertFFN = need("moe_intermediate_size", c.MoeIntermediateSize)
+		m.Experts = need("num_experts", c.NumExperts)
+		m.TopK = need("num_experts_per_tok", c.NumExpertsPerTok)
+		step := max(opt(c.DecoderSparseStep, 1), 1)
+		for i := range min(max(m.Layers, 0), maxLayers) {
+			if slices.Contains(c.MlpOnlyLayers, i) || (i+1)%step != 0 {
+				m.DenseLayers++
+			}
+		}
+	case "Glm4MoeForCausalLM", "DeepseekV3ForCausalLM", "DeepseekV2ForCausalLM":
+		m.FFN = need("intermediate_size", c.IntermediateSize)
+		m.ExpertFFN = need("moe_intermediate_size", c.MoeIntermediateSize)
+		m.Experts = need("n_routed_experts", c.NRoutedExperts)
+		m.TopK = need("num_experts_per_tok", c.NumExpertsPerTok)
+		m.SharedExperts = opt(c.NSharedExperts, 0)
+		m.DenseLayers = opt(c.FirstKDenseReplace, 0)
+		if m.Arch == ArchMLAMoE {
+			m.QLoraRank = opt(c.QLoraRank, 0) // null: queries are not compressed (V2-Lite)
+			m.KVLoraRank = need("kv_lora_rank", c.KVLoraRank)
+			m.QKNopeHeadDim = need("qk_nope_head_dim", c.QKNopeHeadDim)
+			m.QKRopeHeadDim = need("qk_rope_head_dim", c.QKRopeHeadDim)
+			m.VHeadDim = need("v_head_dim", c.VHeadDim)
+			m.HeadDim = m.QKNopeHeadDim + m.QKRopeHeadDim
+		}
+	}
+	if len(missing) > 0 {
+		return Model{}, fmt.Errorf("config.json of %q (%s) lacks %s", id, arch, strings.Join(missing, ", "))
+	}
+
+	m.SlidingWindow, m.SlidingLayers = slidingWindow(c, m.Layers)
+	m.Dtype = normalizeDtype(cmpOrString(c.TorchDtype, c.Dtype))
+
+	q, err := parseQuant(c.QuantizationConfig, hfQuant, m.IsMoE())
+	if err != nil {
+		return Model{}, fmt.Errorf("config.json of %q: %w", id, err)
+	}
+	m.WeightQuant, m.GEMMQuant, m.MoEQuant, m.KVQuant = q.weight, q.gemm, q.moe, q.kv
+
+	if err := m.validate(); err != nil {
+		return Model{}, fmt.Errorf("config.json of %q (%s): %w", id, arch, err)
+	}
+	return m, nil
+}
+
+// slidingWindow returns the window and how many layers use it. Explicit layer_types (gpt-oss,
+// newer Qwen/Mistral configs) win; otherwise Mistral applies sliding_window to every layer and
+// Qwen2/3 only with use_sliding_window, to layers from max_window_layers on.
+func slidingWindow(c hfConfig, layers int) (window, count int) {
+	if c.SlidingWindow == nil || *c.SlidingWindow <= 0 {
+		return 0, 0
+	}
+	window = *c.SlidingWindow
+	switch {
+	case len(c.LayerTypes) > 0:
+		for _, t := range c.LayerTypes {
+			if t == "sliding_attention" {
+				count++
+			}
+		}
+	case c.UseSlidingWindow != nil:
+		if *c.UseSlidingWindow {
+			from := 0
+			if c.MaxWindowLayers != nil {
+				from = min(max(*c.MaxWindowLayers, 0), layers)
+			}
+			count = layers - from
+		}
+	case slices.Contains(c.Architectures, "GptOssForCausalLM"):
+		count = layers / 2 // alternating sliding/full, sliding first
+	case slices.Contains(c.Architectures, "MistralForCausalLM") || slices.Contains(c.Architectures, "MixtralForCausalLM"):
+		count = layers
+	}
+	count = min(count, layers)
+	if count == 0 {
+		return 0, 0
+	}
+	return window, count
+}
+
+func (m Model) validate() error {
+	type dim struct {
+		name string
+		v    int
+		max  int
+	}
+	dims := []dim{
+		{"num_hidden_layers", m.Layers, maxLayers}, {"hidden_size", m.Hidden, maxDim},
+		{"num_attention_heads", m.Heads, maxDim}, {"num_key_value_heads", m.KVHeads, maxDim},
+		{"head_dim", m.HeadDim, maxDim}, {"vocab_size", m.Vocab, maxVocab},
+	}
+	if m.DenseLayers > 0 || !m.IsMoE() {
+		dims = append(dims, dim{"intermediate_size", m.FFN, maxDim})
+	}
+	if m.IsMoE() {
+		dims = append(dims, dim{"expert count", m.Experts, maxDim}, dim{"experts per token", m.TopK, m.Experts},
+			dim{"expert intermediate size", m.ExpertFFN, maxDim})
+	}
+	if m.IsMLA() {
+		dims = append(dims, dim{"kv_lora_rank", m.KVLoraRank, maxDim},
+			dim{"qk_rope_head_dim", m.QKRopeHeadDim, maxDim}, dim{"v_head_dim", m.VHeadDim, maxDim})
+	}
+	for _, d := range dims {
+		if d.v <= 0 || d.v > d.max {
+			return fmt.Errorf("%s is %d: expected 1..%d", d.name, d.v, d.max)
+		}
+	}
+	checks := []struct {
+		name   string
+		v, max int
+	}{
+		{"num_key_value_heads", m.KVHeads, m.Heads}, {"first_k_dense_replace", m.DenseLayers, m.Layers},
+		{"n_shared_experts", m.SharedExperts, maxDim}, {"q_lora_rank", m.QLoraRank, maxDim},
+		{"qk_nope_head_dim", m.QKNopeHeadDim, maxDim}, {"intermediate_size", m.FFN, maxDim},
+		{"max_position_embeddings", m.MaxContext, 1 << 30},
+	}
+	for _, c := range checks {
+		if c.v < 0 || c.v > c.max {
+			return fmt.Errorf("%s is %d: expected 0..%d", c.name, c.v, c.max)
+		}
+	}
+	if !m.IsMLA() && m.Heads%m.KVHeads != 0 {
+		return fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", m.Heads, m.KVHeads)
+	}
+	if m.IsMLA() && m.QKNopeHeadDim+m.QKRopeHeadDim <= 0 {
+		return errors.New("qk_nope_head_dim + qk_rope_head_dim must be positive")
+	}
+	return nil
+}
+
+// normalizeDtype maps torch dtype names to the short names the rest of dgdr uses; a missing or
+// "auto" dtype is bf16, what every supported family ships.
+func normalizeDtype(s string) string {
+	switch strings.ToLower(strings.TrimPrefix(s, "torch.")) {
+	case "float16", "fp16", "half":
+		return "fp16"
+	case "float32", "fp32", "float":
+		return "fp32"
+	}
+	return "bf16"
+}
+
+func cmpOr(ps ...*int) *int {
+	for _, p := range ps {
+		if p != nil {
+			return p
+		}
+	}
+	return nil
+}
+
+func cmpOrString(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// LoadConfigFile reads and parses a config.json; the model id is the file's folder name.
+func LoadConfigFile(path string) (Model, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Model{}, fmt.Errorf("read model config: %w", err)
+	}
+	return ParseConfig(filepath.Base(filepath.Dir(path)), data)
+}
+
+// LoadConfigDir parses the config.json of a model folder (a Hugging Face snapshot or the model-cache
+// mount), with the ModelOpt hf_quant_config.json beside it when present (it, not config.json, holds
+// the quantization of TensorRT Model Optimizer exports). The model id is the folder's name.
+func LoadConfigDir(dir string) (Model, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return Model{}, fmt.Errorf("read model folder: expected a config.json: %w", err)
+	}
+	hfQuant, err := os.ReadFile(filepath.Join(dir, "hf_quant_config.json"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Model{}, fmt.Errorf("read model folder: %w", err)
+	}
+	return parseConfig(filepath.Base(filepath.Clean(dir)), data, hfQuant)
+}
+
+// quant is a checkpoint's quantization in Model's vocabulary.
+type quant struct{ weight, gemm, moe, kv string }
+
+// hfQuantConfig is the union of the quantization_config shapes of the supported quant methods,
+// and of ModelOpt's hf_quant_config.json ({"quantization": {...}}).
+type hfQuantConfig struct {
+	QuantMethod      string `json:"quant_method"`
+	QuantAlgo        string `json:"quant_algo"`          // modelopt
+	KVCacheQuantAlgo string `json:"kv_cache_quant_algo"` // modelopt
+	WeightBlockSize  []int  `json:"weight_block_size"`   // fp8 (DeepSeek, Qwen FP8)
+	Bits             int    `json:"bits"`                // awq, gptq
+	LoadIn4bit       bool   `json:"load_in_4bit"`        // bitsandbytes
+	LoadIn8bit       bool   `json:"load_in_8bit"`
+	Format           string `json:"format"` // compressed-tensors
+	ConfigGroups     map[string]struct {
+		Weights *ctScheme `json:"weights"`
+	} `json:"config_groups"`
+	KVCacheScheme       *ctScheme `json:"kv_cache_scheme"`
+	ExcludeModules      []string  `json:"exclude_modules"`        // modelopt
+	ModulesToNotConvert []string  `json:"modules_to_not_convert"` // mxfp4, fp8
+	Ignore              []string  `json:"ignore"`                 // compressed-tensors
+
+	Quantization *hfQuantConfig `json:"quantization"` // hf_quant_config.json
+}
+
+// ctScheme is a compressed-tensors quantization scheme.
+type ctScheme struct {
+	NumBits  int    `json:"num_bits"`
+	Type     string `json:"type"` // float | int
+	Strategy string `json:"strategy"`
+}
+
+// parseQuant reads config.json's quantization_config, or ModelOpt's hf_quant_config.json when
+// given (it takes precedence: ModelOpt exports may carry both, the latter being authoritative).
+func parseQuant(raw json.RawMessage, hfQuant []byte, moe bool) (quant, error) {
+	src := []byte(raw)
+	if len(hfQuant) > 0 {
+		src = hfQuant
+	}
+	if len(bytes.TrimSpace(src)) == 0 || bytes.Equal(bytes.TrimSpace(src), []byte("null")) {
+		return quant{}, nil
+	}
+	var qc hfQuantConfig
+	if err := json.Unmarshal(src, &qc); err != nil {
+		return quant{}, fmt.Errorf("parse quantization config: %w", err)
+	}
+	if qc.Quantization != nil { // hf_quant_config.json
+		inner := *qc.Quantization
+		inner.QuantMethod = "modelopt"
+		qc = inner
+	}
+	var q quant
+	method := strings.ToLower(qc.QuantMethod)
+	switch method {
+	case "fp8", "fbgemm_fp8":
+		q.weight, q.gemm = "fp8", "fp8"
+		if len(qc.WeightBlockSize) > 0 {
+			q.gemm = "fp8_block"
+		}
+	case "mxfp4":
+		q.weight, q.gemm = "mxfp4", "mxfp4"
+	case "modelopt":
+		switch algo := strings.ToUpper(qc.QuantAlgo); algo {
+		case "FP8", "FP8_PER_CHANNEL_PER_TOKEN":
+			q.weight, q.gemm = "fp8", "fp8"
+		case "FP8_BLOCK", "FP8_BLOCKWISE":
+			q.weight, q.gemm = "fp8", "fp8_block"
+		case "NVFP4":
+			q.weight, q.gemm = "nvfp4", "nvfp4"
+		case "W4A16_AWQ", "W4A8_AWQ", "INT4_AWQ":
+			q.weight, q.gemm = "int4", "int4"
+		case "W8A8_SQ_PER_CHANNEL", "INT8_SQ":
+			q.weight, q.gemm = "int8", "int8"
+		default:
+			return quant{}, fmt.Errorf("unsupported modelopt quant_algo %q: expected FP8, FP8_BLOCK, NVFP4, W4A16_AWQ or W8A8_SQ_PER_CHANNEL", qc.QuantAlgo)
+		}
+		q.kv = kvQuant(strings.ToLower(qc.KVCacheQuantAlgo))
+	case "compressed-tensors":
+		w, err := compressedTensorsQuant(qc)
+		if err != nil {
+			return quant{}, err
+		}
+		q.weight, q.gemm = w, w
+		if s := qc.KVCacheScheme; s != nil && s.Type == "float" && s.NumBits == 8 {
+			q.kv = "fp8"
+		}
+	case "awq", "gptq", "awq_marlin", "gptq_marlin":
+		switch qc.Bits {
+		case 4, 0: // 4 bits is both methods' default
+			q.weight, q.gemm = "int4", "int4"
+		case 8:
+			q.weight, q.gemm = "int8", "int8"
+		default:
+			return quant{}, fmt.Errorf("unsupported %s bits %d: expected 4 or 8", method, qc.Bits)
+		}
+	case "bitsandbytes":
+		switch {
+		case qc.LoadIn4bit:
+			q.weight, q.gemm = "int4", "int4"
+		case qc.LoadIn8bit:
+			q.weight, q.gemm = "int8", "int8"
+		default:
+			return quant{}, errors.New("bitsandbytes quantization_config sets neither load_in_4bit nor load_in_8bit")
+		}
+	default:
+		return quant{}, fmt.Errorf("unsupported quantization_config.quant_method %q: expected fp8, mxfp4, modelopt, compressed-tensors, awq, gptq or bitsandbytes", qc.QuantMethod)
+	}
+	if moe {
+		q.moe = q.gemm
+		// A checkpoint that leaves attention unquantized (gpt-oss's MXFP4 covers the experts only)
+		// computes its non-expert GEMMs in the checkpoint dtype.
+		if excludesAttention(slices.Concat(qc.ExcludeModules, qc.ModulesToNotConvert, qc.Ignore)) {
+			q.gemm = ""
+		}
+	}
+	return q, nil
+}
+
+// compressedTensorsQuant reads the weight scheme of the first config group (llm-compressor writes
+// one group for the linear layers).
+func compressedTensorsQuant(qc hfQuantConfig) (string, error) {
+	names := make([]string, 0, len(qc.ConfigGroups))
+	for k := range qc.ConfigGroups {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		w := qc.ConfigGroups[n].Weights
+		if w == nil {
+			continue
+		}
+		switch {
+		case w.Type == "float" && w.NumBits == 8:
+			if w.Strategy == "block" {
+				return "fp8_block", nil
+			}
+			return "fp8", nil
+		case w.Type == "float" && w.NumBits == 4:
+			return "nvfp4", nil
+		case w.Type == "int" && w.NumBits == 4:
+			return "int4", nil
+		case w.Type == "int" && w.NumBits == 8:
+			return "int8", nil
+		}
+		return "", fmt.Errorf("unsupported compressed-tensors weight scheme %s%d: expected float8, float4, int4 or int8", w.Type, w.NumBits)
+	}
+	return "", errors.New("compressed-tensors quantization_config has no config_groups weights scheme")
+}
+
+// kvQuant maps a KV cache algorithm name to Model's vocabulary ("" for none).
+func kvQuant(algo string) string {
+	switch algo {
+	case "fp8":
+		return "fp8"
+	case "nvfp4":
+		return "nvfp4"
+	}
+	return ""
+}
+
+// excludesAttention reports whether an exclusion list leaves every layer's attention unquantized
+// (patterns such as "model.layers.*.self_attn" or "re:.*self_attn.*").
+func excludesAttention(patterns []string) bool {
+	for _, p := range patterns {
+		if strings.Contains(p, "*") && strings.Contains(p, "attn") {
+			return true
+		}
+	}
+	return false
+}
