@@ -1,4 +1,4 @@
-package hw
+package hw_test
 
 import (
 	"encoding/csv"
@@ -12,6 +12,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dgdr-dev/dgdr/internal/testenv"
+	"github.com/dgdr-dev/dgdr/pkg/hw"
 )
 
 func TestLookup(t *testing.T) {
@@ -29,7 +32,7 @@ func TestLookup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			g, err := Lookup(tt.in)
+			g, err := hw.Lookup(tt.in)
 			if tt.wantErr {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), "h100_sxm, h200_sxm", "the error lists the known names")
@@ -42,7 +45,7 @@ func TestLookup(t *testing.T) {
 }
 
 func TestNamesSortedAndComplete(t *testing.T) {
-	names := Names()
+	names := hw.Names()
 	assert.True(t, slices.IsSorted(names))
 	assert.ElementsMatch(t, []string{"h100_sxm", "h100_pcie", "h200_sxm", "b200_sxm", "b300_sxm", "gb200",
 		"gb300", "a100_sxm", "a100_pcie", "l40s", "l4"}, names)
@@ -50,7 +53,7 @@ func TestNamesSortedAndComplete(t *testing.T) {
 
 // TestCatalogConsistency checks relations every datasheet obeys, so a typo in one figure shows.
 func TestCatalogConsistency(t *testing.T) {
-	for _, g := range All() {
+	for _, g := range hw.All() {
 		t.Run(g.Name, func(t *testing.T) {
 			assert.NotEmpty(t, g.Product)
 			assert.Positive(t, g.MemoryGiB)
@@ -76,14 +79,14 @@ func TestCatalogConsistency(t *testing.T) {
 }
 
 func TestTFLOPSFallback(t *testing.T) {
-	a100, err := Lookup("a100_sxm")
+	a100, err := hw.Lookup("a100_sxm")
 	require.NoError(t, err)
-	h100, err := Lookup("h100_sxm")
+	h100, err := hw.Lookup("h100_sxm")
 	require.NoError(t, err)
-	b200, err := Lookup("b200_sxm")
+	b200, err := hw.Lookup("b200_sxm")
 	require.NoError(t, err)
 	tests := []struct {
-		g         GPU
+		g         hw.GPU
 		precision string
 		want      float64
 		native    bool
@@ -106,11 +109,11 @@ func TestTFLOPSFallback(t *testing.T) {
 }
 
 func TestLinkGBs(t *testing.T) {
-	gb200, err := Lookup("gb200")
+	gb200, err := hw.Lookup("gb200")
 	require.NoError(t, err)
-	h200, err := Lookup("h200_sxm")
+	h200, err := hw.Lookup("h200_sxm")
 	require.NoError(t, err)
-	l40s, err := Lookup("l40s")
+	l40s, err := hw.Lookup("l40s")
 	require.NoError(t, err)
 	assert.Equal(t, gb200.IntraNodeGBs, gb200.LinkGBs(32), "NVL72 keeps 32 GPUs on NVLink across trays")
 	assert.Equal(t, gb200.InterNodeGBs, gb200.LinkGBs(144))
@@ -119,34 +122,11 @@ func TestLinkGBs(t *testing.T) {
 	assert.Equal(t, l40s.IntraNodeGBs, l40s.LinkGBs(4), "PCIe within the node")
 }
 
-// repoRoot walks up from the working directory to go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, parent, dir, "go.mod not found above the test")
-		dir = parent
-	}
-}
-
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("DGDR_SHARED"); d != "" {
-		return d
-	}
-	return filepath.Join(repoRoot(t), "..", "shared")
-}
-
 // TestCatalogCoversSharedData checks that every system of the calibration table and every kernel
 // table folder has a catalog entry of the same name, and that the measured memory bandwidth of
 // the kernel tables stays under the catalog's peak.
 func TestCatalogCoversSharedData(t *testing.T) {
-	shared := sharedDir(t)
+	shared := testenv.SharedDir(t)
 	f, err := os.Open(filepath.Join(shared, "calibration", "serving_measurements_train.csv"))
 	require.NoError(t, err, "shared/ is required (set DGDR_SHARED)")
 	defer f.Close()
@@ -166,7 +146,7 @@ func TestCatalogCoversSharedData(t *testing.T) {
 	}
 	require.NotEmpty(t, systems)
 	for s := range systems {
-		_, err := Lookup(s)
+		_, err := hw.Lookup(s)
 		assert.NoError(t, err, "calibration system %s", s)
 	}
 
@@ -178,7 +158,7 @@ func TestCatalogCoversSharedData(t *testing.T) {
 			continue
 		}
 		folders++
-		g, err := Lookup(e.Name())
+		g, err := hw.Lookup(e.Name())
 		require.NoError(t, err, "gpu-data folder %s", e.Name())
 		peak := maxMeasuredGBs(t, filepath.Join(shared, "gpu-data", e.Name(), "membw.csv"))
 		assert.Less(t, peak, g.MemBandwidthGBs, "%s: a copy kernel cannot beat the datasheet", g.Name)

@@ -7,6 +7,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // The embedded catalog: one config.json-shaped file per model, named org--name.json (the Hugging Face
@@ -21,8 +22,10 @@ type catalogEntry struct {
 	key   modelKey
 }
 
-// loadCatalog parses every embedded file. It is cheap (a few dozen small files) and pure, so it
-// runs per call rather than into a package-level cache.
+// catalog parses the embedded files once; the result is never modified (lookups copy entries).
+var catalog = sync.OnceValues(loadCatalog)
+
+// loadCatalog parses every embedded file.
 func loadCatalog() ([]catalogEntry, error) {
 	files, err := modelFiles.ReadDir("models")
 	if err != nil {
@@ -50,7 +53,7 @@ func loadCatalog() ([]catalogEntry, error) {
 
 // Models lists the ids of the embedded catalog, sorted.
 func Models() []string {
-	entries, err := loadCatalog()
+	entries, err := catalog()
 	if err != nil {
 		panic(err) // the embedded files are fixed at build time; TestCatalogModelsParse guards them
 	}
@@ -77,7 +80,7 @@ var familyAliases = map[string]string{
 // weight quantization taken from the suffix. Model.ID is the id asked for; Model.CatalogID the
 // entry used. An unknown id is an error that lists the closest catalog ids.
 func LookupModel(id string) (Model, error) {
-	entries, err := loadCatalog()
+	entries, err := catalog()
 	if err != nil {
 		return Model{}, err
 	}

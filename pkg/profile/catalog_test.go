@@ -1,24 +1,30 @@
-package profile
+package profile_test
 
 import (
+	"encoding/csv"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dgdr-dev/dgdr/internal/testenv"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
 func TestCatalogModelsParse(t *testing.T) {
-	entries, err := loadCatalog()
-	require.NoError(t, err)
-	ids := Models()
+	ids := profile.Models()
 	require.GreaterOrEqual(t, len(ids), 24)
 	assert.True(t, slices.IsSorted(ids))
-	assert.Len(t, entries, len(ids))
-	for _, e := range entries {
-		assert.Equal(t, e.model.ID, e.model.CatalogID)
-		assert.Positive(t, e.model.MaxContext, e.model.ID)
+	for _, id := range ids {
+		m, err := profile.LookupModel(id)
+		require.NoError(t, err)
+		assert.Equal(t, id, m.ID)
+		assert.Equal(t, id, m.CatalogID, "a catalog id resolves to itself")
+		assert.Positive(t, m.MaxContext, id)
 	}
 }
 
@@ -34,63 +40,59 @@ func TestCatalogParams(t *testing.T) {
 		// ActiveParams: +1 when it includes the input embedding, -1 when it leaves out the LM head too.
 		embeds int
 	}{
-		{"meta-llama/Llama-3.1-8B-Instruct", ArchDense, 8.03, 0, 0},
-		{"meta-llama/Llama-3.1-70B", ArchDense, 70.6, 0, 0},
-		{"meta-llama/Llama-3.3-70B-Instruct", ArchDense, 70.6, 0, 0},
-		{"meta-llama/Llama-3.1-405B-Instruct", ArchDense, 405.9, 0, 0},
-		{"meta-llama/Llama-3.2-1B-Instruct", ArchDense, 1.24, 0, 0},
-		{"meta-llama/Llama-3.2-3B-Instruct", ArchDense, 3.21, 0, 0},
-		{"Qwen/Qwen3-0.6B", ArchDense, 0.6, 0, 0},
-		{"Qwen/Qwen3-1.7B", ArchDense, 1.7, 0, 0},
-		{"Qwen/Qwen3-4B", ArchDense, 4.0, 0, 0},
-		{"Qwen/Qwen3-8B", ArchDense, 8.2, 0, 0},
-		{"Qwen/Qwen3-14B", ArchDense, 14.8, 0, 0},
-		{"Qwen/Qwen3-32B", ArchDense, 32.8, 0, 0},
-		{"Qwen/Qwen3-30B-A3B", ArchMoE, 30.5, 3.3, +1},
-		{"Qwen/Qwen3-235B-A22B", ArchMoE, 235, 22, +1},
-		{"Qwen/Qwen3-Coder-480B-A35B-Instruct", ArchMoE, 480, 35, +1},
-		{"Qwen/Qwen2.5-7B-Instruct", ArchDense, 7.61, 0, 0},
-		{"Qwen/Qwen2.5-14B-Instruct", ArchDense, 14.7, 0, 0},
-		{"Qwen/Qwen2.5-32B-Instruct", ArchDense, 32.5, 0, 0},
-		{"Qwen/Qwen2.5-72B-Instruct", ArchDense, 72.7, 0, 0},
-		{"mistralai/Mistral-7B-Instruct-v0.3", ArchDense, 7.25, 0, 0},
-		{"mistralai/Mistral-Small-24B-Instruct-2501", ArchDense, 23.6, 0, 0},
-		{"mistralai/Mistral-Large-Instruct-2407", ArchDense, 123, 0, 0},
-		{"mistralai/Mixtral-8x7B-Instruct-v0.1", ArchMoE, 46.7, 12.9, +1},
-		{"mistralai/Mixtral-8x22B-Instruct-v0.1", ArchMoE, 141, 39, +1},
-		{"openai/gpt-oss-20b", ArchMoE, 20.9, 3.6, 0},
-		{"openai/gpt-oss-120b", ArchMoE, 116.8, 5.1, 0},
-		{"deepseek-ai/DeepSeek-V3", ArchMLAMoE, 671, 37, +1},
-		{"deepseek-ai/DeepSeek-R1", ArchMLAMoE, 671, 37, +1},
-		{"deepseek-ai/DeepSeek-V2", ArchMLAMoE, 236, 21, +1},
-		{"deepseek-ai/DeepSeek-V2-Lite", ArchMLAMoE, 15.7, 2.4, 0},
-		{"moonshotai/Kimi-K2-Instruct", ArchMLAMoE, 1030, 32, +1},
-		{"zai-org/GLM-4.5", ArchMoE, 355, 32, -1},
-		{"zai-org/GLM-4.5-Air", ArchMoE, 106, 12, -1},
+		{"meta-llama/Llama-3.1-8B-Instruct", profile.ArchDense, 8.03, 0, 0},
+		{"meta-llama/Llama-3.1-70B", profile.ArchDense, 70.6, 0, 0},
+		{"meta-llama/Llama-3.3-70B-Instruct", profile.ArchDense, 70.6, 0, 0},
+		{"meta-llama/Llama-3.1-405B-Instruct", profile.ArchDense, 405.9, 0, 0},
+		{"meta-llama/Llama-3.2-1B-Instruct", profile.ArchDense, 1.24, 0, 0},
+		{"meta-llama/Llama-3.2-3B-Instruct", profile.ArchDense, 3.21, 0, 0},
+		{"Qwen/Qwen3-0.6B", profile.ArchDense, 0.6, 0, 0},
+		{"Qwen/Qwen3-1.7B", profile.ArchDense, 1.7, 0, 0},
+		{"Qwen/Qwen3-4B", profile.ArchDense, 4.0, 0, 0},
+		{"Qwen/Qwen3-8B", profile.ArchDense, 8.2, 0, 0},
+		{"Qwen/Qwen3-14B", profile.ArchDense, 14.8, 0, 0},
+		{"Qwen/Qwen3-32B", profile.ArchDense, 32.8, 0, 0},
+		{"Qwen/Qwen3-30B-A3B", profile.ArchMoE, 30.5, 3.3, +1},
+		{"Qwen/Qwen3-235B-A22B", profile.ArchMoE, 235, 22, +1},
+		{"Qwen/Qwen3-Coder-480B-A35B-Instruct", profile.ArchMoE, 480, 35, +1},
+		{"Qwen/Qwen2.5-7B-Instruct", profile.ArchDense, 7.61, 0, 0},
+		{"Qwen/Qwen2.5-14B-Instruct", profile.ArchDense, 14.7, 0, 0},
+		{"Qwen/Qwen2.5-32B-Instruct", profile.ArchDense, 32.5, 0, 0},
+		{"Qwen/Qwen2.5-72B-Instruct", profile.ArchDense, 72.7, 0, 0},
+		{"mistralai/Mistral-7B-Instruct-v0.3", profile.ArchDense, 7.25, 0, 0},
+		{"mistralai/Mistral-Small-24B-Instruct-2501", profile.ArchDense, 23.6, 0, 0},
+		{"mistralai/Mistral-Large-Instruct-2407", profile.ArchDense, 123, 0, 0},
+		{"mistralai/Mixtral-8x7B-Instruct-v0.1", profile.ArchMoE, 46.7, 12.9, +1},
+		{"mistralai/Mixtral-8x22B-Instruct-v0.1", profile.ArchMoE, 141, 39, +1},
+		{"openai/gpt-oss-20b", profile.ArchMoE, 20.9, 3.6, 0},
+		{"openai/gpt-oss-120b", profile.ArchMoE, 116.8, 5.1, 0},
+		{"deepseek-ai/DeepSeek-V3", profile.ArchMLAMoE, 671, 37, +1},
+		{"deepseek-ai/DeepSeek-R1", profile.ArchMLAMoE, 671, 37, +1},
+		{"deepseek-ai/DeepSeek-V2", profile.ArchMLAMoE, 236, 21, +1},
+		{"deepseek-ai/DeepSeek-V2-Lite", profile.ArchMLAMoE, 15.7, 2.4, 0},
+		{"moonshotai/Kimi-K2-Instruct", profile.ArchMLAMoE, 1030, 32, +1},
+		{"zai-org/GLM-4.5", profile.ArchMoE, 355, 32, -1},
+		{"zai-org/GLM-4.5-Air", profile.ArchMoE, 106, 12, -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
-			m, err := LookupModel(tt.id)
+			m, err := profile.LookupModel(tt.id)
 			require.NoError(t, err)
 			assert.Equal(t, tt.arch, m.Arch)
 			assert.InEpsilon(t, tt.total, m.Params()/1e9, 0.03, "total params of %s: %.2fB", tt.id, m.Params()/1e9)
 			if tt.active == 0 {
 				assert.False(t, m.IsMoE())
-				assert.InEpsilon(t, m.Params(), m.ActiveParams()+inputEmbed(m), 1e-9, "a dense model uses every weight")
+				lookup := float64(m.Vocab * m.Hidden) // the input table, unless the LM head shares it
+				if m.TiedEmbed {
+					lookup = 0
+				}
+				assert.InEpsilon(t, m.Params(), m.ActiveParams()+lookup, 1e-9, "a dense model uses every weight")
 				return
 			}
 			active := m.ActiveParams() + float64(tt.embeds)*float64(m.Vocab*m.Hidden)
 			assert.InEpsilon(t, tt.active, active/1e9, 0.06, "active params of %s: %.2fB", tt.id, active/1e9)
 		})
 	}
-}
-
-// inputEmbed is the input embedding table, which ActiveParams leaves out (untied models).
-func inputEmbed(m Model) float64 {
-	if m.TiedEmbed {
-		return 0
-	}
-	return float64(m.Vocab * m.Hidden)
 }
 
 func TestLookupModel(t *testing.T) {
@@ -132,10 +134,13 @@ func TestLookupModel(t *testing.T) {
 		{"mistralai/Mistral-Small-24B-Base-2501", "mistralai/Mistral-Small-24B-Instruct-2501", "", "", "", ""},
 		{"meta-llama/Meta-Llama-3-70B-Instruct", "meta-llama/Meta-Llama-3-70B-Instruct", "", "", "", ""},
 		{"meta-llama/Llama-3-70b", "meta-llama/Meta-Llama-3-70B-Instruct", "", "", "", ""},
+		{"RedHatAI/Meta-Llama-3.1-8B-Instruct-quantized.w4a16", "meta-llama/Llama-3.1-8B-Instruct", "int4", "int4", "", ""},
+		{"/mnt/models/Qwen3_32B", "Qwen/Qwen3-32B", "", "", "", ""},
+		{"./Qwen3-30B-A3B/", "Qwen/Qwen3-30B-A3B", "", "", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
-			m, err := LookupModel(tt.id)
+			m, err := profile.LookupModel(tt.id)
 			require.NoError(t, err)
 			assert.Equal(t, tt.id, m.ID, "the id asked for is kept")
 			assert.Equal(t, tt.catalogID, m.CatalogID)
@@ -160,7 +165,7 @@ func TestLookupModelUnknown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
-			_, err := LookupModel(tt.id)
+			_, err := profile.LookupModel(tt.id)
 			require.Error(t, err)
 			msg := err.Error()
 			assert.NotContains(t, msg, "\n")
@@ -178,31 +183,6 @@ func TestLookupModelUnknown(t *testing.T) {
 	}
 }
 
-func TestParseModelID(t *testing.T) {
-	tests := []struct {
-		id       string
-		org      string
-		base     string
-		variants []string
-		quant    string
-	}{
-		{"nvidia/DeepSeek-R1-0528-FP4-v2", "nvidia", "deepseek-r1", []string{"0528"}, "nvfp4"},
-		{"RedHatAI/Meta-Llama-3.1-8B-Instruct-quantized.w4a16", "redhatai", "llama-3.1-8b", []string{"instruct"}, "int4"},
-		{"Qwen/Qwen3-235B-A22B-Instruct-2507", "qwen", "qwen3-235b-a22b", []string{"instruct", "2507"}, ""},
-		{"/mnt/models/Qwen3_32B", "", "qwen3-32b", nil, ""},
-		{"Llama-3.1-8B", "", "llama-3.1-8b", nil, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.id, func(t *testing.T) {
-			k := parseModelID(tt.id)
-			assert.Equal(t, tt.org, k.org)
-			assert.Equal(t, tt.base, k.base)
-			assert.Equal(t, tt.variants, k.variants)
-			assert.Equal(t, tt.quant, k.quant)
-		})
-	}
-}
-
 func TestCatalogKVCache(t *testing.T) {
 	tests := []struct {
 		id     string
@@ -215,15 +195,47 @@ func TestCatalogKVCache(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
-			m, err := LookupModel(tt.id)
+			m, err := profile.LookupModel(tt.id)
 			require.NoError(t, err)
 			assert.InDelta(t, tt.perTok*float64(tt.seqLen), m.KVCacheElems(tt.seqLen), 1e-6)
 		})
 	}
 	// gpt-oss: half the layers keep only the last 128 tokens.
-	m, err := LookupModel("openai/gpt-oss-120b")
+	m, err := profile.LookupModel("openai/gpt-oss-120b")
 	require.NoError(t, err)
 	assert.Equal(t, 18, m.SlidingLayers)
 	assert.InDelta(t, 2*8*64*(18*10000+18*128.0), m.KVCacheElems(10000), 1e-6)
 	assert.True(t, strings.HasPrefix(m.HFArch, "GptOss"))
+}
+
+// TestLookupCalibrationModels resolves every model of the calibration table the way the estimate
+// path does, with the precision the rows were measured at within what the GPU can be told to run.
+func TestLookupCalibrationModels(t *testing.T) {
+	f, err := os.Open(filepath.Join(testenv.SharedDir(t), "calibration", "serving_measurements_train.csv"))
+	require.NoError(t, err)
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	require.NoError(t, err)
+	col := slices.Index(recs[0], "model_path")
+	require.GreaterOrEqual(t, col, 0)
+	seen := map[string]bool{}
+	for _, rec := range recs[1:] {
+		id := rec[col]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		m, err := profile.LookupModel(id)
+		require.NoError(t, err, id)
+		assert.Positive(t, m.Params(), id)
+	}
+	assert.GreaterOrEqual(t, len(seen), 4)
+}
+
+func BenchmarkLookupModel(b *testing.B) {
+	for b.Loop() {
+		if _, err := profile.LookupModel("nvidia/DeepSeek-R1-0528-FP4-v2"); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -414,7 +414,7 @@ func parseQuant(raw json.RawMessage, hfQuant []byte, moe bool) (quant, error) {
 		if err != nil {
 			return quant{}, err
 		}
-		q.weight, q.gemm = w, w
+		q.weight, q.gemm = strings.TrimSuffix(w, "_block"), w
 		if s := qc.KVCacheScheme; s != nil && s.Type == "float" && s.NumBits == 8 {
 			q.kv = "fp8"
 		}

@@ -1,0 +1,323 @@
+package profile
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// llama8B is a Llama-3.1-8B-Instruct config.json as published, with the fields ParseConfig ignores.
+const llama8B = `{
+  "architectures": ["LlamaForCausalLM"],
+  "attention_bias": false,
+  "attention_dropout": 0.0,
+  "bos_token_id": 128000,
+  "eos_token_id": [128001, 128008, 128009],
+  "hidden_act": "silu",
+  "hidden_size": 4096,
+  "initializer_range": 0.02,
+  "intermediate_size": 14336,
+  "max_position_embeddings": 131072,
+  "mlp_bias": false,
+  "model_type": "llama",
+  "num_attention_heads": 32,
+  "num_hidden_layers": 32,
+  "num_key_value_heads": 8,
+  "pretraining_tp": 1,
+  "rms_norm_eps": 1e-05,
+  "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+  "rope_theta": 500000.0,
+  "tie_word_embeddings": false,
+  "torch_dtype": "bfloat16",
+  "transformers_version": "4.43.0.dev0",
+  "use_cache": true,
+  "vocab_size": 128256
+}`
+
+// withFields returns base with fields set (nil deletes a field).
+func withFields(t testing.TB, base string, fields map[string]any) []byte {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(base), &m))
+	for k, v := range fields {
+		if v == nil {
+			delete(m, k)
+			continue
+		}
+		m[k] = v
+	}
+	out, err := json.Marshal(m)
+	require.NoError(t, err)
+	return out
+}
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		data []byte
+		want Model
+	}{
+		{
+			name: "llama dense",
+			data: []byte(llama8B),
+			want: Model{ID: "x", Arch: ArchDense, HFArch: "LlamaForCausalLM", Layers: 32, Hidden: 4096, Heads: 32,
+				KVHeads: 8, HeadDim: 128, FFN: 14336, Vocab: 128256, MaxContext: 131072, Dtype: "bf16"},
+		},
+		{
+			name: "mistral v0.1 slides every layer; explicit head_dim wins; dtype key and fp16",
+			data: withFields(t, llama8B, map[string]any{"architectures": []string{"MistralForCausalLM"},
+				"sliding_window": 4096, "head_dim": 96, "torch_dtype": nil, "dtype": "float16", "tie_word_embeddings": true}),
+			want: Model{ID: "x", Arch: ArchDense, HFArch: "MistralForCausalLM", Layers: 32, Hidden: 4096, Heads: 32,
+				KVHeads: 8, HeadDim: 96, FFN: 14336, Vocab: 128256, MaxContext: 131072, TiedEmbed: true,
+				SlidingWindow: 4096, SlidingLayers: 32, Dtype: "fp16"},
+		},
+		{
+			name: "qwen2 windows only from max_window_layers when use_sliding_window; kv heads default to heads",
+			data: withFields(t, llama8B, map[string]any{"architectures": []string{"Qwen2ForCausalLM"},
+				"sliding_window": 4096, "use_sliding_window": true, "max_window_layers": 28, "num_key_value_heads": nil}),
+			want: Model{ID: "x", Arch: ArchDense, HFArch: "Qwen2ForCausalLM", Layers: 32, Hidden: 4096, Heads: 32,
+				KVHeads: 32, HeadDim: 128, FFN: 14336, Vocab: 128256, MaxContext: 131072,
+				SlidingWindow: 4096, SlidingLayers: 4, Dtype: "bf16"},
+		},
+		{
+			name: "qwen3 with use_sliding_window false ignores the window; head_dim 0 derives",
+			data: withFields(t, llama8B, map[string]any{"architectures": []string{"Qwen3ForCausalLM"},
+				"sliding_window": 4096, "use_sliding_window": false, "head_dim": 0}),
+			want: Model{ID: "x", Arch: ArchDense, HFArch: "Qwen3ForCausalLM", Layers: 32, Hidden: 4096, Heads: 32,
+				KVHeads: 8, HeadDim: 128, FFN: 14336, Vocab: 128256, MaxContext: 131072, Dtype: "bf16"},
+		},
+		{
+			name: "mixtral: experts are the MLP",
+			data: withFields(t, llama8B, map[string]any{"architectures": []string{"MixtralForCausalLM"},
+				"num_local_experts": 8, "num_experts_per_tok": 2, "sliding_window": nil}),
+			want: Model{ID: "x", Arch: ArchMoE, HFArch: "MixtralForCausalLM", Layers: 32, Hidden: 4096, Heads: 32,
+				KVHeads: 8, HeadDim: 128, FFN: 14336, Vocab: 128256, MaxContext: 131072, Dtype: "bf16",
+				Experts: 8, TopK: 2, ExpertFFN: 14336},
+		},
+		{
+			name: "qwen3-moe with dense layers from mlp_only_layers and decoder_sparse_step",
+			data: withFields(t, llama8B, map[string]any{"architectures": []string{"Qwen3MoeForCausalLM"},
+				"num_experts": 64, "num_experts_per_tok": 8, "moe_intermediate_size": 768,
+				"decoder_sparse_step": 2, "mlp_only_layers": []int{1, 2}}),
+			// Layers 0,2,4,… are dense by the step (16), plus layer 1 from mlp_only_layers.
+			want: Model{ID: "x", Arch: ArchMoE, HFArch: "Qwen3MoeForCausalLM", Layers: 32, Hidden: 4096, Heads: 32,
+				KVHeads: 8, HeadDim: 128, FFN: 14336, Vocab: 128256, MaxContext: 131072, Dtype: "bf16",
+				Experts: 64, TopK: 8, ExpertFFN: 768, DenseLayers: 17},
+		},
+		{
+			name: "gpt-oss: layer_types, experts_per_token, mxfp4 experts only",
+			data: []byte(`{"architectures":["GptOssForCausalLM"],"hidden_size":2880,"num_hidden_layers":4,
+				"num_attention_heads":64,"num_key_value_heads":8,"head_dim":64,"intermediate_size":2880,
+				"num_local_experts":32,"experts_per_token":4,"vocab_size":201088,"max_position_embeddings":131072,
+				"sliding_window":128,"layer_types":["sliding_attention","full_attention","sliding_attention","full_attention"],
+				"quantization_config":{"quant_method":"mxfp4","modules_to_not_convert":["model.layers.*.self_attn",
+				"model.layers.*.mlp.router","model.embed_tokens","lm_head"]}}`),
+			want: Model{ID: "x", Arch: ArchMoE, HFArch: "GptOssForCausalLM", Layers: 4, Hidden: 2880, Heads: 64,
+				KVHeads: 8, HeadDim: 64, FFN: 2880, Vocab: 201088, MaxContext: 131072, Dtype: "bf16",
+				Experts: 32, TopK: 4, ExpertFFN: 2880, SlidingWindow: 128, SlidingLayers: 2,
+				WeightQuant: "mxfp4", MoEQuant: "mxfp4"},
+		},
+		{
+			name: "gpt-oss without layer_types alternates",
+			data: []byte(`{"architectures":["GptOssForCausalLM"],"hidden_size":2880,"num_hidden_layers":24,
+				"num_attention_heads":64,"num_key_value_heads":8,"head_dim":64,"intermediate_size":2880,
+				"num_local_experts":32,"num_experts_per_tok":4,"vocab_size":201088,"sliding_window":128}`),
+			want: Model{ID: "x", Arch: ArchMoE, HFArch: "GptOssForCausalLM", Layers: 24, Hidden: 2880, Heads: 64,
+				KVHeads: 8, HeadDim: 64, FFN: 2880, Vocab: 201088, Dtype: "bf16",
+				Experts: 32, TopK: 4, ExpertFFN: 2880, SlidingWindow: 128, SlidingLayers: 12},
+		},
+		{
+			name: "deepseek-v3 MLA with block fp8",
+			data: []byte(`{"architectures":["DeepseekV3ForCausalLM"],"hidden_size":7168,"num_hidden_layers":61,
+				"num_attention_heads":128,"num_key_value_heads":128,"intermediate_size":18432,"moe_intermediate_size":2048,
+				"n_routed_experts":256,"n_shared_experts":1,"num_experts_per_tok":8,"first_k_dense_replace":3,
+				"q_lora_rank":1536,"kv_lora_rank":512,"qk_nope_head_dim":128,"qk_rope_head_dim":64,"v_head_dim":128,
+				"vocab_size":129280,"max_position_embeddings":163840,"torch_dtype":"bfloat16","num_nextn_predict_layers":1,
+				"quantization_config":{"activation_scheme":"dynamic","fmt":"e4m3","quant_method":"fp8","weight_block_size":[128,128]}}`),
+			want: Model{ID: "x", Arch: ArchMLAMoE, HFArch: "DeepseekV3ForCausalLM", Layers: 61, Hidden: 7168, Heads: 128,
+				KVHeads: 128, HeadDim: 192, FFN: 18432, Vocab: 129280, MaxContext: 163840, Dtype: "bf16",
+				Experts: 256, TopK: 8, ExpertFFN: 2048, SharedExperts: 1, DenseLayers: 3,
+				QLoraRank: 1536, KVLoraRank: 512, QKNopeHeadDim: 128, QKRopeHeadDim: 64, VHeadDim: 128,
+				WeightQuant: "fp8", GEMMQuant: "fp8_block", MoEQuant: "fp8_block"},
+		},
+		{
+			name: "deepseek-v2-lite: null q_lora_rank",
+			data: []byte(`{"architectures":["DeepseekV2ForCausalLM"],"hidden_size":2048,"num_hidden_layers":27,
+				"num_attention_heads":16,"num_key_value_heads":16,"intermediate_size":10944,"moe_intermediate_size":1408,
+				"n_routed_experts":64,"n_shared_experts":2,"num_experts_per_tok":6,"first_k_dense_replace":1,
+				"q_lora_rank":null,"kv_lora_rank":512,"qk_nope_head_dim":128,"qk_rope_head_dim":64,"v_head_dim":128,
+				"vocab_size":102400,"max_position_embeddings":163840}`),
+			want: Model{ID: "x", Arch: ArchMLAMoE, HFArch: "DeepseekV2ForCausalLM", Layers: 27, Hidden: 2048, Heads: 16,
+				KVHeads: 16, HeadDim: 192, FFN: 10944, Vocab: 102400, MaxContext: 163840, Dtype: "bf16",
+				Experts: 64, TopK: 6, ExpertFFN: 1408, SharedExperts: 2, DenseLayers: 1,
+				KVLoraRank: 512, QKNopeHeadDim: 128, QKRopeHeadDim: 64, VHeadDim: 128},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := ParseConfig("x", tt.data)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, m)
+		})
+	}
+}
+
+func TestParseConfigQuant(t *testing.T) {
+	moe := map[string]any{"architectures": []string{"MixtralForCausalLM"}, "num_local_experts": 8, "num_experts_per_tok": 2}
+	tests := []struct {
+		name          string
+		qc            string
+		moe           bool
+		w, gemm, mExp string
+		kv            string
+	}{
+		{"none", `null`, false, "", "", "", ""},
+		{"fp8 per tensor", `{"quant_method":"fp8","activation_scheme":"static"}`, false, "fp8", "fp8", "", ""},
+		{"fp8 block on MoE", `{"quant_method":"fp8","weight_block_size":[128,128]}`, true, "fp8", "fp8_block", "fp8_block", ""},
+		{"modelopt FP8 with fp8 KV", `{"quant_method":"modelopt","quant_algo":"FP8","kv_cache_quant_algo":"FP8"}`, false, "fp8", "fp8", "", "fp8"},
+		{"modelopt NVFP4 on MoE", `{"quant_method":"modelopt","quant_algo":"NVFP4"}`, true, "nvfp4", "nvfp4", "nvfp4", ""},
+		{"compressed-tensors fp8 dynamic", `{"quant_method":"compressed-tensors","format":"float-quantized",
+			"config_groups":{"group_0":{"targets":["Linear"],"weights":{"num_bits":8,"type":"float","strategy":"channel"},
+			"input_activations":{"num_bits":8,"type":"float","dynamic":true}}},"ignore":["lm_head"]}`, false, "fp8", "fp8", "", ""},
+		{"compressed-tensors fp8 block with KV", `{"quant_method":"compressed-tensors",
+			"config_groups":{"group_0":{"weights":{"num_bits":8,"type":"float","strategy":"block"}}},
+			"kv_cache_scheme":{"num_bits":8,"type":"float"}}`, false, "fp8", "fp8_block", "", "fp8"},
+		{"compressed-tensors nvfp4", `{"quant_method":"compressed-tensors","format":"nvfp4-pack-quantized",
+			"config_groups":{"group_0":{"weights":{"num_bits":4,"type":"float","strategy":"tensor_group","group_size":16}}}}`, false, "nvfp4", "nvfp4", "", ""},
+		{"compressed-tensors w4a16", `{"quant_method":"compressed-tensors","format":"pack-quantized",
+			"config_groups":{"group_0":{"weights":{"num_bits":4,"type":"int","strategy":"group","group_size":128}}}}`, false, "int4", "int4", "", ""},
+		{"awq", `{"quant_method":"awq","bits":4,"group_size":128,"version":"gemm","zero_point":true}`, false, "int4", "int4", "", ""},
+		{"gptq int8", `{"quant_method":"gptq","bits":8}`, false, "int8", "int8", "", ""},
+		{"bitsandbytes 4-bit", `{"quant_method":"bitsandbytes","load_in_4bit":true}`, false, "int4", "int4", "", ""},
+		{"mxfp4 experts only", `{"quant_method":"mxfp4","modules_to_not_convert":["model.layers.*.self_attn"]}`, true, "mxfp4", "", "mxfp4", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fields := map[string]any{"quantization_config": json.RawMessage(tt.qc)}
+			if tt.moe {
+				for k, v := range moe {
+					fields[k] = v
+				}
+			}
+			m, err := ParseConfig("x", withFields(t, llama8B, fields))
+			require.NoError(t, err)
+			assert.Equal(t, tt.w, m.WeightQuant)
+			assert.Equal(t, tt.gemm, m.GEMMQuant)
+			assert.Equal(t, tt.mExp, m.MoEQuant)
+			assert.Equal(t, tt.kv, m.KVQuant)
+		})
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		data []byte
+		want []string // substrings of the one-line error
+	}{
+		{"not json", []byte(`{"architectures":`), []string{`"x"`}},
+		{"no architectures", withFields(t, llama8B, map[string]any{"architectures": nil}),
+			[]string{"no architectures", "LlamaForCausalLM"}},
+		{"unsupported architecture", withFields(t, llama8B, map[string]any{"architectures": []string{"Gemma3ForCausalLM"}}),
+			[]string{`unsupported architecture "Gemma3ForCausalLM"`, "DeepseekV3ForCausalLM"}},
+		{"missing fields named", withFields(t, llama8B, map[string]any{"hidden_size": nil, "vocab_size": nil}),
+			[]string{"LlamaForCausalLM", "lacks", "hidden_size", "vocab_size"}},
+		{"missing MoE fields named", withFields(t, llama8B, map[string]any{"architectures": []string{"DeepseekV3ForCausalLM"}}),
+			[]string{"DeepseekV3ForCausalLM", "moe_intermediate_size", "n_routed_experts", "kv_lora_rank", "v_head_dim"}},
+		{"negative dimension", withFields(t, llama8B, map[string]any{"num_hidden_layers": -1}), []string{"num_hidden_layers is -1"}},
+		{"heads not a multiple of kv heads", withFields(t, llama8B, map[string]any{"num_key_value_heads": 5}),
+			[]string{"not a multiple"}},
+		{"more experts per token than experts", withFields(t, llama8B, map[string]any{
+			"architectures": []string{"MixtralForCausalLM"}, "num_local_experts": 2, "num_experts_per_tok": 4}),
+			[]string{"experts per token is 4"}},
+		{"fractional dimension", withFields(t, llama8B, map[string]any{"hidden_size": 4096.5}), []string{"hidden_size"}},
+		{"unknown quant method", withFields(t, llama8B, map[string]any{"quantization_config": map[string]any{"quant_method": "hqq"}}),
+			[]string{`quant_method "hqq"`, "modelopt"}},
+		{"unknown modelopt algo", withFields(t, llama8B, map[string]any{"quantization_config": map[string]any{
+			"quant_method": "modelopt", "quant_algo": "MIXED_PRECISION"}}), []string{"MIXED_PRECISION"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig("x", tt.data)
+			require.Error(t, err)
+			assert.NotContains(t, err.Error(), "\n")
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+func TestLoadConfigDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "Llama-3.1-8B-Instruct-FP8")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(llama8B), 0o644))
+
+	m, err := LoadConfigDir(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "Llama-3.1-8B-Instruct-FP8", m.ID)
+	assert.Empty(t, m.WeightQuant, "config.json alone says bf16")
+
+	// A ModelOpt export keeps its quantization in hf_quant_config.json.
+	hfq := `{"producer":{"name":"modelopt","version":"0.19.0"},
+	  "quantization":{"quant_algo":"FP8","kv_cache_quant_algo":"FP8","exclude_modules":["lm_head"]}}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "hf_quant_config.json"), []byte(hfq), 0o644))
+	m, err = LoadConfigDir(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "fp8", m.WeightQuant)
+	assert.Equal(t, "fp8", m.KVQuant)
+
+	m, err = LoadConfigFile(filepath.Join(dir, "config.json"))
+	require.NoError(t, err)
+	assert.Equal(t, "Llama-3.1-8B-Instruct-FP8", m.ID)
+	assert.Equal(t, 32, m.Layers)
+
+	_, err = LoadConfigDir(t.TempDir())
+	require.ErrorContains(t, err, "expected a config.json")
+	_, err = LoadConfigFile(filepath.Join(t.TempDir(), "missing.json"))
+	require.Error(t, err)
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(llama8B))
+	entries, err := modelFiles.ReadDir("models")
+	require.NoError(f, err)
+	for _, e := range entries {
+		data, err := modelFiles.ReadFile("models/" + e.Name())
+		require.NoError(f, err)
+		f.Add(data)
+	}
+	f.Add([]byte(`{"architectures":["DeepseekV3ForCausalLM"],"hidden_size":1,"num_hidden_layers":1,"num_attention_heads":1,
+		"intermediate_size":1,"moe_intermediate_size":1,"n_routed_experts":1,"num_experts_per_tok":1,"kv_lora_rank":1,
+		"qk_nope_head_dim":0,"qk_rope_head_dim":1,"v_head_dim":1,"vocab_size":1}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := ParseConfig("fuzz", data)
+		if err != nil {
+			return
+		}
+		for name, v := range map[string]int{"layers": m.Layers, "hidden": m.Hidden, "heads": m.Heads,
+			"kvHeads": m.KVHeads, "headDim": m.HeadDim, "vocab": m.Vocab} {
+			assert.Positive(t, v, name)
+		}
+		if m.IsMoE() {
+			assert.Positive(t, m.ExpertFFN)
+			assert.Positive(t, m.TopK)
+			assert.LessOrEqual(t, m.TopK, m.Experts)
+			assert.LessOrEqual(t, m.DenseLayers, m.Layers)
+		} else {
+			assert.Positive(t, m.FFN)
+		}
+		assert.LessOrEqual(t, m.SlidingLayers, m.Layers)
+		assert.Positive(t, m.Params())
+		assert.Positive(t, m.ActiveParams())
+		assert.LessOrEqual(t, m.ActiveParams(), m.Params()+float64(m.Vocab)*float64(m.Hidden))
+		assert.Positive(t, m.KVCacheElems(1))
+		assert.Contains(t, []string{"bf16", "fp16", "fp32"}, m.Dtype)
+	})
+}
