@@ -32,9 +32,11 @@ type Options struct {
 	WithoutDynamoCRD bool
 	// MutatingWebhooks and ValidatingWebhooks are installed with their clientConfig rewritten by envtest
 	// to the in-process server; Register adds the handlers to that server. All three go together.
+	// Register gets the admin config too, so a test can give the handlers a client with the webhook's own
+	// identity (rest.ImpersonationConfig) and so exercise its RBAC.
 	MutatingWebhooks   []*admissionregistrationv1.MutatingWebhookConfiguration
 	ValidatingWebhooks []*admissionregistrationv1.ValidatingWebhookConfiguration
-	Register           func(s webhook.Server, c client.Client)
+	Register           func(s webhook.Server, cfg *rest.Config, c client.Client)
 }
 
 // Env is a running control plane.
@@ -120,7 +122,7 @@ func Start(t testing.TB, opts Options) *Env {
 	if opts.Register != nil {
 		wio := &env.WebhookInstallOptions
 		srv := webhook.NewServer(webhook.Options{Host: wio.LocalServingHost, Port: wio.LocalServingPort, CertDir: wio.LocalServingCertDir})
-		opts.Register(srv, c)
+		opts.Register(srv, cfg, c)
 		go func() {
 			if err := srv.Start(ctx); err != nil {
 				t.Logf("webhook server stopped: %v", err)

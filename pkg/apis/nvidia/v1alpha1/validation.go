@@ -10,6 +10,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -85,6 +86,22 @@ func ValidateSpec(s *DynamoGraphDeploymentRequestSpec) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+// ValidateName checks metadata.name beyond the API server's DNS-subdomain rule: the name is the value of
+// the label nvidia.com/dgdr-name on the profiling Job and the DGD, so it must fit a label value.
+func ValidateName(name string) field.ErrorList {
+	p := field.NewPath("metadata", "name")
+	if name == "" {
+		return field.ErrorList{field.Required(p, "set metadata.name or metadata.generateName")}
+	}
+	if len(name) > validation.LabelValueMaxLength {
+		e := field.TooLong(p, name, validation.LabelValueMaxLength)
+		e.Detail = fmt.Sprintf("may not be more than %d characters: the name is the value of the label %s on the profiling Job and the DGD",
+			validation.LabelValueMaxLength, LabelDGDRName)
+		return field.ErrorList{e}
+	}
+	return nil
 }
 
 // ValidateUpdate refuses every change of spec; metadata and status may change.

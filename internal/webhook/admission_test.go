@@ -1,0 +1,549 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/dgdr-dev/dgdr/internal/lifecycle"
+	"github.com/dgdr-dev/dgdr/internal/testenv"
+	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/expand"
+)
+
+const testProfilerImage = "ghcr.io/dgdr-dev/dgdr:v0.1.0-test"
+
+// webhookUser is the identity of the webhook's ServiceAccount in manifests/: the handlers under test act
+// as it, so the manifests' RBAC is exercised too.
+var webhookUser = rest.ImpersonationConfig{
+	UserName: "system:serviceaccount:dgdr-system:dgdr-webhook",
+	Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:dgdr-system", "system:authenticated"},
+}
+
+// cluster is a real control plane with the webhook configurations of manifests/ installed and served
+// by this process, and the webhook's RBAC from manifests/ applied.
+type cluster struct {
+	env     *testenv.Env
+	handler *Handler // acting as the webhook's ServiceAccount
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	install := render(t, ".", nil)
+	m, v := install.webhookConfigs(t)
+	cl := &cluster{}
+	cl.env = testenv.Start(t, testenv.Options{
+		MutatingWebhooks:   []*admissionregistrationv1.MutatingWebhookConfiguration{m},
+		ValidatingWebhooks: []*admissionregistrationv1.ValidatingWebhookConfiguration{v},
+		Register: func(s webhook.Server, cfg *rest.Config, _ client.Client) {
+			asWebhook := rest.CopyConfig(cfg)
+			asWebhook.Impersonate = webhookUser
+			c, err := client.New(asWebhook, client.Options{Scheme: lifecycle.Scheme()})
+			require.NoError(t, err)
+			cl.handler = &Handler{Client: c, DefaultImage: DefaultImage, ProfilerImage: testProfilerImage}
+			Register(s, cl.handler)
+		},
+	})
+	// The webhook's namespace, ServiceAccount and RBAC exactly as the default install renders them.
+	for _, u := range install {
+		switch u.GetKind() {
+		case "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding":
+			require.NoError(t, cl.env.Client.Create(t.Context(), u.DeepCopy()), "creating %s %s", u.GetKind(), u.GetName())
+		}
+	}
+	return cl
+}
+
+// namespace creates a namespace for one subtest, with the profiler ServiceAccount unless bare.
+func (cl *cluster) namespace(t *testing.T, name string, bare bool) string {
+	t.Helper()
+	ctx := t.Context()
+	require.NoError(t, cl.env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}))
+	if !bare {
+		require.NoError(t, cl.env.Client.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ProfilerServiceAccount, Namespace: name}}))
+	}
+	return name
+}
+
+// warningRecorder keeps the admission warnings the API server returns.
+type warningRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warningRecorder) HandleWarningHeaderWithContext(_ context.Context, _ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, text)
+}
+
+// create creates obj as the test's admin user and returns the warnings of that one request.
+func (cl *cluster) create(t *testing.T, obj client.Object, opts ...client.CreateOption) ([]string, error) {
+	t.Helper()
+	rec := &warningRecorder{}
+	cfg := rest.CopyConfig(cl.env.Config)
+	cfg.WarningHandlerWithContext = rec
+	c, err := client.New(cfg, client.Options{Scheme: cl.env.Scheme})
+	require.NoError(t, err)
+	err = c.Create(t.Context(), obj, opts...)
+	return rec.msgs, err
+}
+
+func (cl *cluster) jobsFor(t *testing.T, ns, dgdrName string) []batchv1.Job {
+	t.Helper()
+	jobs := &batchv1.JobList{}
+	require.NoError(t, cl.env.Client.List(t.Context(), jobs, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelDGDRName: dgdrName}))
+	return jobs.Items
+}
+
+func (cl *cluster) kubectl(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), testenv.Kubectl(t), append([]string{"--kubeconfig", cl.env.Kubeconfig}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func newDGDR(ns, name string, mutate func(*v1alpha1.DynamoGraphDeploymentRequest)) *v1alpha1.DynamoGraphDeploymentRequest {
+	d := &v1alpha1.DynamoGraphDeploymentRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       v1alpha1.DynamoGraphDeploymentRequestSpec{Model: "Qwen/Qwen3-0.6B"},
+	}
+	if mutate != nil {
+		mutate(d)
+	}
+	return d
+}
+
+// causes returns the field paths of a 422, failing the test when err is not one.
+func causes(t *testing.T, err error) []string {
+	t.Helper()
+	require.Error(t, err)
+	require.True(t, apierrors.IsInvalid(err), "expected a 422 Invalid, got %v", err)
+	var fields []string
+	for _, c := range err.(apierrors.APIStatus).Status().Details.Causes {
+		// The CRD's schema adds a field-less note that CEL rules were skipped; it names no field.
+		if c.Field != "<nil>" {
+			fields = append(fields, c.Field)
+		}
+	}
+	return fields
+}
+
+// TestAdmission runs the admission behaviour against a real API server, in order: the last subtests
+// remove the DGD CRD and stop the webhook.
+func TestAdmission(t *testing.T) {
+	cl := startCluster(t)
+	c := cl.env.Client
+
+	t.Run("defaults are applied and stored", func(t *testing.T) {
+		ns := cl.namespace(t, "defaults", false)
+		_, err := cl.create(t, newDGDR(ns, "minimal", nil))
+		require.NoError(t, err)
+		_, err = cl.create(t, newDGDR(ns, "auto", func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.Backend = v1alpha1.BackendAuto }))
+		require.NoError(t, err)
+
+		for _, name := range []string{"minimal", "auto"} {
+			// Read back as plain JSON, to see what is stored, not what Go zero values would suggest.
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind(v1alpha1.Kind))
+			require.NoError(t, c.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: name}, u))
+			spec, _, _ := unstructured.NestedMap(u.Object, "spec")
+			assert.Equal(t, map[string]any{
+				"model":             "Qwen/Qwen3-0.6B",
+				"backend":           "any",
+				"image":             DefaultImage,
+				"searchStrategy":    "rapid",
+				"workload":          map[string]any{"isl": int64(512), "osl": int64(128)},
+				"sla":               map[string]any{"ttft": int64(100), "itl": int64(15)},
+				"autoApply":         false,
+				"enableAutoScaling": false,
+			}, spec, name)
+			assert.Equal(t, name+"-profile", u.GetAnnotations()[v1alpha1.AnnotationProfilingJob])
+		}
+	})
+
+	t.Run("generateName gets a name and a Job", func(t *testing.T) {
+		ns := cl.namespace(t, "generated", false)
+		d := newDGDR(ns, "", func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.GenerateName = "gen-" })
+		_, err := cl.create(t, d)
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(d.Name, "gen-"), d.Name)
+		assert.Len(t, cl.jobsFor(t, ns, d.Name), 1)
+	})
+
+	t.Run("one Job per DGDR with the expected contents", func(t *testing.T) {
+		ns := cl.namespace(t, "jobs", false)
+		pvc := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: "weights", Namespace: ns},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadOnlyMany},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("100Gi")}},
+			},
+		}
+		require.NoError(t, c.Create(t.Context(), pvc))
+		d := newDGDR(ns, "cached", func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+			d.Spec.SearchStrategy = v1alpha1.SearchThorough
+			d.Spec.ModelCache = &v1alpha1.ModelCache{PVCName: "weights", PVCPath: "qwen3"}
+			d.Spec.Overrides = &v1alpha1.Overrides{ProfilingJob: &runtime.RawExtension{Raw: []byte(`{"template":{"spec":{
+				"nodeSelector":{"pool":"cpu"},
+				"tolerations":[{"key":"dedicated","operator":"Exists","effect":"NoSchedule"}],
+				"imagePullSecrets":[{"name":"pull"}],
+				"securityContext":{"fsGroup":2000}}}}`)}}
+		})
+		_, err := cl.create(t, d)
+		require.NoError(t, err)
+
+		jobs := cl.jobsFor(t, ns, "cached")
+		require.Len(t, jobs, 1)
+		job := jobs[0]
+		assert.Equal(t, "cached-profile", job.Name)
+		assert.Equal(t, job.Name, d.Annotations[v1alpha1.AnnotationProfilingJob], "the annotation names the Job")
+		assert.Empty(t, job.OwnerReferences, "no UID at admission; the profiler adopts the Job")
+		assert.Equal(t, expand.ThoroughDeadlineSeconds, *job.Spec.ActiveDeadlineSeconds)
+		pod := job.Spec.Template.Spec
+		assert.Equal(t, v1alpha1.ProfilerServiceAccount, pod.ServiceAccountName)
+		assert.Equal(t, map[string]string{"pool": "cpu"}, pod.NodeSelector)
+		assert.Equal(t, []corev1.LocalObjectReference{{Name: "pull"}}, pod.ImagePullSecrets)
+		assert.Len(t, pod.Tolerations, 1)
+		assert.Equal(t, ptr.To[int64](2000), pod.SecurityContext.FSGroup)
+		assert.True(t, *pod.SecurityContext.RunAsNonRoot, "the override merges into the pod securityContext")
+		ctr := pod.Containers[0]
+		assert.Equal(t, testProfilerImage, ctr.Image)
+		assert.Equal(t, []string{expand.ProfilerBinary}, ctr.Command)
+		assert.Equal(t, []string{"--namespace", ns, "--name", "cached"}, ctr.Args)
+		assert.Contains(t, ctr.Env, corev1.EnvVar{Name: expand.EnvModelPath, Value: "/models/qwen3"})
+		assert.Contains(t, ctr.VolumeMounts, corev1.VolumeMount{Name: "model-cache", MountPath: expand.ModelCacheMountPath, ReadOnly: true})
+		var claim *corev1.PersistentVolumeClaimVolumeSource
+		for _, v := range pod.Volumes {
+			if v.PersistentVolumeClaim != nil {
+				claim = v.PersistentVolumeClaim
+			}
+		}
+		require.NotNil(t, claim)
+		assert.Equal(t, corev1.PersistentVolumeClaimVolumeSource{ClaimName: "weights", ReadOnly: true}, *claim)
+	})
+
+	t.Run("invalid specs are refused with a 422 naming each field", func(t *testing.T) {
+		ns := cl.namespace(t, "invalid", false)
+		tests := map[string]struct {
+			mutate func(*v1alpha1.DynamoGraphDeploymentRequest)
+			name   string
+			fields []string
+			msg    string // in the message as well
+		}{
+			"model format": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.Model = "Qwen//Qwen3" },
+				fields: []string{"spec.model"}, msg: "Hugging Face id",
+			},
+			"isl zero": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.Workload = &v1alpha1.Workload{ISL: ptr.To[int32](0)} },
+				fields: []string{"spec.workload.isl"}, msg: "1 to 1048576",
+			},
+			"osl too long": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+					d.Spec.Workload = &v1alpha1.Workload{OSL: ptr.To[int32](v1alpha1.MaxSequenceLength + 1)}
+				},
+				fields: []string{"spec.workload.osl"},
+			},
+			"ttft negative": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.SLA = &v1alpha1.SLA{TTFT: ptr.To(-1.0)} },
+				fields: []string{"spec.sla.ttft"}, msg: "greater than 0",
+			},
+			"itl an hour": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.SLA = &v1alpha1.SLA{ITL: ptr.To(3_600_000.0)} },
+				fields: []string{"spec.sla.itl"}, msg: "an hour",
+			},
+			"missing PVC": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+					d.Spec.ModelCache = &v1alpha1.ModelCache{PVCName: "no-such-claim"}
+				},
+				fields: []string{"spec.modelCache.pvcName"}, msg: `PersistentVolumeClaim "no-such-claim" does not exist in namespace "invalid"`,
+			},
+			"overrides.dgd not a DGD": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+					d.Spec.Overrides = &v1alpha1.Overrides{DGD: &runtime.RawExtension{Raw: []byte(`{"kind":"Deployment"}`)}}
+				},
+				fields: []string{"spec.overrides.dgd.kind"},
+			},
+			"overrides.profilingJob not a JobSpec": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+					d.Spec.Overrides = &v1alpha1.Overrides{ProfilingJob: &runtime.RawExtension{Raw: []byte(`{"templat":{}}`)}}
+				},
+				fields: []string{"spec.overrides.profilingJob"}, msg: "JobSpec",
+			},
+			"backend enum": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.Backend = "tgi" },
+				fields: []string{"spec.backend"}, msg: `"any", "sglang", "trtllm", "vllm"`,
+			},
+			"searchStrategy enum": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.SearchStrategy = "fast" },
+				fields: []string{"spec.searchStrategy"}, msg: `"rapid", "thorough"`,
+			},
+			"unknown gpuType": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.Hardware = &v1alpha1.Hardware{GPUType: "h900"} },
+				fields: []string{"spec.hardware.gpuType"}, msg: "h100_sxm",
+			},
+			"name too long for a label": {
+				name:   strings.Repeat("n", 64),
+				fields: []string{"metadata.name"}, msg: v1alpha1.LabelDGDRName,
+			},
+			// Everything the webhook checks, at once: one 422 lists every cause (enums are the CRD
+			// schema's, which refuses before the webhook is asked).
+			"every cause at once": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+					d.Spec.Model = "-bad"
+					d.Spec.Workload = &v1alpha1.Workload{ISL: ptr.To[int32](0), OSL: ptr.To[int32](-5)}
+					d.Spec.SLA = &v1alpha1.SLA{TTFT: ptr.To(0.0), ITL: ptr.To(5e6)}
+					d.Spec.ModelCache = &v1alpha1.ModelCache{PVCName: "absent"}
+					d.Spec.Overrides = &v1alpha1.Overrides{
+						DGD:          &runtime.RawExtension{Raw: []byte(`{"apiVersion":"apps/v1"}`)},
+						ProfilingJob: &runtime.RawExtension{Raw: []byte(`{"backoffLimit":"three"}`)},
+					}
+					d.Spec.Hardware = &v1alpha1.Hardware{GPUType: "tpu"}
+				},
+				fields: []string{"spec.model", "spec.workload.isl", "spec.workload.osl", "spec.sla.ttft", "spec.sla.itl",
+					"spec.modelCache.pvcName", "spec.overrides.dgd.apiVersion", "spec.overrides.profilingJob", "spec.hardware.gpuType"},
+			},
+		}
+		for name, tc := range tests {
+			t.Run(name, func(t *testing.T) {
+				dgdrName := tc.name
+				if dgdrName == "" {
+					dgdrName = "bad-" + strings.NewReplacer(" ", "-", ".", "-").Replace(strings.ToLower(name))
+				}
+				_, err := cl.create(t, newDGDR(ns, dgdrName, tc.mutate))
+				assert.ElementsMatch(t, tc.fields, causes(t, err), "%v", err)
+				assert.Contains(t, err.Error(), tc.msg)
+				err = c.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: expand.ProfilingJobName(dgdrName)}, &batchv1.Job{})
+				assert.True(t, apierrors.IsNotFound(err), "no Job for a refused DGDR: %v", err)
+			})
+		}
+	})
+
+	t.Run("spec is immutable (CEL rule of the CRD)", func(t *testing.T) {
+		ns := cl.namespace(t, "immutable", false)
+		d := newDGDR(ns, "fixed", nil)
+		_, err := cl.create(t, d)
+		require.NoError(t, err)
+		d.Spec.SLA.TTFT = ptr.To(50.0)
+		err = c.Update(t.Context(), d)
+		assert.Equal(t, []string{"spec"}, causes(t, err))
+		assert.Contains(t, err.Error(), v1alpha1.ImmutableSpecMessage)
+
+		// Metadata may change, and an UPDATE never makes a Job.
+		require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(d), d))
+		d.Labels = map[string]string{"team": "a"}
+		require.NoError(t, c.Update(t.Context(), d))
+		assert.Len(t, cl.jobsFor(t, ns, "fixed"), 1)
+	})
+
+	t.Run("server-side dry run creates no Job", func(t *testing.T) {
+		ns := cl.namespace(t, "dryrun", false)
+		d := newDGDR(ns, "trial", nil)
+		_, err := cl.create(t, d, client.DryRunAll)
+		require.NoError(t, err)
+		assert.Equal(t, v1alpha1.BackendAny, d.Spec.Backend, "the dry-run answer is defaulted")
+		assert.NotContains(t, d.Annotations, v1alpha1.AnnotationProfilingJob)
+		assert.Empty(t, cl.jobsFor(t, ns, "trial"))
+		err = c.Get(t.Context(), client.ObjectKeyFromObject(d), &v1alpha1.DynamoGraphDeploymentRequest{})
+		assert.True(t, apierrors.IsNotFound(err), "nothing stored: %v", err)
+
+		out, err := cl.kubectl(t, "create", "--dry-run=server", "-n", ns, "-f", filepath.Join(testenv.RepoRoot(t), "examples", "quick-start.yaml"))
+		require.NoError(t, err, out)
+		assert.Empty(t, cl.jobsFor(t, ns, "quick-start"))
+	})
+
+	t.Run("re-applying makes no second Job", func(t *testing.T) {
+		ns := cl.namespace(t, "reapply", false)
+		file := filepath.Join(testenv.RepoRoot(t), "examples", "exploratory.yaml")
+		for _, args := range [][]string{
+			{"apply", "-f", file},
+			{"apply", "-f", file},
+			{"apply", "--server-side", "--field-manager", v1alpha1.FieldManager, "-f", file},
+			{"apply", "--server-side", "--field-manager", v1alpha1.FieldManager, "-f", file},
+		} {
+			out, err := cl.kubectl(t, append(args, "-n", ns)...)
+			require.NoError(t, err, "kubectl %v: %s", args, out)
+		}
+		out, err := cl.kubectl(t, "create", "-n", ns, "-f", file)
+		require.Error(t, err)
+		assert.Contains(t, out, "AlreadyExists")
+		assert.Len(t, cl.jobsFor(t, ns, "exploratory"), 1)
+	})
+
+	t.Run("a reinvoked or retried mutation finds its Job", func(t *testing.T) {
+		ns := cl.namespace(t, "retry", false)
+		d := newDGDR(ns, "twice", nil)
+		req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Operation: admissionv1.Create, Namespace: ns, Name: "twice"}}
+		ctx := admission.NewContextWithRequest(t.Context(), req)
+		require.NoError(t, cl.handler.Default(ctx, d))
+		again := newDGDR(ns, "twice", nil)
+		require.NoError(t, cl.handler.Default(ctx, again))
+		require.NoError(t, cl.handler.Default(ctx, again), "reinvocation on the already mutated object")
+		assert.Equal(t, d, again)
+		assert.Len(t, cl.jobsFor(t, ns, "twice"), 1)
+	})
+
+	t.Run("a Job of the same name that is not this DGDR's is refused", func(t *testing.T) {
+		ns := cl.namespace(t, "clash", false)
+		foreign := func(name string, labels map[string]string, mutate func(*batchv1.Job)) {
+			job := &batchv1.Job{
+				ObjectMeta: metav1.ObjectMeta{Name: name + "-profile", Namespace: ns, Labels: labels},
+				Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+					RestartPolicy: corev1.RestartPolicyNever,
+					Containers:    []corev1.Container{{Name: "x", Image: "busybox"}},
+				}}},
+			}
+			if mutate != nil {
+				mutate(job)
+			}
+			require.NoError(t, c.Create(t.Context(), job))
+		}
+		foreign("taken", map[string]string{"app": "mine"}, nil)
+		foreign("orphan", map[string]string{v1alpha1.LabelDGDRName: "orphan"}, func(j *batchv1.Job) {
+			j.OwnerReferences = []metav1.OwnerReference{{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: "orphan", UID: "0000-gone"}}
+		})
+		foreign("unowned", map[string]string{v1alpha1.LabelDGDRName: "unowned"}, nil)
+
+		_, err := cl.create(t, newDGDR(ns, "taken", nil))
+		require.True(t, apierrors.IsConflict(err), "%v", err)
+		assert.Contains(t, err.Error(), "does not belong to this DynamoGraphDeploymentRequest")
+
+		_, err = cl.create(t, newDGDR(ns, "orphan", nil))
+		require.True(t, apierrors.IsConflict(err), "%v", err)
+		assert.Contains(t, err.Error(), "kubectl delete job -n clash orphan-profile")
+
+		// An unfinished Job without an owner was made for a DGDR that never got stored: it serves this one.
+		_, err = cl.create(t, newDGDR(ns, "unowned", nil))
+		require.NoError(t, err)
+		assert.Len(t, cl.jobsFor(t, ns, "unowned"), 1)
+	})
+
+	t.Run("the design's examples are admitted", func(t *testing.T) {
+		ns := cl.namespace(t, "examples", false)
+		files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(t), "examples", "*.yaml"))
+		require.NoError(t, err)
+		var names []string
+		for _, f := range files {
+			if name := strings.TrimSuffix(filepath.Base(f), ".yaml"); slices.Contains([]string{"quick-start", "sla-optimized", "exploratory", "autoscaling"}, name) {
+				names = append(names, name)
+				out, err := cl.kubectl(t, "create", "-n", ns, "-f", f)
+				require.NoError(t, err, out)
+			}
+		}
+		assert.ElementsMatch(t, []string{"quick-start", "sla-optimized", "exploratory", "autoscaling"}, names)
+		for _, name := range names {
+			d := &v1alpha1.DynamoGraphDeploymentRequest{}
+			require.NoError(t, c.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: name}, d))
+			assert.Equal(t, "nvcr.io/nvidia/ai-dynamo/profiler:1.0.0", d.Spec.Image, "an explicit image is kept")
+			assert.Equal(t, v1alpha1.SearchRapid, d.Spec.SearchStrategy)
+			assert.Len(t, cl.jobsFor(t, ns, name), 1, name)
+		}
+	})
+
+	t.Run("warnings", func(t *testing.T) {
+		ctx := t.Context()
+		bare := cl.namespace(t, "warn-bare", true)
+		ready := cl.namespace(t, "warn-ready", false)
+		noGPU := "no GPU nodes are visible"
+		noSA := "ServiceAccount dgdr-profiler does not exist in namespace warn-bare"
+
+		warnings, err := cl.create(t, newDGDR(bare, "w1", nil))
+		require.NoError(t, err)
+		assert.Len(t, warnings, 2, "%q", warnings)
+		assertContainsSubstring(t, warnings, noGPU)
+		assertContainsSubstring(t, warnings, noSA)
+
+		warnings, err = cl.create(t, newDGDR(ready, "w2", func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+			d.Spec.Hardware = &v1alpha1.Hardware{GPUType: "h200_sxm", GPUsPerNode: ptr.To[int32](8)}
+		}))
+		require.NoError(t, err)
+		assert.Empty(t, warnings, "spec.hardware replaces discovery; the ServiceAccount exists")
+
+		// A GPU node (labelled by feature discovery) makes the GPU warning go away.
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-1", Labels: map[string]string{LabelGPUPresent: "true"}}}
+		require.NoError(t, c.Create(ctx, node))
+		warnings, err = cl.create(t, newDGDR(ready, "w3", nil))
+		require.NoError(t, err)
+		assert.Empty(t, warnings)
+		require.NoError(t, c.Delete(ctx, node))
+
+		// So does a node that only advertises allocatable GPUs.
+		node = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-2"}}
+		require.NoError(t, c.Create(ctx, node))
+		node.Status.Allocatable = corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("8")}
+		require.NoError(t, c.Status().Update(ctx, node))
+		warnings, err = cl.create(t, newDGDR(ready, "w4", nil))
+		require.NoError(t, err)
+		assert.Empty(t, warnings)
+
+		// Without the Dynamo CRD: admitted, with a warning that says what will fail.
+		crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: lifecycle.DGDCRDName}}
+		require.NoError(t, c.Delete(ctx, crd))
+		require.Eventually(t, func() bool {
+			return apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(crd), crd))
+		}, 30*time.Second, 100*time.Millisecond, "the DGD CRD is deleted")
+		warnings, err = cl.create(t, newDGDR(ready, "w5", func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.AutoApply = true }))
+		require.NoError(t, err)
+		assert.Equal(t, []string{fmt.Sprintf("CustomResourceDefinition %s is not installed: autoApply will fail until NVIDIA Dynamo is installed", lifecycle.DGDCRDName)}, warnings)
+		warnings, err = cl.create(t, newDGDR(ready, "w6", nil))
+		require.NoError(t, err)
+		assert.Len(t, warnings, 1)
+		assertContainsSubstring(t, warnings, "cannot be deployed until NVIDIA Dynamo is installed")
+	})
+
+	t.Run("with the webhook unreachable DGDRs are refused, other kinds are not", func(t *testing.T) {
+		ns := cl.namespace(t, "down", false)
+		cl.env.Cancel() // stops the in-process webhook server
+		wio := cl.env.Env.WebhookInstallOptions
+		addr := net.JoinHostPort(wio.LocalServingHost, fmt.Sprint(wio.LocalServingPort))
+		require.Eventually(t, func() bool {
+			conn, err := net.Dial("tcp", addr)
+			if err == nil {
+				_ = conn.Close()
+			}
+			return err != nil
+		}, 30*time.Second, 50*time.Millisecond, "the webhook server stops listening")
+
+		_, err := cl.create(t, newDGDR(ns, "refused", nil))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "failed calling webhook", "failurePolicy Fail refuses DGDRs")
+		assert.Empty(t, cl.jobsFor(t, ns, "refused"))
+		err = c.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: "refused"}, &v1alpha1.DynamoGraphDeploymentRequest{})
+		assert.True(t, apierrors.IsNotFound(err))
+
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "unaffected", Namespace: ns}, Data: map[string]string{"a": "b"}}
+		require.NoError(t, c.Create(t.Context(), cm), "the webhooks match DGDRs only")
+	})
+}
+
+func assertContainsSubstring(t *testing.T, list []string, sub string) {
+	t.Helper()
+	assert.True(t, slices.ContainsFunc(list, func(s string) bool { return strings.Contains(s, sub) }), "%q in %q", sub, list)
+}

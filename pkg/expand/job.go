@@ -1,0 +1,198 @@
+// Package expand turns a DynamoGraphDeploymentRequest into the Kubernetes objects that serve it:
+// the profiling Job (this file) and the DynamoGraphDeployment.
+package expand
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
+
+	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+)
+
+// Names and paths inside the profiling Job. The image ghcr.io/dgdr-dev/dgdr carries the binary.
+const (
+	ProfilerBinary        = "/usr/local/bin/dgdr-profiler"
+	ProfilerContainerName = "profiler"
+	// ProfilingJobSuffix ends the Job's name: <dgdr>-profile.
+	ProfilingJobSuffix = "-profile"
+	// ModelCacheMountPath is where the model-cache PVC is mounted (read-only).
+	ModelCacheMountPath = "/models"
+	// EnvModelPath tells the profiler where the model is when spec.modelCache is set.
+	EnvModelPath = "DGDR_MODEL_PATH"
+	// ProfilerUID is the non-root user the profiler runs as (the distroless "nonroot" user).
+	ProfilerUID int64 = 65532
+
+	modelCacheVolume = "model-cache"
+	tmpVolume        = "tmp"
+)
+
+// Job lifetimes. A rapid search is sub-second but the pod may wait for scheduling and an image pull;
+// a thorough search deploys and measures real candidates, which takes hours.
+const (
+	RapidDeadlineSeconds    int64 = 15 * 60
+	ThoroughDeadlineSeconds int64 = 6 * 60 * 60
+	RapidBackoffLimit       int32 = 3
+	// ThoroughBackoffLimit is low: a retry repeats hours of measurements.
+	ThoroughBackoffLimit int32 = 1
+	// TTLSecondsAfterFinished keeps a finished Job (and its logs) for a day. It also removes the Job of a
+	// DGDR that never got stored (refused after the webhook created the Job), which has no owner.
+	TTLSecondsAfterFinished int32 = 24 * 60 * 60
+)
+
+// JobOptions are the cluster-wide settings of the profiling Job.
+type JobOptions struct {
+	// ProfilerImage runs dgdr-profiler (the webhook's --profiler-image).
+	ProfilerImage string
+}
+
+// ProfilingJobName is the deterministic name of a DGDR's profiling Job: <name>-profile, or, when that would
+// exceed 63 characters (the Job controller copies the name into a label), a truncated name plus a hash of
+// the full name so that two long names sharing a prefix still get different Jobs.
+func ProfilingJobName(dgdrName string) string {
+	name := dgdrName + ProfilingJobSuffix
+	if len(name) <= validation.DNS1123LabelMaxLength {
+		return name
+	}
+	sum := sha256.Sum256([]byte(dgdrName))
+	hash := hex.EncodeToString(sum[:])[:8]
+	keep := validation.DNS1123LabelMaxLength - len(ProfilingJobSuffix) - len(hash) - 1
+	prefix := strings.TrimRight(dgdrName[:keep], "-.")
+	return prefix + "-" + hash + ProfilingJobSuffix
+}
+
+// ProfilingJob builds the batch/v1 Job that profiles d. d should be defaulted (an empty searchStrategy is
+// treated as rapid). spec.overrides.profilingJob is merged into the JobSpec with strategic-merge semantics,
+// so containers, volumes, env and imagePullSecrets merge by name and other fields replace.
+//
+// The Job has no ownerReference: the webhook creates it while the DGDR is being admitted, before the DGDR has
+// a UID. The profiler adds the reference once it runs.
+func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*batchv1.Job, error) {
+	if d.Name == "" || d.Namespace == "" {
+		return nil, fmt.Errorf("expected a DGDR with a name and a namespace, got %q/%q", d.Namespace, d.Name)
+	}
+	if opts.ProfilerImage == "" {
+		return nil, fmt.Errorf("expected a profiler image")
+	}
+	labels := map[string]string{
+		v1alpha1.LabelDGDRName:      d.Name,
+		"app.kubernetes.io/name":    "dgdr-profiler",
+		"app.kubernetes.io/part-of": "dgdr",
+	}
+
+	deadline, backoff := RapidDeadlineSeconds, RapidBackoffLimit
+	// The rapid search evaluates a performance model in memory; the thorough one drives and
+	// benchmarks candidate deployments, so it gets more headroom. Neither needs a GPU itself.
+	requests := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("512Mi")}
+	limits := corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}
+	if d.Spec.SearchStrategy == v1alpha1.SearchThorough {
+		deadline, backoff = ThoroughDeadlineSeconds, ThoroughBackoffLimit
+		requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")}
+		limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}
+	}
+
+	container := corev1.Container{
+		Name:            ProfilerContainerName,
+		Image:           opts.ProfilerImage,
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Command:         []string{ProfilerBinary},
+		Args:            []string{"--namespace", d.Namespace, "--name", d.Name},
+		Resources:       corev1.ResourceRequirements{Requests: requests, Limits: limits},
+		VolumeMounts:    []corev1.VolumeMount{{Name: tmpVolume, MountPath: "/tmp"}},
+		// On failure `kubectl describe` shows the end of the log when the profiler wrote no message.
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			RunAsNonRoot:             ptr.To(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+	}
+	volumes := []corev1.Volume{{
+		Name: tmpVolume,
+		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+			SizeLimit: ptr.To(resource.MustParse("1Gi")),
+		}},
+	}}
+	if mc := d.Spec.ModelCache; mc != nil && mc.PVCName != "" {
+		volumes = append(volumes, corev1.Volume{
+			Name: modelCacheVolume,
+			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
+				ClaimName: mc.PVCName, ReadOnly: true,
+			}},
+		})
+		container.VolumeMounts = append(container.VolumeMounts, corev1.VolumeMount{
+			Name: modelCacheVolume, MountPath: ModelCacheMountPath, ReadOnly: true,
+		})
+		container.Env = append(container.Env, corev1.EnvVar{
+			Name: EnvModelPath, Value: path.Join(ModelCacheMountPath, mc.PVCPath),
+		})
+	}
+
+	spec := batchv1.JobSpec{
+		BackoffLimit:            ptr.To(backoff),
+		ActiveDeadlineSeconds:   ptr.To(deadline),
+		TTLSecondsAfterFinished: ptr.To(TTLSecondsAfterFinished),
+		Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: labels},
+			Spec: corev1.PodSpec{
+				RestartPolicy:      corev1.RestartPolicyNever,
+				ServiceAccountName: v1alpha1.ProfilerServiceAccount,
+				// No fsGroup: a recursive ownership change of a large model cache would delay every start.
+				SecurityContext: &corev1.PodSecurityContext{
+					RunAsNonRoot:   ptr.To(true),
+					RunAsUser:      ptr.To(ProfilerUID),
+					RunAsGroup:     ptr.To(ProfilerUID),
+					SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+				},
+				Containers: []corev1.Container{container},
+				Volumes:    volumes,
+			},
+		},
+	}
+	if o := d.Spec.Overrides; o != nil && o.ProfilingJob != nil && len(o.ProfilingJob.Raw) > 0 {
+		merged, err := mergeJobSpec(spec, o.ProfilingJob.Raw)
+		if err != nil {
+			return nil, err
+		}
+		spec = merged
+	}
+
+	return &batchv1.Job{
+		TypeMeta: metav1.TypeMeta{APIVersion: batchv1.SchemeGroupVersion.String(), Kind: "Job"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      ProfilingJobName(d.Name),
+			Namespace: d.Namespace,
+			Labels:    labels,
+		},
+		Spec: spec,
+	}, nil
+}
+
+// mergeJobSpec applies patch (a partial batch/v1 JobSpec as JSON) to base with strategic-merge semantics.
+func mergeJobSpec(base batchv1.JobSpec, patch []byte) (batchv1.JobSpec, error) {
+	orig, err := json.Marshal(base)
+	if err != nil {
+		return batchv1.JobSpec{}, fmt.Errorf("encoding the profiling JobSpec: %w", err)
+	}
+	merged, err := strategicpatch.StrategicMergePatch(orig, patch, batchv1.JobSpec{})
+	if err != nil {
+		return batchv1.JobSpec{}, fmt.Errorf("merging overrides.profilingJob into the profiling JobSpec: %w", err)
+	}
+	var out batchv1.JobSpec
+	if err := json.Unmarshal(merged, &out); err != nil {
+		return batchv1.JobSpec{}, fmt.Errorf("expected overrides.profilingJob to merge into a batch/v1 JobSpec: %w", err)
+	}
+	return out, nil
+}
