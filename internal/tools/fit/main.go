@@ -1,0 +1,103 @@
+// Command fit reproduces the performance model's calibration (pkg/profile/tables/calib.json): the
+// per-layer glue from shared/gpu-data's whole-step table, then each backend's serving constants from
+// shared/calibration/serving_measurements_train.csv. See profile.Calib for the method.
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/dgdr-dev/dgdr/internal/tools/toolutil"
+	"github.com/dgdr-dev/dgdr/pkg/hw"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
+)
+
+func main() {
+	shared := flag.String("shared", toolutil.SharedDir(), "the shared/ folder")
+	out := flag.String("out", "pkg/profile/tables/calib.json", "where to write the calibration")
+	evals := flag.Int("evals", 600, "Nelder-Mead evaluations per backend")
+	flag.Parse()
+	if err := run(*shared, *out, *evals); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func run(shared, out string, evals int) error {
+	pts, err := readE2E(filepath.Join(shared, "gpu-data", "h100_sxm", "e2e_llama3.1-8b_bf16.csv"))
+	if err != nil {
+		return err
+	}
+	g, err := hw.Lookup("h100_sxm")
+	if err != nil {
+		return err
+	}
+	glue, err := profile.FitGlue(g, pts)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("glue per layer: %.2f µs (fit on %d CUDA-graph decode steps)\n", glue, len(pts))
+	rows, err := toolutil.ReadCalibration(shared)
+	if err != nil {
+		return err
+	}
+	start := profile.DefaultCalibration()
+	start.GlueUsPerLayer = glue
+	cal := profile.FitCalibration(profile.NewEvaluator(rows), start, evals)
+	cal.Method = fmt.Sprintf("go run ./internal/tools/fit: glue on shared/gpu-data/h100_sxm/e2e_llama3.1-8b_bf16.csv, "+
+		"backends by Nelder-Mead (%d evaluations each, mean |log error| of TTFT and ITL) on the %d rows of "+
+		"shared/calibration/serving_measurements_train.csv", evals, len(rows))
+	b, err := json.MarshalIndent(cal, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write calibration: %w", err)
+	}
+	fmt.Println("wrote", out)
+	toolutil.PrintTable(os.Stdout, "training", profile.Summarize(profile.NewEvaluator(rows).Run(cal)))
+	return nil
+}
+
+func readE2E(p string) ([]profile.DecodeStepPoint, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("open whole-step table: %w", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	head, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	col := map[string]int{}
+	for i, h := range head {
+		col[h] = i
+	}
+	var pts []profile.DecodeStepPoint
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return pts, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
+		if rec[col["phase"]] != "decode" || rec[col["graph"]] != "1" {
+			continue
+		}
+		b, err1 := strconv.Atoi(rec[col["batch"]])
+		kv, err2 := strconv.Atoi(rec[col["isl_or_kv"]])
+		ms, err3 := strconv.ParseFloat(rec[col["ms"]], 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			return nil, fmt.Errorf("%s: malformed row %v", p, rec)
+		}
+		pts = append(pts, profile.DecodeStepPoint{Batch: b, KV: kv, Ms: ms})
+	}
+}

@@ -1,0 +1,60 @@
+// Package toolutil holds what the performance-model tools share: finding shared/, reading the
+// calibration table, printing accuracy tables.
+package toolutil
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/dgdr-dev/dgdr/pkg/profile"
+)
+
+// SharedDir is $DGDR_SHARED, else ../shared beside the repository root (found from the working
+// directory by walking up to go.mod).
+func SharedDir() string {
+	if s := os.Getenv("DGDR_SHARED"); s != "" {
+		return s
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "../shared"
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return filepath.Join(filepath.Dir(d), "shared")
+		}
+		if filepath.Dir(d) == d {
+			return "../shared"
+		}
+	}
+}
+
+// CalibrationFile is the measured serving table inside shared/.
+const CalibrationFile = "calibration/serving_measurements_train.csv"
+
+// ReadCalibration parses the calibration table with the embedded model catalog.
+func ReadCalibration(shared string) ([]*profile.ServingRow, error) {
+	f, err := os.Open(filepath.Join(shared, CalibrationFile))
+	if err != nil {
+		return nil, fmt.Errorf("open the calibration table (is shared/ beside the repo or DGDR_SHARED set?): %w", err)
+	}
+	defer f.Close()
+	_, rows, err := profile.ReadServingRows(f, profile.LookupModel)
+	if err != nil {
+		return nil, err
+	}
+	return profile.RowPointers(rows), nil
+}
+
+// PrintTable writes accuracy lines as a Markdown table under a title.
+func PrintTable(w io.Writer, title string, lines []profile.AccuracyLine) {
+	fmt.Fprintf(w, "\n%s\n\n", title)
+	fmt.Fprintln(w, "| backend | mode | rows | answered | TTFT median | TTFT p90 | ITL median | ITL p90 |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
+	for _, l := range lines {
+		fmt.Fprintf(w, "| %s | %s | %d | %.0f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% |\n", l.Backend, l.Mode, l.Rows,
+			100*l.Coverage, 100*l.TTFTMedian, 100*l.TTFTP90, 100*l.ITLMedian, 100*l.ITLP90)
+	}
+}

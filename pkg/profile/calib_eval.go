@@ -1,0 +1,152 @@
+package profile
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+)
+
+// AccuracyLine is the error of one group of rows (a backend and mode).
+type AccuracyLine struct {
+	Backend, Mode string
+	Rows          int
+	// Answered is how many rows got a prediction; Coverage = Answered/Rows.
+	Answered            int
+	Coverage            float64
+	TTFTMedian, TTFTP90 float64 // absolute relative error
+	ITLMedian, ITLP90   float64
+}
+
+// Summarize groups results by backend and mode (plus an "all" line per mode and overall).
+func Summarize(res []RowResult) []AccuracyLine {
+	type acc struct {
+		rows, ok int
+		t, i     []float64
+	}
+	groups := map[[2]string]*acc{}
+	add := func(k [2]string, r RowResult) {
+		a := groups[k]
+		if a == nil {
+			a = &acc{}
+			groups[k] = a
+		}
+		if r.Row.MeasuredTTFTMs <= 0 {
+			return
+		}
+		a.rows++
+		te, ie := r.AbsErr()
+		if math.IsNaN(te) {
+			return
+		}
+		a.ok++
+		a.t = append(a.t, te)
+		a.i = append(a.i, ie)
+	}
+	for _, r := range res {
+		b, m := r.Row.Fields["backend"], r.Row.Fields["mode"]
+		add([2]string{b, m}, r)
+		add([2]string{"all", m}, r)
+		add([2]string{"all", "all"}, r)
+	}
+	keys := make([][2]string, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [2]string) int {
+		if (a[0] == "all") != (b[0] == "all") {
+			if a[0] == "all" {
+				return 1
+			}
+			return -1
+		}
+		if a[0] != b[0] {
+			return cmpStr(a[0], b[0])
+		}
+		return cmpStr(a[1], b[1])
+	})
+	var out []AccuracyLine
+	for _, k := range keys {
+		a := groups[k]
+		if a.rows == 0 {
+			continue
+		}
+		l := AccuracyLine{Backend: k[0], Mode: k[1], Rows: a.rows, Answered: a.ok, Coverage: float64(a.ok) / float64(a.rows)}
+		l.TTFTMedian, l.TTFTP90 = quantile(a.t, 0.5), quantile(a.t, 0.9)
+		l.ITLMedian, l.ITLP90 = quantile(a.i, 0.5), quantile(a.i, 0.9)
+		out = append(out, l)
+	}
+	return out
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	pos := q * float64(len(s)-1)
+	i := int(math.Floor(pos))
+	if i+1 >= len(s) {
+		return s[len(s)-1]
+	}
+	f := pos - float64(i)
+	return s[i]*(1-f) + s[i+1]*f
+}
+
+// ModelGroup is the leave-one-out unit: one architecture (re-uploads and quantizations of a model
+// are the same model).
+func ModelGroup(r *ServingRow) string {
+	if r.Err != nil && r.Target.Model.Layers == 0 {
+		return "unparsed:" + r.Fields["model_path"]
+	}
+	m := r.Target.Model
+	return fmt.Sprintf("L%d-H%d-E%d", m.Layers, m.Hidden, m.Experts)
+}
+
+// CrossValidate refits the calibration with each model group left out and predicts that group's rows
+// with the fit that never saw it. It returns the results in row order.
+func CrossValidate(rows []*ServingRow, start Calib, maxEvals int) []RowResult {
+	byGroup := map[string][]int{}
+	for i, r := range rows {
+		byGroup[ModelGroup(r)] = append(byGroup[ModelGroup(r)], i)
+	}
+	out := make([]RowResult, len(rows))
+	groups := mapsKeys(byGroup)
+	slices.Sort(groups)
+	for _, g := range groups {
+		var train, test []*ServingRow
+		for i, r := range rows {
+			if ModelGroup(r) == g {
+				test = append(test, rows[i])
+			} else {
+				train = append(train, rows[i])
+			}
+		}
+		cal := FitCalibration(NewEvaluator(train), start, maxEvals)
+		res := NewEvaluator(test).Run(cal)
+		for j, i := range byGroup[g] {
+			out[i] = res[j]
+		}
+	}
+	return out
+}
+
+// RowPointers returns pointers to the rows (for Evaluator and CrossValidate).
+func RowPointers(rows []ServingRow) []*ServingRow {
+	out := make([]*ServingRow, len(rows))
+	for i := range rows {
+		out[i] = &rows[i]
+	}
+	return out
+}

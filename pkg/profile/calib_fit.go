@@ -1,0 +1,339 @@
+package profile
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/dgdr-dev/dgdr/pkg/hw"
+)
+
+// Fitting the calibration (see Calib for the method). Used by internal/tools/fit (which writes the
+// embedded tables/calib.json) and internal/tools/accuracy (which refits with each model left out).
+
+// fitParam is one fitted field of backendCalib, optimised in log space within [lo, hi].
+type fitParam struct {
+	name   string
+	lo, hi float64
+	get    func(*backendCalib) *float64
+	disagg bool // only disaggregated rows inform it
+}
+
+var fitParams = []fitParam{
+	{"stepMs", 0.05, 20, func(c *backendCalib) *float64 { return &c.StepMs }, false},
+	{"seqUs", 0.1, 500, func(c *backendCalib) *float64 { return &c.SeqUs }, false},
+	{"decodeScale", 0.4, 3, func(c *backendCalib) *float64 { return &c.DecodeScale }, false},
+	{"prefillScale", 0.4, 3, func(c *backendCalib) *float64 { return &c.PrefillScale }, false},
+	{"prefillReqMs", 0.1, 200, func(c *backendCalib) *float64 { return &c.PrefillReqMs }, false},
+	{"burst", 0.01, 3, func(c *backendCalib) *float64 { return &c.Burst }, false},
+	{"kvTransferScale", 0.1, 20, func(c *backendCalib) *float64 { return &c.KVTransferScale }, true},
+	{"prefillShare", 0.05, 4, func(c *backendCalib) *float64 { return &c.PrefillShare }, true},
+}
+
+// RowResult is one row's prediction (or why none).
+type RowResult struct {
+	Row  *ServingRow
+	Pred Prediction
+	Err  error
+}
+
+// AbsErr returns the absolute relative errors of TTFT and ITL (NaN when not predicted or not measured).
+func (r RowResult) AbsErr() (ttft, itl float64) {
+	if r.Err != nil || r.Row.MeasuredTTFTMs <= 0 || r.Row.MeasuredITLMs <= 0 {
+		return math.NaN(), math.NaN()
+	}
+	return math.Abs(r.Pred.TTFTMs/r.Row.MeasuredTTFTMs - 1), math.Abs(r.Pred.ITLMs/r.Row.MeasuredITLMs - 1)
+}
+
+// Evaluator predicts a fixed set of rows under changing calibrations, reusing its predictors.
+type Evaluator struct {
+	rows  []*ServingRow
+	preds []*Predictor
+	errs  []error
+}
+
+// NewEvaluator prepares rows (their Err, unknown backends and unbuildable targets are kept as errors).
+func NewEvaluator(rows []*ServingRow) *Evaluator {
+	ev := &Evaluator{rows: rows, preds: make([]*Predictor, len(rows)), errs: make([]error, len(rows))}
+	cache := map[string]*Predictor{}
+	for i, r := range rows {
+		if r.Err != nil {
+			ev.errs[i] = r.Err
+			continue
+		}
+		t := r.Target
+		key := fmt.Sprintf("%s|%s|%s|%s|%s|%d|%d", t.Model.ID, t.GPU.Name, t.Backend, t.WeightDtype, t.MoEDtype, t.Workload.ISL, t.Workload.OSL)
+		if p, ok := cache[key]; ok {
+			ev.preds[i] = p
+			continue
+		}
+		p, err := NewPredictor(t)
+		if err != nil {
+			ev.errs[i] = err
+			continue
+		}
+		cache[key] = p
+		ev.preds[i] = p
+	}
+	return ev
+}
+
+// Run predicts every row under c.
+func (ev *Evaluator) Run(c Calib) []RowResult {
+	out := make([]RowResult, len(ev.rows))
+	for i, r := range ev.rows {
+		out[i] = ev.one(i, c)
+		out[i].Row = r
+	}
+	return out
+}
+
+func (ev *Evaluator) one(i int, c Calib) RowResult {
+	if ev.errs[i] != nil {
+		return RowResult{Err: ev.errs[i]}
+	}
+	p := ev.preds[i]
+	bc, ok := c.Backends[p.t.Backend]
+	if !ok {
+		return RowResult{Err: fmt.Errorf("calibration lacks backend %q", p.t.Backend)}
+	}
+	p.cal = bc
+	p.glue = c.GlueUsPerLayer / 1000
+	r := ev.rows[i]
+	cfg := r.Config
+	if cfg.Mode == ModeDisagg {
+		var err error
+		if cfg, err = completeDisagg(p, cfg, r.Concurrency); err != nil {
+			return RowResult{Err: err}
+		}
+	}
+	pred, err := p.Predict(cfg, r.Concurrency)
+	return RowResult{Pred: pred, Err: err}
+}
+
+// loss is the mean absolute log error of TTFT and ITL over the rows that were predicted.
+func (ev *Evaluator) loss(c Calib, idx []int) float64 {
+	var s float64
+	var n int
+	for _, i := range idx {
+		res := ev.one(i, c)
+		r := ev.rows[i]
+		if res.Err != nil || r.MeasuredTTFTMs <= 0 || r.MeasuredITLMs <= 0 {
+			continue
+		}
+		s += math.Abs(math.Log(res.Pred.TTFTMs/r.MeasuredTTFTMs)) + math.Abs(math.Log(res.Pred.ITLMs/r.MeasuredITLMs))
+		n++
+	}
+	if n == 0 {
+		return 0
+	}
+	return s / float64(n)
+}
+
+// FitCalibration fits each backend's parameters on the rows (those with measurements), starting from
+// start. Backends without rows keep start's values; disaggregated-only parameters stay put when the
+// backend has no disaggregated rows.
+func FitCalibration(ev *Evaluator, start Calib, maxEvals int) Calib {
+	out := start
+	out.Backends = map[string]backendCalib{}
+	for k, v := range start.Backends {
+		out.Backends[k] = v
+	}
+	names := mapsKeys(start.Backends)
+	slices.Sort(names)
+	for _, b := range names {
+		var idx []int
+		hasDisagg := false
+		for i, r := range ev.rows {
+			if ev.errs[i] == nil && r.Target.Backend == b && r.MeasuredTTFTMs > 0 {
+				idx = append(idx, i)
+				hasDisagg = hasDisagg || r.Config.Mode == ModeDisagg
+			}
+		}
+		if len(idx) == 0 {
+			continue
+		}
+		var params []fitParam
+		for _, fp := range fitParams {
+			if !fp.disagg || hasDisagg {
+				params = append(params, fp)
+			}
+		}
+		base := out.Backends[b]
+		toCalib := func(x []float64) Calib {
+			bc := base
+			for j, fp := range params {
+				*fp.get(&bc) = math.Exp(math.Min(math.Max(x[j], math.Log(fp.lo)), math.Log(fp.hi)))
+			}
+			c := out
+			c.Backends = map[string]backendCalib{b: bc}
+			return c
+		}
+		x0 := make([]float64, len(params))
+		for j, fp := range params {
+			x0[j] = math.Log(math.Min(math.Max(*fp.get(&base), fp.lo), fp.hi))
+		}
+		best := nelderMead(func(x []float64) float64 { return ev.loss(toCalib(x), idx) }, x0, 0.5, maxEvals)
+		out.Backends[b] = toCalib(best).Backends[b]
+	}
+	return out
+}
+
+func mapsKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// nelderMead minimises f from x0 with an initial simplex of size step, within maxEvals evaluations.
+func nelderMead(f func([]float64) float64, x0 []float64, step float64, maxEvals int) []float64 {
+	n := len(x0)
+	pts := make([][]float64, n+1)
+	vals := make([]float64, n+1)
+	for i := range pts {
+		pts[i] = slices.Clone(x0)
+		if i > 0 {
+			pts[i][i-1] += step
+		}
+		vals[i] = f(pts[i])
+	}
+	evals := n + 1
+	order := make([]int, n+1)
+	for evals < maxEvals {
+		for i := range order {
+			order[i] = i
+		}
+		sort.Slice(order, func(a, b int) bool { return vals[order[a]] < vals[order[b]] })
+		bestI, worst, second := order[0], order[n], order[n-1]
+		if math.Abs(vals[worst]-vals[bestI]) < 1e-6 {
+			break
+		}
+		cent := make([]float64, n)
+		for _, i := range order[:n] {
+			for j := range cent {
+				cent[j] += pts[i][j] / float64(n)
+			}
+		}
+		at := func(t float64) []float64 {
+			p := make([]float64, n)
+			for j := range p {
+				p[j] = cent[j] + t*(pts[worst][j]-cent[j])
+			}
+			return p
+		}
+		xr := at(-1)
+		fr := f(xr)
+		evals++
+		switch {
+		case fr < vals[bestI]:
+			xe := at(-2)
+			fe := f(xe)
+			evals++
+			if fe < fr {
+				pts[worst], vals[worst] = xe, fe
+			} else {
+				pts[worst], vals[worst] = xr, fr
+			}
+		case fr < vals[second]:
+			pts[worst], vals[worst] = xr, fr
+		default:
+			xc := at(0.5)
+			fc := f(xc)
+			evals++
+			if fc < vals[worst] {
+				pts[worst], vals[worst] = xc, fc
+			} else {
+				for _, i := range order[1:] {
+					for j := range pts[i] {
+						pts[i][j] = pts[bestI][j] + 0.5*(pts[i][j]-pts[bestI][j])
+					}
+					vals[i] = f(pts[i])
+					evals++
+				}
+			}
+		}
+	}
+	bestI := 0
+	for i := range vals {
+		if vals[i] < vals[bestI] {
+			bestI = i
+		}
+	}
+	return pts[bestI]
+}
+
+// DecodeStepPoint is one measured whole-model decode step (gpu-data's e2e table).
+type DecodeStepPoint struct {
+	Batch, KV int
+	Ms        float64
+}
+
+// E2EModel is the Llama-3.1-8B-shaped decoder of shared/gpu-data's e2e table (its README gives the
+// shape: 32 layers, hidden 4096, 32 query / 8 KV heads, FFN 14336, vocab 128256, bf16).
+var E2EModel = Model{ID: "e2e-llama3.1-8b", Arch: ArchDense, Layers: 32, Hidden: 4096, Heads: 32, KVHeads: 8,
+	HeadDim: 128, FFN: 14336, Vocab: 128256, Dtype: "bf16"}
+
+// ComposedDecodeMs is the composed GPU time of one decode step of m on g (TP 1) with the given glue.
+func ComposedDecodeMs(m Model, g hw.GPU, glueUs float64, batch, kv int) (float64, error) {
+	p, err := NewPredictor(Target{Model: m, GPU: g, Backend: BackendVLLM, Workload: Workload{ISL: kv, OSL: 1}})
+	if err != nil {
+		return 0, err
+	}
+	p.glue = glueUs / 1000
+	s, err := p.shard(Worker{TP: 1, PP: 1, DP: 1, EP: 1})
+	if err != nil {
+		return 0, err
+	}
+	return p.stepMs(&s, batchLoad{decodeSeqs: float64(batch), decodeKV: float64(kv)}), nil
+}
+
+// ComposedPrefillMs is the composed GPU time of prefilling one prompt of isl tokens (TP 1).
+func ComposedPrefillMs(m Model, g hw.GPU, glueUs float64, isl int) (float64, error) {
+	p, err := NewPredictor(Target{Model: m, GPU: g, Backend: BackendVLLM, Workload: Workload{ISL: isl, OSL: 1}})
+	if err != nil {
+		return 0, err
+	}
+	p.glue = glueUs / 1000
+	s, err := p.shard(Worker{TP: 1, PP: 1, DP: 1, EP: 1})
+	if err != nil {
+		return 0, err
+	}
+	return p.stepMs(&s, batchLoad{prefillTokens: float64(isl), prefillSeqs: 1}), nil
+}
+
+// FitGlue picks the per-layer glue (µs) that makes the composed decode steps of E2EModel on g match
+// the measured points in least squares (relative), by golden-section search on [−30, 50] µs. It comes
+// out negative when the isolated kernel timings carry per-launch costs that a CUDA-graph step hides.
+func FitGlue(g hw.GPU, pts []DecodeStepPoint) (float64, error) {
+	if len(pts) == 0 {
+		return 0, fmt.Errorf("no decode step points to fit the glue on")
+	}
+	var ferr error
+	loss := func(glue float64) float64 {
+		var s float64
+		for _, pt := range pts {
+			ms, err := ComposedDecodeMs(E2EModel, g, glue, pt.Batch, pt.KV)
+			if err != nil {
+				ferr = err
+				return math.Inf(1)
+			}
+			d := ms/pt.Ms - 1
+			s += d * d
+		}
+		return s
+	}
+	lo, hi := -30.0, 50.0
+	phi := (math.Sqrt(5) - 1) / 2
+	for i := 0; i < 60; i++ {
+		a, b := hi-phi*(hi-lo), lo+phi*(hi-lo)
+		if loss(a) < loss(b) {
+			hi = b
+		} else {
+			lo = a
+		}
+	}
+	return math.Round((lo+hi)/2*100) / 100, ferr
+}

@@ -1,0 +1,288 @@
+package profile
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/dgdr-dev/dgdr/pkg/hw"
+)
+
+// Estimating rows of a benchmark table: the column layout of shared/calibration's
+// serving_measurements_train.csv (system, backend, model_path, precision, gemm_quant_mode,
+// moe_quant_mode, mode, isl, osl, batch_size, tp_size, pp_size, attention_dp_size, moe_ep_size,
+// prefill_*/decode_* with *_num_workers and *_batch_size, concurrency; measured silicon_ttft_ms and
+// silicon_tpot_ms may be absent).
+//
+// How a row becomes a query:
+//   - precision: gemm_quant_mode (else precision, else the checkpoint's) for the linear layers,
+//     moe_quant_mode for the routed experts.
+//   - agg: one worker of tp_size × attention_dp_size × pp_size GPUs; its Batch is batch_size per
+//     attention-DP rank times the ranks.
+//   - disagg: a prefill and a decode worker from the prefill_*/decode_* columns. Their counts
+//     (*_num_workers) default to what the concurrency needs: as many decode workers as it takes to
+//     hold the concurrency in their KV cache (at least one), and as many prefill workers as match the
+//     decode pool's request rate (rate matching, at least one). A missing decode batch is the
+//     concurrency over the decode workers.
+//   - concurrency: the concurrency column when present; else batch_size × attention_dp_size (agg) or
+//     decode batch × decode workers (disagg).
+
+// EstimateColumns are the columns EstimateCSV appends.
+var EstimateColumns = []string{"predicted_ttft_ms", "predicted_tpot_ms", "error"}
+
+// ServingRow is one parsed row: the query and, when present, the measurement.
+type ServingRow struct {
+	Line        int
+	Fields      map[string]string
+	Target      Target
+	Config      Config
+	Concurrency int
+	// CountsGiven says the disagg worker counts were in the row (not defaulted).
+	CountsGiven bool
+	// MeasuredTTFTMs and MeasuredITLMs are 0 when the row has no measurement.
+	MeasuredTTFTMs float64
+	MeasuredITLMs  float64
+	// Err is why the row cannot be predicted (unknown model or GPU, malformed numbers).
+	Err error
+}
+
+// ModelResolver finds the model of a model_path (LookupModel, or a config given on the command line).
+type ModelResolver func(id string) (Model, error)
+
+// ReadServingRows parses a CSV in the calibration layout. Rows that cannot become a query carry Err;
+// only a malformed CSV is an error.
+func ReadServingRows(r io.Reader, resolve ModelResolver) (header []string, rows []ServingRow, err error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	header, err = cr.Read()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read csv header: %w", err)
+	}
+	for i := range header {
+		header[i] = strings.TrimSpace(strings.TrimPrefix(header[i], "\ufeff"))
+	}
+	line := 1
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return header, rows, nil
+		}
+		line++
+		if err != nil {
+			return nil, nil, fmt.Errorf("read csv line %d: %w", line, err)
+		}
+		f := make(map[string]string, len(header))
+		for i, h := range header {
+			if i < len(rec) {
+				f[h] = strings.TrimSpace(rec[i])
+			}
+		}
+		row := ServingRow{Line: line, Fields: f}
+		row.Err = row.parse(resolve)
+		rows = append(rows, row)
+	}
+}
+
+func (r *ServingRow) parse(resolve ModelResolver) error {
+	f := r.Fields
+	var perr error
+	num := func(k string, def int) int {
+		v := f[k]
+		if v == "" {
+			return def
+		}
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || n < 0 || n != math.Trunc(n) {
+			perr = errors.Join(perr, fmt.Errorf("column %s: %q is not a non-negative integer", k, v))
+			return def
+		}
+		return int(n)
+	}
+	fl := func(k string) float64 {
+		v := f[k]
+		if v == "" {
+			return 0
+		}
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			perr = errors.Join(perr, fmt.Errorf("column %s: %q is not a number", k, v))
+		}
+		return n
+	}
+	r.MeasuredTTFTMs, r.MeasuredITLMs = fl("silicon_ttft_ms"), fl("silicon_tpot_ms")
+	if f["model_path"] == "" {
+		return errors.New("column model_path is empty: expected a Hugging Face model id")
+	}
+	m, err := resolve(f["model_path"])
+	if err != nil {
+		return err
+	}
+	g, err := hw.Lookup(f["system"])
+	if err != nil {
+		return err
+	}
+	t := Target{Model: m, GPU: g, Backend: strings.ToLower(f["backend"]),
+		Workload: Workload{ISL: num("isl", 0), OSL: num("osl", 0)}}
+	t.WeightDtype = f["gemm_quant_mode"]
+	if t.WeightDtype == "" {
+		t.WeightDtype = f["precision"]
+	}
+	if t.WeightDtype == "" && m.WeightQuant == "" {
+		t.WeightDtype = "bf16"
+	}
+	t.MoEDtype = f["moe_quant_mode"]
+	r.Target = t
+	conc := num("concurrency", 0)
+	moe := m.Experts > 0
+	worker := func(prefix string, role Role) Worker {
+		w := Worker{Role: role, Count: num(prefix+"num_workers", 0), TP: num(prefix+"tp_size", 1),
+			PP: num(prefix+"pp_size", 1), DP: max(num(prefix+"attention_dp_size", 1), 1), EP: 1}
+		if moe {
+			w.EP = max(num(prefix+"moe_ep_size", 1), 1)
+		}
+		w.Batch = num(prefix+"batch_size", 0) * w.DP
+		return w
+	}
+	switch Mode(strings.ToLower(f["mode"])) {
+	case ModeAgg:
+		w := worker("", RoleAgg)
+		w.Count = max(w.Count, 1)
+		if conc <= 0 {
+			conc = w.Batch
+		}
+		if w.Batch == 0 {
+			w.Batch = conc
+		}
+		r.Config = Config{Backend: t.Backend, Mode: ModeAgg, Replicas: 1, Workers: []Worker{w}}
+	case ModeDisagg:
+		pw, dw := worker("prefill_", RolePrefill), worker("decode_", RoleDecode)
+		r.CountsGiven = pw.Count > 0 && dw.Count > 0
+		if conc <= 0 {
+			conc = dw.Batch * max(dw.Count, 1)
+		}
+		r.Config = Config{Backend: t.Backend, Mode: ModeDisagg, Replicas: 1, Workers: []Worker{pw, dw}}
+	default:
+		return fmt.Errorf("column mode: %q, expected agg or disagg", f["mode"])
+	}
+	if perr != nil {
+		return perr
+	}
+	if conc <= 0 {
+		return errors.New("no concurrency: expected a concurrency column or a batch size")
+	}
+	r.Concurrency = conc
+	return nil
+}
+
+// completeDisagg fills missing disagg worker counts and decode batch (see the rule above).
+func completeDisagg(p *Predictor, c Config, conc int) (Config, error) {
+	c.Workers = append([]Worker(nil), c.Workers...)
+	pi, di := 0, 1
+	if c.Workers[0].Role != RolePrefill {
+		pi, di = 1, 0
+	}
+	pw, dw := c.Workers[pi], c.Workers[di]
+	if dw.Count <= 0 {
+		maxD, err := p.MaxBatch(dw)
+		if err != nil {
+			return c, err
+		}
+		dw.Count = max(1, (conc+maxD-1)/maxD)
+	}
+	if dw.Batch <= 0 {
+		dw.Batch = (conc + dw.Count - 1) / dw.Count
+	}
+	if pw.Count <= 0 {
+		pw.Count = 1
+		probe := Config{Mode: ModeDisagg, Replicas: 1, Workers: []Worker{pw, dw}}
+		pr, err := p.Predict(probe, conc)
+		if err != nil {
+			return c, err
+		}
+		// Rate matching: enough prefill workers for the decode pool's rate when prefill is not the limit.
+		decodeRate := float64(dw.Count*max(dw.DP, 1)) * math.Min(float64(conc)/float64(dw.Count), float64(dw.Batch)) /
+			(float64(p.t.Workload.OSL-1)*pr.ITLMs + pr.PrefillMs) * 1000
+		if pr.RequestsPerSecond > 0 && decodeRate > pr.RequestsPerSecond {
+			pw.Count = max(1, int(math.Round(decodeRate/pr.RequestsPerSecond*p.cal.PrefillShare)))
+		}
+	}
+	c.Workers[pi], c.Workers[di] = pw, dw
+	return c, nil
+}
+
+// EstimateRow predicts one parsed row with the predictor cache of the caller.
+func EstimateRow(row *ServingRow, cache map[string]*Predictor, cal *Calib) (Prediction, error) {
+	if row.Err != nil {
+		return Prediction{}, row.Err
+	}
+	t := row.Target
+	key := fmt.Sprintf("%s|%s|%s|%s|%s|%d|%d", t.Model.ID, t.GPU.Name, t.Backend, t.WeightDtype, t.MoEDtype, t.Workload.ISL, t.Workload.OSL)
+	p := cache[key]
+	if p == nil {
+		var err error
+		if cal != nil {
+			p, err = NewPredictorWith(t, *cal)
+		} else {
+			p, err = NewPredictor(t)
+		}
+		if err != nil {
+			return Prediction{}, err
+		}
+		cache[key] = p
+	}
+	c := row.Config
+	if c.Mode == ModeDisagg {
+		var err error
+		if c, err = completeDisagg(p, c, row.Concurrency); err != nil {
+			return Prediction{}, err
+		}
+	}
+	return p.Predict(c, row.Concurrency)
+}
+
+// EstimateSummary counts what EstimateCSV did.
+type EstimateSummary struct {
+	Rows, Predicted int
+}
+
+// EstimateCSV reads rows in the calibration layout from r and writes them to w with
+// predicted_ttft_ms, predicted_tpot_ms and error appended (error empty when predicted).
+func EstimateCSV(r io.Reader, w io.Writer, resolve ModelResolver) (EstimateSummary, error) {
+	header, rows, err := ReadServingRows(r, resolve)
+	if err != nil {
+		return EstimateSummary{}, err
+	}
+	cw := csv.NewWriter(w)
+	if err := cw.Write(append(append([]string(nil), header...), EstimateColumns...)); err != nil {
+		return EstimateSummary{}, fmt.Errorf("write csv: %w", err)
+	}
+	cache := map[string]*Predictor{}
+	var sum EstimateSummary
+	for i := range rows {
+		row := &rows[i]
+		sum.Rows++
+		rec := make([]string, 0, len(header)+3)
+		for _, h := range header {
+			rec = append(rec, row.Fields[h])
+		}
+		pred, err := EstimateRow(row, cache, nil)
+		if err != nil {
+			rec = append(rec, "", "", strings.Join(strings.Fields(err.Error()), " "))
+		} else {
+			sum.Predicted++
+			rec = append(rec, strconv.FormatFloat(pred.TTFTMs, 'f', 3, 64), strconv.FormatFloat(pred.ITLMs, 'f', 4, 64), "")
+		}
+		if err := cw.Write(rec); err != nil {
+			return sum, fmt.Errorf("write csv: %w", err)
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return sum, fmt.Errorf("write csv: %w", err)
+	}
+	return sum, nil
+}

@@ -1,0 +1,254 @@
+package profile
+
+// The performance model: how fast a Config serves a Target, without a GPU.
+//
+// # API (for the search)
+//
+//	p, err := profile.NewPredictor(profile.Target{Model: m, GPU: g, Backend: "vllm", Workload: w})
+//	pred, err := p.Predict(cfg, concurrency)   // fast, no allocation; call it thousands of times
+//	n, err := p.MaxBatch(worker)               // the largest Batch whose KV cache fits (ErrNoFit if none)
+//	err := p.Fit(worker)                       // nil, or a *FitError (errors.Is(err, ErrNoFit)) saying why not
+//	mem := p.Memory(worker, batch)             // per-GPU memory breakdown
+//
+// Predict(t, c, n) is the one-shot form (it builds a Predictor each call: keep a Predictor per target
+// in loops). A Predictor is immutable and safe for concurrent use.
+//
+// Conventions:
+//   - Config.Workers is one RoleAgg worker for ModeAgg, or one RolePrefill and one RoleDecode worker for
+//     ModeDisagg; Worker.Count is per replica; Config.Replicas ≥ 1 copies of that set.
+//   - Worker.Batch is the most sequences one worker (all its attention-DP ranks together) runs at once;
+//     for a prefill worker, the most prompts it prefills in one step. Worker.EP is the expert-parallel
+//     degree of the MoE layers; the experts are also split TP×DP/EP ways (MoE tensor parallelism).
+//   - concurrency is the benchmark's concurrent requests across the whole Config (closed loop: each
+//     finished request is replaced at once). concurrency ≤ 0 means "as many as the batch slots":
+//     Σ Count·Batch of the agg workers, or of the decode workers.
+//   - TTFT includes queueing under that concurrency; ITL (= TPOT) is the mean time between output
+//     tokens of one request. Tokens/s/GPU counts output tokens over all GPUs of the Config.
+//   - Method says where the kernel times came from: "kernel-table" (the GPU's measured tables in
+//     tables/, interpolated) or "roofline" (the catalog's peak figures with the reference GPU's measured
+//     utilisation curves; communication always uses the interconnect's published figures).
+//
+// # Model (what is computed)
+//
+// A forward step of a worker is composed per GPU from operators: the GEMMs of attention and MLP (or
+// routed and shared experts), prefill attention (FLOPs), decode attention (KV bytes, GQA or MLA),
+// norms/elementwise (bytes) plus a per-layer glue cost fitted on the measured whole-model decode steps,
+// the logits GEMM, and communication: TP all-reduce, EP all-to-all (attention-DP), PP send/recv. Each
+// kernel time is roofline/utilisation with the utilisation interpolated in the GPU's kernel table.
+// Serving turns steps into TTFT and ITL with a closed-loop mean-field model (perf_serving.go): continuous
+// batching with chunked prefill sharing the step with decode (agg), or prefill and decode pools joined
+// by a KV transfer over the interconnect (disagg), both with a prefill queue under the concurrency. The
+// backend-specific constants (per-step and per-sequence overheads, engine efficiency, queue burstiness)
+// are fitted on shared/calibration by `go run ./internal/tools/fit` and embedded (tables/calib.json);
+// see calib.go for the method.
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/dgdr-dev/dgdr/pkg/hw"
+)
+
+// Target is what a search holds fixed: the model, the GPU, the engine and the traffic.
+type Target struct {
+	Model    Model    `json:"model"`
+	GPU      hw.GPU   `json:"gpu"`
+	Backend  string   `json:"backend"`
+	Workload Workload `json:"workload"`
+	// WeightDtype overrides the checkpoint's precision of the linear layers (attention, dense MLP) and,
+	// unless MoEDtype is set, of the routed experts: bf16, fp8 or fp4 ("" = from Model).
+	WeightDtype string `json:"weightDtype,omitempty"`
+	MoEDtype    string `json:"moeDtype,omitempty"`
+	// KVDtype is the KV-cache precision, bf16 or fp8 ("" = the backend's usual choice: fp8 for
+	// TRT-LLM with quantized weights, bf16 otherwise).
+	KVDtype string `json:"kvDtype,omitempty"`
+}
+
+// Method is where the kernel times of a prediction came from.
+type Method string
+
+const (
+	MethodKernelTable Method = "kernel-table"
+	MethodRoofline    Method = "roofline"
+)
+
+// Prediction is the predicted steady state of a Config under a concurrency.
+type Prediction struct {
+	TTFTMs                 float64 `json:"ttftMs"`
+	ITLMs                  float64 `json:"itlMs"`
+	TokensPerSecondPerGPU  float64 `json:"tokensPerSecondPerGPU"`
+	TokensPerSecondPerUser float64 `json:"tokensPerSecondPerUser"`
+	RequestsPerSecond      float64 `json:"requestsPerSecond"`
+	// Concurrency is the concurrency the prediction used (the argument, or the default).
+	Concurrency int `json:"concurrency"`
+	// RunningBatch is the sequences one agg or decode worker runs per step in the steady state;
+	// BatchLimited says the KV cache, not Worker.Batch, bounded it.
+	RunningBatch int  `json:"runningBatch"`
+	BatchLimited bool `json:"batchLimited,omitempty"`
+	// PrefillMs is one request's prefill alone on an idle worker; DecodeStepMs the decode step at the
+	// running batch (both GPU time plus engine overheads).
+	PrefillMs    float64 `json:"prefillMs"`
+	DecodeStepMs float64 `json:"decodeStepMs"`
+	// MemoryGiB is the per-GPU memory the running batch needs (largest over the roles).
+	MemoryGiB   float64 `json:"memoryGiB"`
+	Method      Method  `json:"method"`
+	WeightDtype string  `json:"weightDtype"`
+	KVDtype     string  `json:"kvDtype"`
+}
+
+// ErrNoFit is the sentinel of every "does not fit in GPU memory" error (see FitError).
+var ErrNoFit = errors.New("does not fit in GPU memory")
+
+// ErrUnsupported marks a target or configuration the model cannot cost (unknown backend, a precision
+// the GPU lacks, a parallelism the model's shape forbids).
+var ErrUnsupported = errors.New("unsupported")
+
+// FitError says why a worker does not fit: what was needed against what the GPU offers.
+type FitError struct {
+	Role    Role    `json:"role"`
+	What    string  `json:"what"`
+	NeedGiB float64 `json:"needGiB"`
+	HaveGiB float64 `json:"haveGiB"`
+}
+
+func (e *FitError) Error() string {
+	return fmt.Sprintf("%s worker does not fit in GPU memory: %s needs %.1f GiB per GPU, %.1f GiB available",
+		e.Role, e.What, e.NeedGiB, e.HaveGiB)
+}
+
+// Is makes errors.Is(err, ErrNoFit) true.
+func (e *FitError) Is(target error) bool { return target == ErrNoFit }
+
+// Predict predicts c under concurrency for t. It builds a Predictor: keep one per target in loops.
+func Predict(t Target, c Config, concurrency int) (Prediction, error) {
+	p, err := NewPredictor(t)
+	if err != nil {
+		return Prediction{}, err
+	}
+	return p.Predict(c, concurrency)
+}
+
+// Predictor holds what is fixed for a target, precomputed so that Predict is cheap.
+type Predictor struct {
+	t     Target
+	model modelShape
+	k     kernels
+	cal   backendCalib
+	glue  float64 // ms per layer of fixed glue (norms, residuals, RoPE, small launches)
+	wd    dtype   // linear layers (attention projections, dense MLP, shared experts)
+	ed    dtype   // routed experts
+	kvd   dtype
+}
+
+// NewPredictor validates the target and precomputes its kernels and shapes.
+func NewPredictor(t Target) (*Predictor, error) {
+	t.Backend = strings.ToLower(strings.TrimSpace(t.Backend))
+	if t.Workload.ISL <= 0 || t.Workload.OSL <= 0 {
+		return nil, fmt.Errorf("workload isl and osl must be positive, got %d and %d", t.Workload.ISL, t.Workload.OSL)
+	}
+	cals, err := loadCalib()
+	if err != nil {
+		return nil, err
+	}
+	cal, ok := cals.Backends[t.Backend]
+	if !ok {
+		return nil, fmt.Errorf("backend %q: %w (expected one of %s)", t.Backend, ErrUnsupported, strings.Join(Backends, ", "))
+	}
+	ms, err := newModelShape(t.Model)
+	if err != nil {
+		return nil, err
+	}
+	wd, ed, err := resolveWeightDtypes(t.WeightDtype, t.MoEDtype, t.Model)
+	if err != nil {
+		return nil, err
+	}
+	kvd, err := resolveKVDtype(t.KVDtype, t.Backend, wd)
+	if err != nil {
+		return nil, err
+	}
+	k, err := newKernels(t.GPU)
+	if err != nil {
+		return nil, err
+	}
+	return &Predictor{t: t, model: ms, k: k, cal: cal, glue: cals.GlueUsPerLayer / 1000, wd: wd, ed: ed, kvd: kvd}, nil
+}
+
+// Target returns the target the predictor was built for (with the backend name normalised).
+func (p *Predictor) Target() Target { return p.t }
+
+// Method is where this target's kernel times come from.
+func (p *Predictor) Method() Method { return p.k.method }
+
+// Predict predicts c under concurrency (≤ 0: as many requests as batch slots).
+func (p *Predictor) Predict(c Config, concurrency int) (Prediction, error) {
+	if c.Backend != "" && !strings.EqualFold(c.Backend, p.t.Backend) {
+		return Prediction{}, fmt.Errorf("config backend %q differs from the target's %q", c.Backend, p.t.Backend)
+	}
+	replicas := max(c.Replicas, 1)
+	var pred Prediction
+	var err error
+	switch c.Mode {
+	case ModeAgg, "":
+		w, werr := c.worker(RoleAgg)
+		if werr != nil {
+			return Prediction{}, werr
+		}
+		pred, err = p.predictAgg(w, replicas, concurrency)
+	case ModeDisagg:
+		pw, perr := c.worker(RolePrefill)
+		if perr != nil {
+			return Prediction{}, perr
+		}
+		dw, derr := c.worker(RoleDecode)
+		if derr != nil {
+			return Prediction{}, derr
+		}
+		pred, err = p.predictDisagg(pw, dw, replicas, concurrency)
+	default:
+		return Prediction{}, fmt.Errorf("mode %q: expected agg or disagg", c.Mode)
+	}
+	if err != nil {
+		return Prediction{}, err
+	}
+	pred.Method = p.k.method
+	pred.WeightDtype = p.wd.String()
+	pred.KVDtype = p.kvd.String()
+	if pred.ITLMs > 0 {
+		pred.TokensPerSecondPerUser = 1000 / pred.ITLMs
+	}
+	if math.IsNaN(pred.TTFTMs) || math.IsNaN(pred.ITLMs) || math.IsInf(pred.TTFTMs, 0) || pred.ITLMs <= 0 {
+		return Prediction{}, fmt.Errorf("prediction diverged (ttft %v ms, itl %v ms)", pred.TTFTMs, pred.ITLMs)
+	}
+	return pred, nil
+}
+
+// worker returns the config's single worker of role r, normalised (PP, DP, EP at least 1).
+func (c Config) worker(r Role) (Worker, error) {
+	found := -1
+	for i, w := range c.Workers {
+		if w.Role == r || (r == RoleAgg && w.Role == "") {
+			if found >= 0 {
+				return Worker{}, fmt.Errorf("config has more than one %s worker: expected one per role", r)
+			}
+			found = i
+		}
+	}
+	if found < 0 {
+		return Worker{}, fmt.Errorf("%s config has no %s worker", c.Mode, r)
+	}
+	w := c.Workers[found]
+	w.Role = r
+	w.Count = max(w.Count, 1)
+	w.PP = max(w.PP, 1)
+	w.DP = max(w.DP, 1)
+	w.EP = max(w.EP, 1)
+	if w.TP < 1 {
+		return Worker{}, fmt.Errorf("%s worker tp must be at least 1, got %d", r, w.TP)
+	}
+	if w.Batch < 0 {
+		return Worker{}, fmt.Errorf("%s worker batch must not be negative, got %d", r, w.Batch)
+	}
+	return w, nil
+}

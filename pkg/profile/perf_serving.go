@@ -1,0 +1,248 @@
+package profile
+
+import "math"
+
+// Serving model: from step times to TTFT and ITL under a closed-loop concurrency.
+//
+// Every attention-DP rank of every worker is an engine with n requests in a closed loop (a finished
+// request is replaced at once) and b batch slots. Mean field, per engine:
+//
+//   - ρ, the share of time spent prefilling, is X·I·τ, where X is the request rate, I the prompt
+//     length and τ the marginal GPU time of one prompt token (in a step already carrying the decode
+//     batch when the backend mixes them, alone otherwise);
+//   - ITL = D(N_d)/(1−ρ): prefill work stretches the decode step D of the N_d decoding sequences;
+//   - TTFT = S + W_burst + W_queue + the per-request cost, where S is one prompt's prefill (its chunks
+//     and the decode work riding in them), W_burst = Burst·(n−1)/2·I·τ_full the wait behind prompts
+//     arriving together (closed-loop benchmarks start all requests at once and fixed output lengths keep
+//     them in waves), and W_queue = S·ρ/(2(1−ρ)) the ordinary queueing of a busy server;
+//   - X = n/(TTFT + (O−1)·ITL) and N_d = X·(O−1)·ITL close the loop (Little's law); a few damped
+//     fixed-point iterations converge.
+//
+// Requests beyond the batch slots (or the KV capacity) wait outside: TTFT grows by their count over X.
+// Disaggregated serving runs the same loop over a prefill pool (capacity μ_p from batched prefill steps)
+// and a decode pool joined by a KV transfer over the interconnect; TTFT is the larger of the light-load
+// value and the saturation bound C/μ_p − (O−1)·ITL of a closed network whose prefill pool is the
+// bottleneck.
+
+const fixedPointIters = 40
+
+// engineLoad is the fixed part of one engine's serving problem.
+type engineLoad struct {
+	s      *shard
+	isl    float64
+	osl    float64
+	chunk  float64
+	kvMean float64 // mean cached tokens of a decoding sequence
+}
+
+// decodeMs is one decode iteration at nd sequences per rank: GPU time of all stages plus overheads.
+func (p *Predictor) decodeMs(e *engineLoad, nd float64) float64 {
+	nd = math.Max(nd, 1)
+	pp := float64(e.s.pp)
+	gpu := pp * p.stepMs(e.s, batchLoad{decodeSeqs: nd / pp, decodeKV: e.kvMean})
+	return p.cal.DecodeScale*gpu + p.cal.StepMs + p.cal.SeqUs/1000*nd
+}
+
+// prefillTokenMs is the marginal time of one prompt token when pt prompt tokens (in whole prompts of
+// isl, chunked) share an iteration with nd decoding sequences.
+func (p *Predictor) prefillTokenMs(e *engineLoad, pt, nd float64) float64 {
+	pt = math.Max(pt, 1)
+	seqs := math.Max(pt/e.isl, 1e-3)
+	ctx := math.Max(e.isl-pt/seqs, 0) / 2 // mean prefix already cached when a prompt is chunked
+	pp := float64(e.s.pp)
+	with := pp * p.stepMs(e.s, batchLoad{prefillTokens: pt / pp, prefillSeqs: seqs / pp, prefillCtx: ctx,
+		decodeSeqs: nd / pp, decodeKV: e.kvMean})
+	without := 0.0
+	if nd > 0 {
+		without = pp * p.stepMs(e.s, batchLoad{decodeSeqs: nd / pp, decodeKV: e.kvMean})
+	}
+	return p.cal.PrefillScale * math.Max(with-without, 0) / pt
+}
+
+// aggResult is one engine's steady state.
+type aggResult struct {
+	ttft, itl, x, decode, prefill1, nd float64
+}
+
+// serveAgg solves the closed loop of one aggregated engine with n requests and b slots.
+func (p *Predictor) serveAgg(e *engineLoad, n, b float64) aggResult {
+	c := &p.cal
+	I, O := e.isl, e.osl
+	nr := math.Max(math.Min(n, b), 1)
+	steps := math.Ceil(I / e.chunk)
+	// An idle engine: the prompt alone, then the first token.
+	tauAlone := p.prefillTokenMs(e, math.Min(I, e.chunk), 0)
+	prefill1 := I*tauAlone + steps*(c.StepMs) + c.PrefillReqMs
+
+	d0 := p.decodeMs(e, nr)
+	itl := d0
+	ttft := prefill1
+	nd := nr
+	var x float64
+	for i := 0; i < fixedPointIters; i++ {
+		x = nr / (ttft + (O-1)*itl)
+		nd = math.Max(math.Min(x*(O-1)*itl, nr), 1)
+		d := p.decodeMs(e, nd)
+		var tau, avail float64
+		// Prompts are prefilled in chunks of at least one prompt (or the budget), whatever the mean rate.
+		if c.MixedPrefill {
+			avail = math.Max(e.chunk-nd, e.chunk/8)
+			pt := math.Min(math.Max(x*I*itl, I), avail)
+			tau = p.prefillTokenMs(e, pt, nd)
+		} else {
+			avail = e.chunk
+			pt := math.Min(math.Max(x*I*itl, I), avail)
+			tau = p.prefillTokenMs(e, pt, 0) + c.StepMs/pt
+		}
+		rho := math.Min(x*I*tau, 0.95)
+		newITL := d / (1 - rho)
+		tauFull := p.prefillTokenMs(e, avail, 0)
+		svc := I*tau + math.Ceil(I/avail)*d + 0.5*newITL
+		wait := c.Burst*(nr-1)/2*I*tauFull + svc*rho/(2*(1-rho))
+		newTTFT := svc + wait + c.PrefillReqMs
+		itl = 0.5*itl + 0.5*newITL
+		ttft = 0.5*ttft + 0.5*newTTFT
+	}
+	x = nr / (ttft + (O-1)*itl)
+	if n > nr {
+		// The excess waits outside the batch: one slot frees every 1/x.
+		ttft += (n - nr) / x
+	}
+	return aggResult{ttft: ttft, itl: itl, x: x, decode: d0, prefill1: prefill1, nd: nd}
+}
+
+func (p *Predictor) newEngine(s *shard) engineLoad {
+	I, O := float64(p.t.Workload.ISL), float64(p.t.Workload.OSL)
+	return engineLoad{s: s, isl: I, osl: O, chunk: float64(p.cal.ChunkTokens), kvMean: I + O/2}
+}
+
+func (p *Predictor) predictAgg(w Worker, replicas, concurrency int) (Prediction, error) {
+	s, err := p.shard(w)
+	if err != nil {
+		return Prediction{}, err
+	}
+	maxB, _, err := p.maxBatch(&s, RoleAgg)
+	if err != nil {
+		return Prediction{}, err
+	}
+	batch := w.Batch
+	if batch <= 0 {
+		batch = maxB
+	}
+	if concurrency <= 0 {
+		concurrency = replicas * w.Count * batch
+	}
+	run := min(batch, maxB)
+	engines := float64(replicas * w.Count * s.dp)
+	n := float64(concurrency) / engines
+	b := math.Max(float64(run)/float64(s.dp), 1)
+	e := p.newEngine(&s)
+	r := p.serveAgg(&e, n, b)
+	gpus := float64(replicas * w.Count * w.GPUs())
+	xTotal := r.x * engines * 1000 // requests per second
+	mu := p.memory(&s, RoleAgg, int(math.Ceil(math.Min(n, b)))*s.dp)
+	return Prediction{
+		TTFTMs: r.ttft, ITLMs: r.itl,
+		TokensPerSecondPerGPU: xTotal * e.osl / gpus,
+		RequestsPerSecond:     xTotal,
+		Concurrency:           concurrency,
+		RunningBatch:          int(math.Round(math.Min(n, b) * float64(s.dp))),
+		BatchLimited:          maxB < batch && n > b,
+		PrefillMs:             r.prefill1,
+		DecodeStepMs:          r.decode,
+		MemoryGiB:             mu.TotalGiB,
+	}, nil
+}
+
+func (p *Predictor) predictDisagg(pw, dw Worker, replicas, concurrency int) (Prediction, error) {
+	c := &p.cal
+	ps, err := p.shard(pw)
+	if err != nil {
+		return Prediction{}, err
+	}
+	ds, err := p.shard(dw)
+	if err != nil {
+		return Prediction{}, err
+	}
+	if _, _, err := p.maxBatch(&ps, RolePrefill); err != nil {
+		return Prediction{}, err
+	}
+	maxD, _, err := p.maxBatch(&ds, RoleDecode)
+	if err != nil {
+		return Prediction{}, err
+	}
+	batch := dw.Batch
+	if batch <= 0 {
+		batch = maxD
+	}
+	if concurrency <= 0 {
+		concurrency = replicas * dw.Count * batch
+	}
+	pe, de := p.newEngine(&ps), p.newEngine(&ds)
+	I, O := pe.isl, pe.osl
+	C := float64(concurrency)
+	pRanks := float64(replicas * pw.Count * ps.dp)
+	dRanks := float64(replicas * dw.Count * ds.dp)
+	bD := math.Max(float64(min(batch, maxD))/float64(ds.dp), 1)
+
+	// Prefill: prompts batched up to the token budget (or the worker's batch).
+	k := math.Max(math.Floor(pe.chunk/I), 1)
+	if pw.Batch > 0 {
+		k = math.Min(k, float64(pw.Batch)/float64(ps.dp))
+	}
+	k = math.Max(k, 1)
+	tau1 := p.prefillTokenMs(&pe, math.Min(I, pe.chunk), 0)
+	tauK := p.prefillTokenMs(&pe, math.Min(k*I, math.Max(pe.chunk, I)), 0)
+	steps := math.Ceil(I / pe.chunk)
+	prefill1 := I*tau1 + steps*c.StepMs + c.PrefillReqMs
+	perReq := I*tauK + steps*c.StepMs/k // busy prefill rank: time per request
+	muP := pRanks / perReq              // requests per ms
+
+	// KV transfer: each prefill GPU ships its shard; the slower side's GPU count sets the parallel links.
+	kvBytes := I * p.kvBytesPerTokenGPU(&ps) * float64(ps.pp)
+	links := float64(min(pw.GPUs(), dw.GPUs()))
+	bw, lat := p.k.inter, latInterMs
+	if pw.GPUs()+dw.GPUs() <= p.k.domain {
+		bw, lat = p.k.intra, latIntraMs
+	}
+	shardsPer := float64(pw.GPUs()) / links
+	transfer := c.KVTransferScale * (lat + kvBytes*shardsPer/bw)
+
+	itl := p.decodeMs(&de, math.Min(C/dRanks, bD))
+	ttft := prefill1 + transfer
+	var x, nd float64
+	for i := 0; i < fixedPointIters; i++ {
+		z := (O - 1) * itl
+		x = C / (ttft + z)
+		nd = math.Min(x*z/dRanks, bD)
+		newITL := p.decodeMs(&de, math.Max(nd, 1))
+		rho := math.Min(x/muP, 0.95)
+		nP := C / pRanks
+		wait := c.Burst*math.Max(nP/k-1, 0)/2*perReq*k*math.Min(1, float64(pw.Count*replicas)) + prefill1*rho/(2*(1-rho))
+		light := prefill1 + transfer + wait
+		// Saturation bounds: the prefill pool serves at most muP; the decode slots hold dRanks·bD.
+		sat := C/muP - z
+		xd := dRanks * bD / z
+		if x > xd {
+			sat = math.Max(sat, C/xd-z)
+		}
+		newTTFT := math.Max(light, sat)
+		itl = 0.5*itl + 0.5*newITL
+		ttft = 0.5*ttft + 0.5*newTTFT
+	}
+	x = C / (ttft + (O-1)*itl)
+	gpus := float64(replicas * (pw.Count*pw.GPUs() + dw.Count*dw.GPUs()))
+	mu := p.memory(&ds, RoleDecode, int(math.Ceil(math.Max(nd, 1)))*ds.dp)
+	mp := p.memory(&ps, RolePrefill, int(k)*ps.dp)
+	return Prediction{
+		TTFTMs: ttft, ITLMs: itl,
+		TokensPerSecondPerGPU: x * 1000 * O / gpus,
+		RequestsPerSecond:     x * 1000,
+		Concurrency:           concurrency,
+		RunningBatch:          int(math.Round(nd * float64(ds.dp))),
+		BatchLimited:          maxD < batch && C/dRanks > bD,
+		PrefillMs:             prefill1,
+		DecodeStepMs:          p.decodeMs(&de, bD),
+		MemoryGiB:             math.Max(mu.TotalGiB, mp.TotalGiB),
+	}, nil
+}

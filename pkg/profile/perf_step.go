@@ -1,0 +1,267 @@
+package profile
+
+import (
+	"fmt"
+	"math"
+)
+
+// modelShape is the model's dimensions as floats, validated once per target.
+type modelShape struct {
+	mla, moe                             bool
+	layers, moeLayers, denseLayers       float64
+	h, heads, kvHeads, hd, ffn, vocab    float64
+	experts, topK, expertFFN, shared     float64
+	qLora, kvLora, qkNope, qkRope, vHead float64
+	window, windowLayers                 float64
+	attnParams, mlpParams, expertParams  float64 // per layer (one expert for expertParams)
+	sharedParams, embedParams            float64
+	kvElemsPerTokenLayer                 float64 // K+V (or MLA latent) elements per token per layer, unsharded
+}
+
+func newModelShape(m Model) (modelShape, error) {
+	if m.Layers <= 0 || m.Hidden <= 0 || m.Heads <= 0 || m.Vocab <= 0 {
+		return modelShape{}, fmt.Errorf("model %q: layers, hidden size, heads and vocab must be positive", m.ID)
+	}
+	s := modelShape{
+		layers: float64(m.Layers), h: float64(m.Hidden), heads: float64(m.Heads),
+		kvHeads: float64(max(m.KVHeads, 1)), hd: float64(m.HeadDim), ffn: float64(m.FFN), vocab: float64(m.Vocab),
+		window: float64(m.SlidingWindow), windowLayers: float64(m.SlidingLayers),
+	}
+	if m.KVHeads <= 0 {
+		s.kvHeads = s.heads
+	}
+	if s.hd <= 0 {
+		s.hd = s.h / s.heads
+	}
+	switch m.Arch {
+	case ArchDense, "":
+	case ArchMoE, ArchMLAMoE:
+		if m.Experts <= 0 || m.TopK <= 0 || m.ExpertFFN <= 0 {
+			return modelShape{}, fmt.Errorf("model %q: an MoE model needs experts, top-k and expert FFN size", m.ID)
+		}
+		s.moe = true
+		s.experts, s.topK, s.expertFFN, s.shared = float64(m.Experts), float64(m.TopK), float64(m.ExpertFFN), float64(m.SharedExperts)
+		s.denseLayers = float64(min(m.DenseLayers, m.Layers))
+	default:
+		return modelShape{}, fmt.Errorf("model %q: architecture %q: %w", m.ID, m.Arch, ErrUnsupported)
+	}
+	if m.Arch == ArchMLAMoE || m.KVLoraRank > 0 {
+		if m.KVLoraRank <= 0 || m.QKRopeHeadDim <= 0 || m.QKNopeHeadDim <= 0 || m.VHeadDim <= 0 {
+			return modelShape{}, fmt.Errorf("model %q: MLA needs kv_lora_rank and the qk/v head dims", m.ID)
+		}
+		s.mla = true
+		s.qLora, s.kvLora = float64(m.QLoraRank), float64(m.KVLoraRank)
+		s.qkNope, s.qkRope, s.vHead = float64(m.QKNopeHeadDim), float64(m.QKRopeHeadDim), float64(m.VHeadDim)
+	}
+	if s.moe {
+		s.moeLayers = s.layers - s.denseLayers
+	} else {
+		s.denseLayers = s.layers
+	}
+	if s.denseLayers > 0 && s.ffn <= 0 {
+		return modelShape{}, fmt.Errorf("model %q: dense MLP layers need an intermediate size", m.ID)
+	}
+	if s.mla {
+		qIn := s.h
+		if s.qLora > 0 {
+			qIn = s.qLora
+			s.attnParams += s.h * s.qLora
+		}
+		s.attnParams += qIn*s.heads*(s.qkNope+s.qkRope) + s.h*(s.kvLora+s.qkRope) +
+			s.kvLora*s.heads*(s.qkNope+s.vHead) + s.heads*s.vHead*s.h
+		s.kvElemsPerTokenLayer = s.kvLora + s.qkRope
+	} else {
+		s.attnParams = s.h*(s.heads+2*s.kvHeads)*s.hd + s.heads*s.hd*s.h
+		s.kvElemsPerTokenLayer = 2 * s.kvHeads * s.hd
+	}
+	s.mlpParams = 3 * s.h * s.ffn
+	s.expertParams = 3 * s.h * s.expertFFN
+	s.sharedParams = s.shared * s.expertParams
+	s.embedParams = s.vocab * s.h
+	if !m.TiedEmbed {
+		s.embedParams *= 2
+	}
+	return s, nil
+}
+
+// shard is a worker's parallel layout seen from one GPU.
+type shard struct {
+	tp, pp, dp, ep, moeTP int
+	heads, kvHeads        float64 // attention heads and KV heads held by one GPU
+	layers                float64 // layers of one pipeline stage
+	denseL, moeL          float64
+	experts, expertFFN    float64 // local routed experts and their split intermediate size
+	tpCross               bool    // the TP group spans nodes (beyond the NVLink domain)
+	ppCross               bool
+}
+
+func (p *Predictor) shard(w Worker) (shard, error) {
+	m := &p.model
+	s := shard{tp: w.TP, pp: max(w.PP, 1), dp: max(w.DP, 1), ep: max(w.EP, 1)}
+	if float64(s.pp) > m.layers {
+		return shard{}, fmt.Errorf("pp %d exceeds the model's %d layers: %w", s.pp, int(m.layers), ErrUnsupported)
+	}
+	s.heads = math.Ceil(m.heads / float64(s.tp))
+	if m.mla {
+		s.kvHeads = 1 // the latent cache is replicated on every TP rank
+	} else {
+		s.kvHeads = math.Ceil(m.kvHeads / float64(s.tp))
+	}
+	s.layers = math.Ceil(m.layers / float64(s.pp))
+	s.denseL = m.denseLayers / float64(s.pp)
+	s.moeL = m.moeLayers / float64(s.pp)
+	if m.moe {
+		gpus := s.tp * s.dp
+		if gpus%s.ep != 0 {
+			return shard{}, fmt.Errorf("ep %d must divide tp×dp = %d: %w", s.ep, gpus, ErrUnsupported)
+		}
+		if float64(s.ep) > m.experts {
+			return shard{}, fmt.Errorf("ep %d exceeds the model's %d experts: %w", s.ep, int(m.experts), ErrUnsupported)
+		}
+		s.moeTP = gpus / s.ep
+		s.experts = m.experts / float64(s.ep)
+		s.expertFFN = m.expertFFN / float64(s.moeTP)
+	} else if s.ep > 1 {
+		return shard{}, fmt.Errorf("ep %d on a dense model: %w", s.ep, ErrUnsupported)
+	}
+	s.tpCross = s.tp > p.k.domain
+	s.ppCross = s.tp*s.dp >= p.t.GPU.GPUsPerNode && s.pp > 1
+	return s, nil
+}
+
+// batchLoad is what one step of one attention-DP rank processes.
+type batchLoad struct {
+	prefillTokens float64 // new prompt tokens in the step
+	prefillSeqs   float64 // prompts those tokens belong to (their last chunk emits logits)
+	prefillCtx    float64 // mean tokens already cached before each prompt chunk (chunked prefill)
+	decodeSeqs    float64 // sequences generating one token
+	decodeKV      float64 // mean cached tokens of the decoding sequences
+}
+
+// stepMs is the GPU time of one forward step of one pipeline stage plus the logits, for the load of
+// one attention-DP rank (all ranks run in lock step). It is the plain sum of the operators: engines
+// overlap little inside a step.
+func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
+	m := &p.model
+	k := &p.k
+	wd, awd := p.wd, p.wd
+	T := b.prefillTokens + b.decodeSeqs
+	if T <= 0 {
+		return 0
+	}
+	tp := float64(s.tp)
+
+	// Attention projections.
+	var attn float64
+	if m.mla {
+		if m.qLora > 0 {
+			attn += k.gemm(T, m.qLora, m.h, awd) // q_a, replicated across TP
+			attn += k.gemm(T, s.heads*(m.qkNope+m.qkRope), m.qLora, awd)
+		} else {
+			attn += k.gemm(T, s.heads*(m.qkNope+m.qkRope), m.h, awd)
+		}
+		attn += k.gemm(T, m.kvLora+m.qkRope, m.h, awd) // kv_a, replicated
+		if b.prefillTokens > 0 {
+			// Prefill expands the latent cache to per-head K and V over the whole context.
+			attn += k.gemm(b.prefillTokens+b.prefillSeqs*b.prefillCtx, s.heads*(m.qkNope+m.vHead), m.kvLora, awd)
+		}
+		if b.decodeSeqs > 0 {
+			// Decode absorbs the up-projections into the query and the output (two batched GEMMs).
+			attn += k.gemm(b.decodeSeqs, s.heads*m.kvLora, m.qkNope, dtBF16)
+			attn += k.gemm(b.decodeSeqs, s.heads*m.vHead, m.kvLora, dtBF16)
+		}
+		attn += k.gemm(T, m.h, s.heads*m.vHead, awd)
+	} else {
+		attn += k.gemm(T, (s.heads+2*s.kvHeads)*m.hd, m.h, awd)
+		attn += k.gemm(T, m.h, s.heads*m.hd, awd)
+	}
+
+	// Attention core. Windowed layers see at most the window.
+	kvb := p.kvd.bytes()
+	core := func(ctx, kv float64) float64 {
+		var t float64
+		if b.prefillTokens > 0 {
+			chunk := b.prefillTokens / math.Max(b.prefillSeqs, 1)
+			c := math.Min(ctx, kv)
+			pairs := b.prefillSeqs * (chunk*c + chunk*chunk/2)
+			if kv < ctx+chunk {
+				pairs = b.prefillSeqs * chunk * math.Min(kv, ctx+chunk)
+			}
+			qk, v := m.hd, m.hd
+			if m.mla {
+				qk, v = m.qkNope+m.qkRope, m.vHead
+			}
+			t += k.prefillAttn(2 * s.heads * (qk + v) * pairs)
+		}
+		if b.decodeSeqs > 0 {
+			L := math.Min(b.decodeKV, kv)
+			bytes := b.decodeSeqs * L * kvb * p.kvElemsGPU(s)
+			var flops float64
+			if m.mla {
+				flops = 2 * b.decodeSeqs * L * s.heads * (2*m.kvLora + m.qkRope)
+			}
+			t += k.decodeAttn(bytes, flops)
+		}
+		return t
+	}
+	full := math.Inf(1)
+	var attnCore float64
+	if m.window > 0 && m.windowLayers > 0 {
+		fw := m.windowLayers / m.layers
+		attnCore = fw*core(b.prefillCtx, m.window) + (1-fw)*core(b.prefillCtx, full)
+	} else {
+		attnCore = core(b.prefillCtx, full)
+	}
+
+	// Norms, residuals, activation, RoPE, KV write: bytes moved plus fixed glue per layer.
+	ew := k.memop(T*m.h*2*8) + p.glue
+
+	// Communication: all-reduce after attention and after the MLP over TP.
+	ar := k.allReduce(T*m.h*2, s.tp)
+
+	perDense := attn + attnCore + ew + 2*ar
+	if m.denseLayers > 0 {
+		ffn := m.ffn / tp
+		perDense += k.gemm(T, 2*ffn, m.h, wd) + k.gemm(T, m.h, ffn, wd) + k.memop(T*ffn*2*3)
+	}
+	total := s.denseL * perDense
+	if s.moeL > 0 {
+		perMoE := attn + attnCore + ew + ar
+		perMoE += k.gemm(T, m.experts, m.h, dtBF16) // router
+		if m.shared > 0 {
+			sf := m.shared * m.expertFFN / tp
+			perMoE += k.gemm(T, 2*sf, m.h, wd) + k.gemm(T, m.h, sf, wd)
+		}
+		// Tokens entering the experts: every DP rank's tokens meet in the expert layer.
+		rows := T * float64(s.dp) * m.topK / float64(s.ep)
+		perMoE += k.moe(rows, s.experts, m.h, s.expertFFN, p.ed)
+		if s.dp > 1 {
+			// Attention-DP: dispatch the routed tokens to their experts and combine them back.
+			ab := 2.0
+			if p.ed != dtBF16 {
+				ab = 1
+			}
+			g := s.tp * s.dp
+			perMoE += k.allToAll(T*m.topK*m.h*ab, g) + k.allToAll(T*m.topK*m.h*2, g)
+		} else {
+			perMoE += ar
+		}
+		total += s.moeL * perMoE
+	}
+
+	// Logits for the sequences that emit a token, vocab split over TP; embedding lookup.
+	logits := b.decodeSeqs + b.prefillSeqs
+	total += k.gemm(logits, m.vocab/tp, m.h, dtBF16) + k.memop(logits*m.vocab/tp*4) + k.memop(T*m.h*2)
+	if s.pp > 1 {
+		total += k.p2p(T*m.h*2, s.ppCross)
+	}
+	return total
+}
+
+// kvElemsGPU is the KV-cache elements one GPU holds per token per layer.
+func (p *Predictor) kvElemsGPU(s *shard) float64 {
+	if p.model.mla {
+		return p.model.kvElemsPerTokenLayer
+	}
+	return 2 * s.kvHeads * p.model.hd
+}

@@ -1,0 +1,160 @@
+package profile
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dgdr-dev/dgdr/pkg/hw"
+)
+
+func gpu(t *testing.T, name string) hw.GPU {
+	t.Helper()
+	g, err := hw.Lookup(name)
+	require.NoError(t, err)
+	return g
+}
+
+func model(t *testing.T, id string) Model {
+	t.Helper()
+	m, err := LookupModel(id)
+	require.NoError(t, err)
+	return m
+}
+
+func aggConfig(tp, batch int) Config {
+	return Config{Mode: ModeAgg, Replicas: 1, Workers: []Worker{{Role: RoleAgg, Count: 1, TP: tp, PP: 1, EP: 1, Batch: batch}}}
+}
+
+func TestPredictAggBasics(t *testing.T) {
+	p, err := NewPredictor(Target{Model: model(t, "meta-llama/Llama-3.1-8B-Instruct"), GPU: gpu(t, "h100_sxm"),
+		Backend: BackendVLLM, Workload: Workload{ISL: 1024, OSL: 256}})
+	require.NoError(t, err)
+	assert.Equal(t, MethodKernelTable, p.Method())
+	pred, err := p.Predict(aggConfig(1, 32), 32)
+	require.NoError(t, err)
+	assert.Greater(t, pred.TTFTMs, pred.PrefillMs*0.99, "ttft includes at least the prefill")
+	assert.Greater(t, pred.ITLMs, 3.0)
+	assert.Less(t, pred.ITLMs, 100.0)
+	assert.InDelta(t, 1000/pred.ITLMs, pred.TokensPerSecondPerUser, 1e-9)
+	assert.Equal(t, 32, pred.Concurrency)
+	assert.Equal(t, "bf16", pred.WeightDtype)
+}
+
+func TestPredictRooflineForUnmeasuredGPU(t *testing.T) {
+	pred, err := Predict(Target{Model: model(t, "meta-llama/Llama-3.1-70B"), GPU: gpu(t, "b200_sxm"), Backend: BackendTRTLLM,
+		WeightDtype: "fp8", Workload: Workload{ISL: 1024, OSL: 1024}}, aggConfig(4, 64), 64)
+	require.NoError(t, err)
+	assert.Equal(t, MethodRoofline, pred.Method)
+	assert.Equal(t, "fp8", pred.KVDtype, "trtllm with quantized weights keeps an fp8 kv cache")
+}
+
+func TestFitAndMaxBatch(t *testing.T) {
+	ds := model(t, "deepseek-ai/DeepSeek-R1")
+	p, err := NewPredictor(Target{Model: ds, GPU: gpu(t, "h100_sxm"), Backend: BackendSGLang, Workload: Workload{ISL: 1024, OSL: 1024}})
+	require.NoError(t, err)
+	err = p.Fit(Worker{Role: RoleAgg, TP: 8, EP: 8})
+	require.Error(t, err, "671B fp8 parameters do not fit 8×80 GB")
+	assert.True(t, errors.Is(err, ErrNoFit))
+	var fe *FitError
+	require.ErrorAs(t, err, &fe)
+	assert.Greater(t, fe.NeedGiB, fe.HaveGiB)
+	_, err = p.Predict(Config{Mode: ModeAgg, Workers: []Worker{{Role: RoleAgg, TP: 8, EP: 8, Batch: 8}}}, 8)
+	assert.ErrorIs(t, err, ErrNoFit)
+
+	n8, err := p.MaxBatch(Worker{Role: RoleAgg, TP: 16, EP: 16})
+	require.NoError(t, err)
+	assert.Positive(t, n8)
+
+	l8 := model(t, "meta-llama/Llama-3.1-8B-Instruct")
+	q, err := NewPredictor(Target{Model: l8, GPU: gpu(t, "h100_sxm"), Backend: BackendVLLM, Workload: Workload{ISL: 1024, OSL: 1024}})
+	require.NoError(t, err)
+	b1, err := q.MaxBatch(Worker{Role: RoleAgg, TP: 1})
+	require.NoError(t, err)
+	b2, err := q.MaxBatch(Worker{Role: RoleAgg, TP: 2})
+	require.NoError(t, err)
+	assert.Greater(t, b2, 2*b1, "two GPUs hold more than twice the KV cache (the weights are split too)")
+	mu, err := q.Memory(Worker{Role: RoleAgg, TP: 1}, b1)
+	require.NoError(t, err)
+	assert.InDelta(t, 16.0/1.0737, mu.WeightsGiB, 1.0, "8B bf16 weights ≈ 15 GiB")
+	assert.LessOrEqual(t, mu.KVCacheGiB, mu.KVBudgetGiB+1e-9)
+}
+
+func TestMonotonicity(t *testing.T) {
+	p, err := NewPredictor(Target{Model: model(t, "meta-llama/Llama-3.1-70B"), GPU: gpu(t, "h200_sxm"), Backend: BackendTRTLLM,
+		WeightDtype: "fp8", Workload: Workload{ISL: 2048, OSL: 512}})
+	require.NoError(t, err)
+	prev := Prediction{}
+	for i, tp := range []int{2, 4, 8} {
+		pred, err := p.Predict(aggConfig(tp, 16), 16)
+		require.NoError(t, err)
+		if i > 0 {
+			assert.Less(t, pred.DecodeStepMs, prev.DecodeStepMs, "tp %d decode step", tp)
+			assert.Less(t, pred.PrefillMs, prev.PrefillMs, "tp %d prefill", tp)
+		}
+		prev = pred
+	}
+	prev = Prediction{}
+	for i, b := range []int{1, 4, 16, 64, 256} {
+		pred, err := p.Predict(aggConfig(4, b), b)
+		require.NoError(t, err)
+		if i > 0 {
+			assert.Greater(t, pred.ITLMs, prev.ITLMs, "batch %d itl", b)
+			assert.Greater(t, pred.TokensPerSecondPerGPU, prev.TokensPerSecondPerGPU, "batch %d throughput", b)
+			assert.GreaterOrEqual(t, pred.TTFTMs, prev.TTFTMs, "batch %d ttft", b)
+		}
+		prev = pred
+	}
+}
+
+func TestAggVersusDisagg(t *testing.T) {
+	p, err := NewPredictor(Target{Model: model(t, "meta-llama/Llama-3.1-70B"), GPU: gpu(t, "h200_sxm"), Backend: BackendVLLM,
+		WeightDtype: "fp8", Workload: Workload{ISL: 8192, OSL: 1024}})
+	require.NoError(t, err)
+	agg, err := p.Predict(Config{Mode: ModeAgg, Replicas: 2, Workers: []Worker{{Role: RoleAgg, Count: 1, TP: 4, Batch: 64}}}, 128)
+	require.NoError(t, err)
+	dis, err := p.Predict(Config{Mode: ModeDisagg, Replicas: 1, Workers: []Worker{
+		{Role: RolePrefill, Count: 1, TP: 4, Batch: 1}, {Role: RoleDecode, Count: 1, TP: 4, Batch: 64}}}, 64)
+	require.NoError(t, err)
+	// Long prompts stall aggregated decoding; a decode pool without prefill interference streams faster
+	// at the same decode batch.
+	assert.Less(t, dis.ITLMs, agg.ITLMs)
+	assert.Equal(t, 64, dis.Concurrency)
+	assert.Equal(t, 128, agg.Concurrency)
+	// One prefill worker for 64 users of 8k prompts queues: TTFT far above one prefill.
+	assert.Greater(t, dis.TTFTMs, 2*dis.PrefillMs)
+	more, err := p.Predict(Config{Mode: ModeDisagg, Replicas: 1, Workers: []Worker{
+		{Role: RolePrefill, Count: 3, TP: 4, Batch: 1}, {Role: RoleDecode, Count: 1, TP: 4, Batch: 64}}}, 64)
+	require.NoError(t, err)
+	assert.Less(t, more.TTFTMs, dis.TTFTMs, "more prefill workers queue less")
+
+	_, err = p.Predict(Config{Mode: ModeDisagg, Workers: []Worker{{Role: RoleDecode, TP: 4}}}, 8)
+	assert.ErrorContains(t, err, "no prefill worker")
+}
+
+func TestComposedStepAgainstE2E(t *testing.T) {
+	// Whole-model decode steps measured on H100 (shared/gpu-data/h100_sxm/e2e_llama3.1-8b_bf16.csv),
+	// checked against the composition of interpolated kernel times (+ the fitted glue).
+	cal, err := EmbeddedCalibration()
+	require.NoError(t, err)
+	g := gpu(t, "h100_sxm")
+	pts := readE2EPoints(t)
+	var worst float64
+	for _, pt := range pts {
+		ms, err := ComposedDecodeMs(E2EModel, g, cal.GlueUsPerLayer, pt.Batch, pt.KV)
+		require.NoError(t, err)
+		e := ms/pt.Ms - 1
+		t.Logf("decode batch %3d kv %5d: composed %.2f ms, measured %.2f ms (%+.1f%%)", pt.Batch, pt.KV, ms, pt.Ms, 100*e)
+		worst = max(worst, abs(e))
+	}
+	assert.Less(t, worst, 0.12, "composed decode steps within 12%% of the measured whole steps")
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
