@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // Bound is an upper limit on one metric of a candidate, such as TTFT ≤ 100 ms.
@@ -34,22 +35,31 @@ func (m Miss) Relative() float64 {
 	return m.Value/m.Limit - 1
 }
 
-// String reads "ITL 18.2 ms > 15 ms (+3.2 ms, +21%)".
+// String reads "ITL 18.2 ms > 15 ms (+3.2 ms, +21%)". One decimal, more when needed to tell
+// the value from the limit.
 func (m Miss) String() string {
 	unit := ""
 	if m.Unit != "" {
 		unit = " " + m.Unit
 	}
+	d := 1
+	for d < 4 && fixed(m.Value, d) == fixed(m.Limit, d) {
+		d++
+	}
 	rel := ""
 	if r := m.Relative(); !math.IsInf(r, 0) {
 		rel = fmt.Sprintf(", +%.0f%%", 100*r)
 	}
-	return fmt.Sprintf("%s %s%s > %s%s (+%s%s%s)", m.Name, num(m.Value), unit, num(m.Limit), unit, num(m.Over()), unit, rel)
+	return fmt.Sprintf("%s %s%s > %s%s (+%s%s%s)", m.Name, fixed(m.Value, d), unit, fixed(m.Limit, d), unit, fixed(m.Over(), d), unit, rel)
 }
 
-// num prints a value with at most one decimal, without trailing zeros.
-func num(v float64) string {
-	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64)
+// fixed prints v with at most d decimals, without trailing zeros.
+func fixed(v float64, d int) string {
+	s := strconv.FormatFloat(v, 'f', d, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
 }
 
 // Misses lists the bounds item exceeds, in the order of bounds. A NaN value counts as a miss.

@@ -114,3 +114,18 @@ func TestSelectProperties(t *testing.T) {
 		}
 	}
 }
+
+func TestMissString(t *testing.T) {
+	tests := []struct {
+		m    Miss
+		want string
+	}{
+		{Miss{Name: "ITL", Unit: "ms", Value: 18.24, Limit: 15}, "ITL 18.2 ms > 15 ms (+3.2 ms, +22%)"},
+		{Miss{Name: "ITL", Unit: "ms", Value: 15.004, Limit: 15}, "ITL 15.004 ms > 15 ms (+0.004 ms, +0%)"},
+		{Miss{Name: "TTFT", Unit: "ms", Value: 1174.26, Limit: 100}, "TTFT 1174.3 ms > 100 ms (+1074.3 ms, +1074%)"},
+		{Miss{Name: "GPUs", Value: 3, Limit: 0}, "GPUs 3 > 0 (+3)"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, tt.m.String())
+	}
+}
