@@ -66,11 +66,21 @@ func Models() []string {
 
 // familyAliases map a query's base name to a catalog base name for releases that share an
 // architecture with a catalog entry but whose names do not reduce to it by dropping variant tokens.
+// Fine-tunes of a catalog architecture (same dimensions) belong here too; vision-language releases
+// map to their language model, which is what serving costs.
 var familyAliases = map[string]string{
 	"deepseek-prover-v2-671b": "deepseek-v3",
 	"mistral-7b":              "mistral-7b-v0.3",
 	"mixtral-8x7b":            "mixtral-8x7b-v0.1",
 	"mixtral-8x22b":           "mixtral-8x22b-v0.1",
+	"mistral-small-3.1-24b":   "mistral-small-24b", // Mistral3ForConditionalGeneration around the same text model
+	"mistral-small-3.2-24b":   "mistral-small-24b",
+	"llama-3.1-nemotron-70b":  "llama-3.1-70b",
+	"qwq-32b":                 "qwen2.5-32b",
+	"qwen2.5-coder-32b":       "qwen2.5-32b",
+	"qwen2.5-coder-14b":       "qwen2.5-14b",
+	"qwen2.5-coder-7b":        "qwen2.5-7b",
+	"qwen3-coder-30b-a3b":     "qwen3-30b-a3b",
 }
 
 // LookupModel resolves a model id against the embedded catalog. Besides the exact id it accepts any
@@ -114,7 +124,7 @@ func LookupModel(id string) (Model, error) {
 }
 
 // matchScore ranks catalog entries of the same base architecture for a query: the exact id, then
-// the same name, the same quantization, the same variant tokens, the same org.
+// the same name, the same quantization, shared release tokens, the same org.
 func matchScore(q, e modelKey) int {
 	s := 0
 	if strings.EqualFold(q.id, e.id) {
@@ -126,14 +136,18 @@ func matchScore(q, e modelKey) int {
 	if q.quant == e.quant {
 		s += 20
 	}
-	if slices.Equal(q.variants, e.variants) {
-		s += 10
+	shared := 0
+	for _, v := range q.variants {
+		if slices.Contains(e.variants, v) {
+			shared++
+		}
 	}
 	if q.org != "" && q.org == e.org {
 		s += 5
 	}
-	// Prefer the plainer entry (fewer variant tokens) when nothing else decides.
-	return s - len(e.variants)
+	// Shared release tokens count; the entry's other tokens count against it, so the plainer entry
+	// wins when nothing else decides.
+	return s + 10*shared - (len(e.variants) - shared)
 }
 
 // applyQuant sets the quantization a name suffix announces on a catalog entry of another precision.

@@ -137,6 +137,10 @@ func TestLookupModel(t *testing.T) {
 		{"RedHatAI/Meta-Llama-3.1-8B-Instruct-quantized.w4a16", "meta-llama/Llama-3.1-8B-Instruct", "int4", "int4", "", ""},
 		{"/mnt/models/Qwen3_32B", "Qwen/Qwen3-32B", "", "", "", ""},
 		{"./Qwen3-30B-A3B/", "Qwen/Qwen3-30B-A3B", "", "", "", ""},
+		{"Qwen/Qwen3-Coder-30B-A3B-Instruct-FP8", "Qwen/Qwen3-30B-A3B", "fp8", "fp8_block", "fp8_block", ""},
+		{"Qwen/QwQ-32B", "Qwen/Qwen2.5-32B-Instruct", "", "", "", ""},
+		{"nvidia/Llama-3.1-Nemotron-70B-Instruct-HF", "meta-llama/Llama-3.1-70B-Instruct", "", "", "", ""},
+		{"mistralai/Mistral-Small-3.1-24B-Instruct-2503", "mistralai/Mistral-Small-24B-Instruct-2501", "", "", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
@@ -238,4 +242,20 @@ func BenchmarkLookupModel(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func FuzzLookupModel(f *testing.F) {
+	for _, s := range []string{"Qwen/Qwen3-32B-FP8", "nvidia/DeepSeek-R1-0528-FP4-v2", "/a/b/", "-", "meta-", "x/y/z-0528-fp8"} {
+		f.Add(s)
+	}
+	ids := profile.Models()
+	f.Fuzz(func(t *testing.T, id string) {
+		m, err := profile.LookupModel(id)
+		if err != nil {
+			assert.NotContains(t, err.Error(), "\n")
+			return
+		}
+		assert.Contains(t, ids, m.CatalogID)
+		assert.Positive(t, m.Params())
+	})
 }
