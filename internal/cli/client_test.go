@@ -187,3 +187,11 @@ func readyStatus(name string) v1alpha1.DynamoGraphDeploymentRequestStatus {
 		},
 	}
 }
+
+// dgdState reads a DGD's readiness as the plugin does.
+func (h *harness) dgdState(ns, name string) lifecycle.DGDState {
+	h.t.Helper()
+	st, err := lifecycle.GetDGDState(h.t.Context(), h.env.Client, ns, name)
+	testenv.Must(h.t, err, "reading DGD %s/%s", ns, name)
+	return st
+}

@@ -1,0 +1,125 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/dgdr-dev/dgdr/internal/lifecycle"
+	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+)
+
+// DeleteOptions deletes a DGDR with its profiling Job and results, and keeps its DGD.
+type DeleteOptions struct {
+	genericiooptions.IOStreams
+	flags *genericclioptions.ConfigFlags
+
+	Name    string
+	Wait    bool
+	Timeout time.Duration
+
+	cluster *cluster
+	poll    time.Duration
+}
+
+// NewCmdDelete is `kubectl dgdr delete NAME`.
+func NewCmdDelete(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
+	o := &DeleteOptions{IOStreams: streams, flags: flags, poll: 500 * time.Millisecond}
+	cmd := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a DGDR, its profiling Job and results; the DGD keeps serving",
+		Long: `Delete a DynamoGraphDeploymentRequest together with its profiling Job and its <name>-profiling
+ConfigMap. The DynamoGraphDeployment it generated is not deleted: the DGDR is the entry path and the
+DGD lives on its own (delete it with kubectl delete dynamographdeployment NAME).`,
+		Example: `  # Delete a request and wait until it is gone
+  kubectl dgdr delete qwen --wait`,
+		Args:              exactName,
+		ValidArgsFunction: completeDGDRNames(flags, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Name = args[0]
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Wait until the DGDR is gone")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", time.Minute, "How long --wait waits")
+	return cmd
+}
+
+// Complete builds the client.
+func (o *DeleteOptions) Complete() error {
+	c, err := newCluster(o.flags, o.IOStreams)
+	if err != nil {
+		return err
+	}
+	o.cluster = c
+	return nil
+}
+
+// Run deletes the DGDR, then what only it used, and says what is kept.
+func (o *DeleteOptions) Run(ctx context.Context) error {
+	c := o.cluster
+	d, err := c.getDGDR(ctx, o.Name)
+	if err != nil {
+		return err
+	}
+	// A retried Job may have several pods: background propagation removes them with the Job.
+	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
+	if err := c.client.Delete(ctx, d, bg, client.Preconditions{UID: &d.UID}); err != nil && !apierrors.IsNotFound(err) {
+		return apiError(fmt.Errorf("deleting dynamographdeploymentrequest %s/%s: %w", d.Namespace, d.Name, err), "")
+	}
+	fmt.Fprintf(o.Out, "dynamographdeploymentrequest.nvidia.com/%s deleted\n", d.Name)
+
+	// The profiler makes the DGDR own the Job, so the garbage collector would remove it; a Job the
+	// profiler never adopted (it never ran) would be left behind, so both are deleted here.
+	if job, err := c.profilingJob(ctx, d); err != nil {
+		return err
+	} else if job != nil {
+		if err := c.client.Delete(ctx, job, bg); err != nil && !apierrors.IsNotFound(err) {
+			return apiError(fmt.Errorf("deleting the profiling Job %s: %w", job.Name, err), "")
+		}
+		fmt.Fprintf(o.Out, "job.batch/%s deleted\n", job.Name)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: d.Namespace, Name: d.Name + v1alpha1.ProfilingConfigMapSuffix}}
+	switch err := c.client.Delete(ctx, cm); {
+	case err == nil:
+		fmt.Fprintf(o.Out, "configmap/%s deleted\n", cm.Name)
+	case !apierrors.IsNotFound(err):
+		return apiError(fmt.Errorf("deleting the results ConfigMap %s: %w", cm.Name, err), "")
+	}
+
+	if d.Status.DGDName != "" {
+		st, err := lifecycle.GetDGDState(ctx, c.client, d.Namespace, d.Status.DGDName)
+		if err == nil && st.Found {
+			fmt.Fprintf(o.ErrOut, "The DGD %s is kept and keeps serving; delete it with `kubectl delete dynamographdeployment %s%s`\n",
+				d.Status.DGDName, d.Status.DGDName, nsFlag(d.Namespace))
+		}
+	}
+
+	if !o.Wait {
+		return nil
+	}
+	err = wait.PollUntilContextTimeout(ctx, o.poll, o.Timeout, true, func(ctx context.Context) (bool, error) {
+		err := c.client.Get(ctx, c.key(d.Name), &v1alpha1.DynamoGraphDeploymentRequest{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, client.IgnoreNotFound(err)
+	})
+	if err != nil {
+		return WithHint(fmt.Errorf("DGDR %s is still there after %s: %w", d.Name, o.Timeout, err),
+			"a finalizer may hold it: `kubectl get dgdr %s%s -o jsonpath='{.metadata.finalizers}'`", d.Name, nsFlag(d.Namespace))
+	}
+	return nil
+}
