@@ -99,13 +99,13 @@ func LookupModel(id string) (Model, error) {
 		return Model{}, fmt.Errorf("model id %q is empty: expected a Hugging Face id such as Qwen/Qwen3-32B", id)
 	}
 	var best *catalogEntry
-	bestScore := -1
+	bestScore := 0
 	for i := range entries {
 		e := &entries[i]
 		if e.key.base != q.base && familyAliases[q.base] != e.key.base {
 			continue
 		}
-		if s := matchScore(q, e.key); s > bestScore {
+		if s := matchScore(q, e.key); best == nil || s > bestScore {
 			best, bestScore = e, s
 		}
 	}

@@ -138,6 +138,7 @@ func TestLookupModel(t *testing.T) {
 		{"/mnt/models/Qwen3_32B", "Qwen/Qwen3-32B", "", "", "", ""},
 		{"./Qwen3-30B-A3B/", "Qwen/Qwen3-30B-A3B", "", "", "", ""},
 		{"Qwen/Qwen3-Coder-30B-A3B-Instruct-FP8", "Qwen/Qwen3-30B-A3B", "fp8", "fp8_block", "fp8_block", ""},
+		{"unsloth/Mistral-Small-24B-FP8", "mistralai/Mistral-Small-24B-Instruct-2501", "fp8", "fp8", "", ""},
 		{"Qwen/QwQ-32B", "Qwen/Qwen2.5-32B-Instruct", "", "", "", ""},
 		{"nvidia/Llama-3.1-Nemotron-70B-Instruct-HF", "meta-llama/Llama-3.1-70B-Instruct", "", "", "", ""},
 		{"mistralai/Mistral-Small-3.1-24B-Instruct-2503", "mistralai/Mistral-Small-24B-Instruct-2501", "", "", "", ""},
