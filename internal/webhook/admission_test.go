@@ -262,7 +262,9 @@ func TestAdmission(t *testing.T) {
 				fields: []string{"spec.model"}, msg: "Hugging Face id",
 			},
 			"isl zero": {
-				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.Workload = &v1alpha1.Workload{ISL: ptr.To[int32](0)} },
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+					d.Spec.Workload = &v1alpha1.Workload{ISL: ptr.To[int32](0)}
+				},
 				fields: []string{"spec.workload.isl"}, msg: "1 to 1048576",
 			},
 			"osl too long": {

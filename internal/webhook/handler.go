@@ -141,21 +141,8 @@ func (h *Handler) ValidateDelete(context.Context, *v1alpha1.DynamoGraphDeploymen
 // Job can be built from overrides.profilingJob, and whether the model-cache PVC exists. err is set only when
 // a check could not be made (the API server could not answer).
 func (h *Handler) validate(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (field.ErrorList, error) {
-	errs := v1alpha1.ValidateName(d.Name)
-	errs = append(errs, v1alpha1.ValidateSpec(&d.Spec)...)
+	errs := h.staticErrors(d)
 	spec := field.NewPath("spec")
-
-	if hwSpec := d.Spec.Hardware; hwSpec != nil && hwSpec.GPUType != "" {
-		if _, err := hw.Lookup(hwSpec.GPUType); err != nil {
-			errs = append(errs, field.NotSupported(spec.Child("hardware", "gpuType"), hwSpec.GPUType, hw.Names()))
-		}
-	}
-	// The override parsed as a JobSpec (ValidateSpec); it must also merge into the Job dgdr builds.
-	if o := d.Spec.Overrides; o != nil && o.ProfilingJob != nil && d.Name != "" && !hasErrorUnder(errs, "spec.overrides.profilingJob") {
-		if _, err := expand.ProfilingJob(d, expand.JobOptions{ProfilerImage: h.ProfilerImage}); err != nil {
-			errs = append(errs, field.Invalid(spec.Child("overrides", "profilingJob"), "<object>", err.Error()))
-		}
-	}
 	if mc := d.Spec.ModelCache; mc != nil && mc.PVCName != "" {
 		pvc := &corev1.PersistentVolumeClaim{}
 		err := h.Client.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: mc.PVCName}, pvc)
@@ -169,6 +156,26 @@ func (h *Handler) validate(ctx context.Context, d *v1alpha1.DynamoGraphDeploymen
 		}
 	}
 	return errs, nil
+}
+
+// staticErrors are the checks that need no cluster.
+func (h *Handler) staticErrors(d *v1alpha1.DynamoGraphDeploymentRequest) field.ErrorList {
+	errs := v1alpha1.ValidateName(d.Name)
+	errs = append(errs, v1alpha1.ValidateSpec(&d.Spec)...)
+	spec := field.NewPath("spec")
+
+	if hwSpec := d.Spec.Hardware; hwSpec != nil && hwSpec.GPUType != "" {
+		if _, err := hw.Lookup(hwSpec.GPUType); err != nil {
+			errs = append(errs, field.NotSupported(spec.Child("hardware", "gpuType"), hwSpec.GPUType, hw.Names()))
+		}
+	}
+	// The override parsed as a JobSpec (ValidateSpec); it must also merge into the Job dgdr builds.
+	if o := d.Spec.Overrides; o != nil && o.ProfilingJob != nil && d.Name != "" && d.Namespace != "" && !hasErrorUnder(errs, "spec.overrides.profilingJob") {
+		if _, err := expand.ProfilingJob(d, expand.JobOptions{ProfilerImage: h.ProfilerImage}); err != nil {
+			errs = append(errs, field.Invalid(spec.Child("overrides", "profilingJob"), "<object>", err.Error()))
+		}
+	}
+	return errs
 }
 
 func hasErrorUnder(errs field.ErrorList, path string) bool {

@@ -90,18 +90,19 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	log := ctrl.Log.WithName("dgdr-webhook")
 	scheme := lifecycle.Scheme()
-	srv := webhook.NewServer(webhook.Options{Port: o.Port, CertDir: o.CertDir, TLSOpts: []func(*tls.Config){TLSOptions}})
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
-		WebhookServer:          srv,
+		WebhookServer:          webhook.NewServer(webhook.Options{Port: o.Port, CertDir: o.CertDir, TLSOpts: []func(*tls.Config){TLSOptions}}),
 		// Serving admission needs no leader: every replica answers.
 		LeaderElection: false,
 	})
 	if err != nil {
 		return fmt.Errorf("setting up the webhook server: %w", err)
 	}
+	// GetWebhookServer also adds the server to what the manager starts.
+	srv := mgr.GetWebhookServer()
 	// An uncached client: the webhook gets single objects and creates Jobs; a cache would need list and
 	// watch on every kind it reads, cluster-wide.
 	c, err := client.New(cfg, client.Options{Scheme: scheme})

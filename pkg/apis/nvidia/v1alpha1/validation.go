@@ -88,16 +88,20 @@ func ValidateSpec(s *DynamoGraphDeploymentRequestSpec) field.ErrorList {
 	return errs
 }
 
-// ValidateName checks metadata.name beyond the API server's DNS-subdomain rule: the name is the value of
-// the label nvidia.com/dgdr-name on the profiling Job and the DGD, so it must fit a label value.
+// ValidateName checks metadata.name: a DNS subdomain (the API server checks that too, but only after
+// mutating admission, where the webhook already names the profiling Job after the DGDR), and at most 63
+// characters, because the name is the value of the label nvidia.com/dgdr-name on the Job and the DGD.
 func ValidateName(name string) field.ErrorList {
 	p := field.NewPath("metadata", "name")
 	if name == "" {
 		return field.ErrorList{field.Required(p, "set metadata.name or metadata.generateName")}
 	}
+	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
+		return field.ErrorList{field.Invalid(p, name, strings.Join(msgs, "; "))}
+	}
 	if len(name) > validation.LabelValueMaxLength {
 		e := field.TooLong(p, name, validation.LabelValueMaxLength)
-		e.Detail = fmt.Sprintf("may not be more than %d characters: the name is the value of the label %s on the profiling Job and the DGD",
+		e.Detail = fmt.Sprintf("at most %d characters: the name is the value of the label %s on the profiling Job and the DGD",
 			validation.LabelValueMaxLength, LabelDGDRName)
 		return field.ErrorList{e}
 	}
