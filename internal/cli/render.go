@@ -49,42 +49,9 @@ func RenderParetoTable(w io.Writer, configs []profile.Config, selected int) erro
 	return tw.Flush()
 }
 
-// Layout describes how a configuration places its workers, as "8x tp1 bs32" (8 replicas of one
-// aggregated TP1 worker with batch 32) or "2x (3P tp1 bs1 + 1D tp4 bs64)" (2 replicas of 3 prefill
-// and 1 decode workers). Parallelism beyond TP (pp, dp, ep) appears only when it is used.
-func Layout(c profile.Config) string {
-	parts := make([]string, 0, len(c.Workers))
-	for _, w := range c.Workers {
-		var b strings.Builder
-		switch w.Role {
-		case profile.RolePrefill:
-			fmt.Fprintf(&b, "%dP ", w.Count)
-		case profile.RoleDecode:
-			fmt.Fprintf(&b, "%dD ", w.Count)
-		default:
-			if w.Count != 1 {
-				fmt.Fprintf(&b, "%d ", w.Count)
-			}
-		}
-		fmt.Fprintf(&b, "tp%d", w.TP)
-		if w.PP > 1 {
-			fmt.Fprintf(&b, " pp%d", w.PP)
-		}
-		if w.DP > 1 {
-			fmt.Fprintf(&b, " dp%d", w.DP)
-		}
-		if w.EP > 1 {
-			fmt.Fprintf(&b, " ep%d", w.EP)
-		}
-		fmt.Fprintf(&b, " bs%d", w.Batch)
-		parts = append(parts, b.String())
-	}
-	unit := strings.Join(parts, " + ")
-	if len(parts) > 1 {
-		unit = "(" + unit + ")"
-	}
-	return fmt.Sprintf("%dx %s", c.Replicas, unit)
-}
+// Layout describes how a configuration places its workers, e.g. "4x (2P tp2 bs1 + 1D tp4 bs68)";
+// see profile.Config.Layout.
+func Layout(c profile.Config) string { return c.Layout() }
 
 // PlotPoint is one point of the plot: X is tokens/s/user, Y tokens/s/GPU, Mark its character.
 type PlotPoint struct {

@@ -31,7 +31,7 @@ DynamoGraphDeployment. "plan" and "estimate" run the performance model offline, 
 
 	for _, add := range []func(genericiooptions.IOStreams, *genericclioptions.ConfigFlags) *cobra.Command{
 		NewCmdVersion,
-		NewCmdEstimate,
+		NewCmdEstimate, NewCmdPlan,
 		NewCmdCreate, NewCmdGet, NewCmdStatus, NewCmdLogs, NewCmdDelete, NewCmdCompletion,
 	} {
 		root.AddCommand(add(streams, flags))

@@ -1,0 +1,346 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/hw"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
+)
+
+// Defaults of `plan`: the design's workload and SLA, and one 8-GPU H200 node.
+const (
+	defaultPlanGPU       = "h200_sxm"
+	defaultPlanTotalGPUs = 8
+)
+
+// Size of the terminal plot: 80 columns, 16 rows of plotting area.
+const planPlotWidth, planPlotHeight = 80, 16
+
+// PlanOptions runs the rapid search offline.
+type PlanOptions struct {
+	genericiooptions.IOStreams
+
+	Model       string
+	ModelConfig string
+	Backend     string
+	GPU         string
+	TotalGPUs   int
+	GPUsPerNode int
+	MultiNode   bool
+	ISL, OSL    int
+	TTFT, ITL   float64
+	Output      string
+
+	req profile.SearchRequest
+}
+
+// NewCmdPlan is `kubectl dgdr plan`.
+func NewCmdPlan(streams genericiooptions.IOStreams, _ *genericclioptions.ConfigFlags) *cobra.Command {
+	o := &PlanOptions{IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "plan --model MODEL",
+		Short: "Search configurations offline and recommend one (no cluster needed)",
+		Long: `Run the rapid search on this machine: enumerate backends, aggregated and disaggregated
+serving, parallelism, batch sizes and worker counts within the GPU budget, predict each with the
+performance model, and print the Pareto front of tokens/s/GPU against tokens/s/user, a plot of it
+and the recommended configuration: the highest tokens/s/GPU meeting both the TTFT and the ITL target.
+When nothing meets them, the closest configuration is shown with what it misses and why the others
+were rejected. Defaults: the design's workload and SLA (ISL 512, OSL 128, TTFT 100 ms, ITL 15 ms),
+one node of 8 H200 SXM GPUs.`,
+		Example: `  # Plan Qwen3-32B on one 8-GPU H200 node with the default SLA
+  kubectl dgdr plan --model Qwen/Qwen3-32B
+
+  # Only vLLM, 32 H100s, a long-prompt workload and a looser SLA, as JSON
+  kubectl dgdr plan --model Qwen/Qwen3-32B --backend vllm --gpu h100_sxm --total-gpus 32 \
+      --isl 4000 --osl 500 --ttft 600 --itl 20 -o json
+
+  # A model outside the catalog: pass its Hugging Face config.json (or the folder holding it)
+  kubectl dgdr plan --model my-org/my-model --model-config ./my-model/config.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Model, "model", "", "Hugging Face id of the model (looked up in the embedded catalog)")
+	f.StringVar(&o.ModelConfig, "model-config", "", "a config.json, or a folder holding one, for models not in the catalog")
+	f.StringVar(&o.Backend, "backend", string(v1alpha1.BackendAny), "serving backend: any, sglang, trtllm or vllm")
+	f.StringVar(&o.GPU, "gpu", defaultPlanGPU, "GPU type, a catalog name: "+strings.Join(hw.Names(), ", "))
+	f.IntVar(&o.TotalGPUs, "total-gpus", defaultPlanTotalGPUs, "GPUs the deployment may use, all replicas together")
+	f.IntVar(&o.GPUsPerNode, "gpus-per-node", 0, "GPUs in one node (0: the GPU type's usual node)")
+	f.BoolVar(&o.MultiNode, "multinode", false, "also try workers spanning whole nodes when single-node workers fit")
+	f.IntVar(&o.ISL, "isl", int(v1alpha1.DefaultISL), "input sequence length, tokens")
+	f.IntVar(&o.OSL, "osl", int(v1alpha1.DefaultOSL), "output sequence length, tokens")
+	f.Float64Var(&o.TTFT, "ttft", v1alpha1.DefaultTTFT, "time-to-first-token target, ms")
+	f.Float64Var(&o.ITL, "itl", v1alpha1.DefaultITL, "inter-token latency target, ms")
+	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, json or yaml")
+	return cmd
+}
+
+// Complete resolves the model and the GPU into a search request.
+func (o *PlanOptions) Complete() error {
+	var err error
+	var m profile.Model
+	switch {
+	case o.ModelConfig != "":
+		if m, err = loadModelConfig(o.ModelConfig); err != nil {
+			return err
+		}
+		if o.Model != "" {
+			m.ID = o.Model
+		}
+	case o.Model == "":
+		return WithHint(errors.New("no model: --model is required"), "pass --model ORG/NAME, e.g. --model Qwen/Qwen3-32B")
+	default:
+		if m, err = profile.LookupModel(o.Model); err != nil {
+			return WithHint(err, "pass --model-config PATH to the model's Hugging Face config.json")
+		}
+	}
+	g, err := hw.Lookup(o.GPU)
+	if err != nil {
+		return WithHint(err, "--gpu takes a catalog name, as spec.hardware.gpuType does")
+	}
+	var backends []string
+	switch b := strings.ToLower(strings.TrimSpace(o.Backend)); b {
+	case string(v1alpha1.BackendAny), string(v1alpha1.BackendAuto):
+	default:
+		backends = []string{b}
+	}
+	o.req = profile.SearchRequest{
+		Model: m, GPU: g, Backends: backends,
+		Workload:  profile.Workload{ISL: o.ISL, OSL: o.OSL},
+		SLA:       profile.SLA{TTFTMs: o.TTFT, ITLMs: o.ITL},
+		TotalGPUs: o.TotalGPUs, GPUsPerNode: o.GPUsPerNode, MultiNode: o.MultiNode,
+	}
+	return nil
+}
+
+// loadModelConfig reads a config.json, or the folder holding one.
+func loadModelConfig(path string) (profile.Model, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return profile.Model{}, WithHint(fmt.Errorf("read --model-config: %w", err), "pass a config.json or the folder that holds it")
+	}
+	var m profile.Model
+	if st.IsDir() {
+		m, err = profile.LoadConfigDir(path)
+	} else {
+		m, err = profile.LoadConfigFile(path)
+	}
+	if err != nil {
+		return profile.Model{}, WithHint(err, "pass a Hugging Face config.json of a supported architecture")
+	}
+	return m, nil
+}
+
+// Validate checks the flags.
+func (o *PlanOptions) Validate() error {
+	switch o.Output {
+	case "table", "json", "yaml":
+	default:
+		return WithHint(fmt.Errorf("unsupported output format %q", o.Output), "use -o table, -o json or -o yaml")
+	}
+	if b := o.req.Backends; len(b) == 1 && !slices.Contains(profile.Backends, b[0]) {
+		return WithHint(fmt.Errorf("unknown backend %q", o.Backend), "use --backend any, sglang, trtllm or vllm")
+	}
+	switch {
+	case o.TotalGPUs < 1:
+		return WithHint(fmt.Errorf("--total-gpus must be at least 1, got %d", o.TotalGPUs), "pass the GPUs the deployment may use")
+	case o.GPUsPerNode < 0:
+		return WithHint(fmt.Errorf("--gpus-per-node must not be negative, got %d", o.GPUsPerNode), "pass the GPUs of one node, or 0 for the GPU type's usual node")
+	case o.ISL < 1 || o.OSL < 1:
+		return WithHint(fmt.Errorf("--isl and --osl must be at least 1 token, got %d and %d", o.ISL, o.OSL), "pass the typical prompt and answer lengths")
+	case !(o.TTFT > 0) || !(o.ITL > 0):
+		return WithHint(fmt.Errorf("--ttft and --itl must be positive milliseconds, got %v and %v", o.TTFT, o.ITL), "pass the latency targets in ms")
+	}
+	return nil
+}
+
+// Run searches and prints.
+func (o *PlanOptions) Run() error {
+	start := time.Now()
+	res, err := profile.Search(o.req)
+	if err != nil {
+		return WithHint(fmt.Errorf("search: %w", err), "try another --backend or --gpu")
+	}
+	if res.Selected < 0 {
+		return WithHint(errors.New(res.Explanation), "raise --total-gpus, pick a GPU with more memory, or pass --multinode")
+	}
+	fmt.Fprintf(o.ErrOut, "predicted %d configurations (%d probes) in %s\n",
+		res.Predicted, res.Probes, time.Since(start).Round(time.Millisecond))
+	if res.Method == profile.MethodRoofline {
+		fmt.Fprintf(o.ErrOut, "warning: no measured kernel tables for %s: predictions scale another GPU's measurements by datasheet figures\n", o.req.GPU.Name)
+	}
+	out := NewPlanOutput(&o.req, &res)
+	switch o.Output {
+	case "json":
+		enc := json.NewEncoder(o.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	case "yaml":
+		b, err := yaml.Marshal(out)
+		if err != nil {
+			return err
+		}
+		_, err = o.Out.Write(b)
+		return err
+	}
+	return RenderPlan(o.Out, out)
+}
+
+// PlanOutput is the `plan -o json|yaml` document; other tools read it, so fields are only added.
+type PlanOutput struct {
+	Model       string           `json:"model"`
+	GPU         string           `json:"gpu"`
+	TotalGPUs   int              `json:"totalGPUs"`
+	GPUsPerNode int              `json:"gpusPerNode"`
+	Workload    profile.Workload `json:"workload"`
+	SLA         profile.SLA      `json:"sla"`
+	// Selected is the recommendation: the highest tokens/s/GPU meeting the SLA; null when nothing does.
+	Selected *profile.Config `json:"selected"`
+	// SelectedIndex is Selected's position in Pareto (−1 when there is no selection).
+	SelectedIndex int `json:"selectedIndex"`
+	// Closest and Misses are set when nothing meets the SLA: the nearest configuration and the
+	// targets it exceeds.
+	Closest *profile.Config `json:"closest,omitempty"`
+	Misses  []PlanMiss      `json:"misses,omitempty"`
+	// Explanation says why Selected was chosen, or what Closest misses and why the rest failed.
+	Explanation string `json:"explanation"`
+	// Pareto is the front of non-dominated configurations by tokens/s/user ascending.
+	Pareto []profile.Config `json:"pareto"`
+	// Rejected counts the configurations per reason (memory, gpuBudget, unsupported, ttft, itl)
+	// with up to three examples each, the closest to acceptable first.
+	Rejected map[profile.RejectReason]PlanRejections `json:"rejected"`
+	// Predicted is the number of configurations the performance model costed.
+	Predicted int `json:"predicted"`
+	// Method is where the kernel times came from: kernel-table (measured on this GPU) or roofline.
+	Method profile.Method `json:"method,omitempty"`
+}
+
+// PlanMiss is one SLA target the closest configuration exceeds.
+type PlanMiss struct {
+	Target string  `json:"target"`
+	Value  float64 `json:"value"`
+	Limit  float64 `json:"limit"`
+	Over   float64 `json:"over"`
+}
+
+// PlanRejections is the count of one rejection reason and examples.
+type PlanRejections struct {
+	Count    int           `json:"count"`
+	Examples []PlanExample `json:"examples,omitempty"`
+}
+
+// PlanExample is one rejected configuration and why.
+type PlanExample struct {
+	Config profile.Config `json:"config"`
+	Detail string         `json:"detail"`
+}
+
+// NewPlanOutput turns a search result into the plan document.
+func NewPlanOutput(req *profile.SearchRequest, res *profile.SearchResult) PlanOutput {
+	gpn := req.GPUsPerNode
+	if gpn == 0 {
+		gpn = req.GPU.GPUsPerNode
+	}
+	out := PlanOutput{
+		Model: req.Model.ID, GPU: req.GPU.Name, TotalGPUs: req.TotalGPUs, GPUsPerNode: gpn,
+		Workload: req.Workload, SLA: req.SLA,
+		SelectedIndex: -1,
+		Explanation:   res.Explanation,
+		Pareto:        res.Pareto(),
+		Rejected:      map[profile.RejectReason]PlanRejections{},
+		Predicted:     res.Predicted,
+		Method:        res.Method,
+	}
+	if c, ok := res.SelectedConfig(); ok {
+		if res.MeetsSLA {
+			out.Selected = &c
+			out.SelectedIndex = res.SelectedOnFront()
+		} else {
+			out.Closest = &c
+			for _, m := range res.Misses {
+				out.Misses = append(out.Misses, PlanMiss{Target: m.Name, Value: m.Value, Limit: m.Limit, Over: m.Over()})
+			}
+		}
+	}
+	for r, rj := range res.Rejected {
+		pr := PlanRejections{Count: rj.Count}
+		for _, e := range rj.Examples {
+			pr.Examples = append(pr.Examples, PlanExample{Config: e.Config, Detail: e.Detail})
+		}
+		out.Rejected[r] = pr
+	}
+	return out
+}
+
+// RenderPlan writes the plan for a terminal: a heading, the front as a table with the selected row
+// marked, the plot, and the recommendation (or the closest miss and the rejections).
+func RenderPlan(w io.Writer, out PlanOutput) error {
+	fmt.Fprintf(w, "%s on %d x %s (%d per node), ISL %d, OSL %d; SLA: TTFT <= %s ms, ITL <= %s ms\n\n",
+		out.Model, out.TotalGPUs, out.GPU, out.GPUsPerNode, out.Workload.ISL, out.Workload.OSL,
+		planNum(out.SLA.TTFTMs), planNum(out.SLA.ITLMs))
+	fmt.Fprintf(w, "Pareto front (%d of %d configurations predicted):\n", len(out.Pareto), out.Predicted)
+	if err := RenderParetoTable(w, out.Pareto, out.SelectedIndex); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if err := RenderPlot(w, PlotPoints(out.Pareto), out.SelectedIndex, planPlotWidth, planPlotHeight); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if out.Selected != nil {
+		fmt.Fprintf(w, "Recommended: %s\n", planSummary(*out.Selected))
+		_, err := fmt.Fprintln(w, out.Explanation)
+		return err
+	}
+	if out.Closest != nil {
+		fmt.Fprintf(w, "No configuration meets the SLA. Closest: %s\n", planSummary(*out.Closest))
+		for _, m := range out.Misses {
+			fmt.Fprintf(w, "  misses %s: %s ms > %s ms (+%s ms)\n", m.Target, planNum(m.Value), planNum(m.Limit), planNum(m.Over))
+		}
+		for _, r := range profile.RejectReasons {
+			rj, ok := out.Rejected[r]
+			if !ok {
+				continue
+			}
+			ex := ""
+			if len(rj.Examples) > 0 {
+				ex = fmt.Sprintf(" (e.g. %s %s: %s)", rj.Examples[0].Config.Backend, rj.Examples[0].Config.Layout(), rj.Examples[0].Detail)
+			}
+			fmt.Fprintf(w, "  rejected for %s: %d%s\n", r, rj.Count, ex)
+		}
+		return nil
+	}
+	_, err := fmt.Fprintln(w, out.Explanation)
+	return err
+}
+
+// planSummary is one configuration with its figures on one line.
+func planSummary(c profile.Config) string {
+	return fmt.Sprintf("%s %s %s on %d GPUs: TTFT %.1f ms, ITL %.2f ms, %.1f tokens/s/GPU, %.1f tokens/s/user",
+		c.Backend, c.Mode, c.Layout(), c.GPUs, c.TTFTMs, c.ITLMs, c.TokensPerSecondPerGPU, c.TokensPerSecondPerUser)
+}
+
+func planNum(v float64) string {
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
+}
