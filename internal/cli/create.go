@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -317,13 +318,19 @@ func (o *CreateOptions) Validate() error {
 	if o.Wait && o.DryRun != dryRunNone {
 		return WithHint(errors.New("--wait cannot be combined with --dry-run"), "drop one of them")
 	}
-	if o.obj.Name == "" {
+	if o.obj.Name == "" && o.obj.GenerateName == "" {
 		return WithHint(errors.New("the DGDR has no name"), "set metadata.name in the file")
 	}
-	if msgs := utilvalidation.IsDNS1123Subdomain(o.obj.Name); len(msgs) > 0 {
-		return WithHint(fmt.Errorf("invalid name %q: %s", o.obj.Name, strings.Join(msgs, "; ")), "use lowercase letters, digits, '-' and '.'")
+	if o.obj.Name != "" {
+		if msgs := utilvalidation.IsDNS1123Subdomain(o.obj.Name); len(msgs) > 0 {
+			return WithHint(fmt.Errorf("invalid name %q: %s", o.obj.Name, strings.Join(msgs, "; ")), "use lowercase letters, digits, '-' and '.'")
+		}
 	}
-	if errs := v1alpha1.ValidateSpec(&o.obj.Spec); len(errs) > 0 {
+	var errs field.ErrorList
+	if o.obj.Name != "" {
+		errs = v1alpha1.ValidateName(o.obj.Name)
+	}
+	if errs = append(errs, v1alpha1.ValidateSpec(&o.obj.Spec)...); len(errs) > 0 {
 		return WithHint(errs.ToAggregate(), "fix the spec; `kubectl explain dynamographdeploymentrequest.spec` describes each field")
 	}
 	return nil
