@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
@@ -49,6 +51,9 @@ const (
 	DGDPrefillName  = "prefill"
 	DGDDecodeName   = "decode"
 )
+
+// dgdRuntimeVersionPattern is the CRD's pattern for runtimeVersionOverride.
+var dgdRuntimeVersionPattern = regexp.MustCompile(`^(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})$`)
 
 // dgdNIXLConnector is vLLM's KV-transfer configuration for disaggregated workers (as the recipes use it).
 const dgdNIXLConnector = `{"kv_connector":"NixlConnector","kv_role":"kv_both"}`
@@ -153,8 +158,19 @@ func newDGDGraph(dgdr *v1alpha1.DynamoGraphDeploymentRequest, cfg profile.Config
 	default:
 		return nil, fmt.Errorf("unsupported DGD apiVersion %q: expected %s or %s", opts.APIVersion, DGDAPIVersionV1Beta1, DGDAPIVersionV1Alpha1)
 	}
+	if errs := v1alpha1.ValidateName(dgdr.Name); len(errs) > 0 {
+		return nil, errs.ToAggregate()
+	}
 	if spec.Image == "" {
 		return nil, errors.New("spec.image is empty: default the DGDR (the webhook sets the cluster's image) before generating")
+	}
+	if g.hfSecret != "" {
+		if msgs := validation.IsDNS1123Subdomain(g.hfSecret); len(msgs) > 0 {
+			return nil, fmt.Errorf("the Hugging Face token Secret %q: expected a Secret name: %s", g.hfSecret, strings.Join(msgs, "; "))
+		}
+	}
+	if g.runtimeVersion != "" && !dgdRuntimeVersionPattern.MatchString(g.runtimeVersion) {
+		return nil, fmt.Errorf("runtime version %q: expected MAJOR.MINOR.PATCH such as 1.3.0", g.runtimeVersion)
 	}
 	g.backend = cfg.Backend
 	if g.backend == "" {

@@ -507,6 +507,9 @@ func TestDGDErrors(t *testing.T) {
 		{"zero tp", good, profile.Config{Backend: "vllm", Mode: profile.ModeAgg, Replicas: 1, Workers: []profile.Worker{{Role: profile.RoleAgg, Count: 1}}}, DGDOptions{}, "expected count and tp of at least 1"},
 		{"unknown mode", good, profile.Config{Backend: "vllm", Mode: "mixed", Replicas: 1, Workers: dgdQwenAgg.Workers}, DGDOptions{}, `mode "mixed"`},
 		{"negative gpus per node", good, dgdQwenAgg, DGDOptions{GPUsPerNode: -1}, "expected a positive number"},
+		{"dgdr name too long for the label", dgdTestDGDR(strings.Repeat("q", 64), "m", "vllm"), dgdQwenAgg, DGDOptions{}, "at most 63 characters"},
+		{"bad secret name", good, dgdQwenAgg, DGDOptions{HFTokenSecret: "HF Token"}, "expected a Secret name"},
+		{"bad runtime version", good, dgdQwenAgg, DGDOptions{RuntimeVersion: "1.3"}, "expected MAJOR.MINOR.PATCH"},
 		{"override of the other version", dgdTestDGDR("q", "m", "vllm", func(d *v1alpha1.DynamoGraphDeploymentRequest) {
 			d.Spec.Overrides = &v1alpha1.Overrides{DGD: &runtime.RawExtension{Raw: []byte(`{"spec": {"services": {"Frontend": {"replicas": 2}}}}`)}}
 		}), dgdQwenAgg, DGDOptions{}, "use spec.components"},
