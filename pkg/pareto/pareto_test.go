@@ -135,3 +135,15 @@ func FuzzFrontFloats(f *testing.F) {
 		checkFront(t, pts)
 	})
 }
+
+// BenchmarkFront is the front of 10,000 random points (a large search's candidate count).
+func BenchmarkFront(b *testing.B) {
+	r := rand.New(rand.NewPCG(9, 9))
+	pts := make([]pt, 10000)
+	for i := range pts {
+		pts[i] = pt{r.Float64() * 200, r.Float64() * 2000}
+	}
+	for b.Loop() {
+		Front(pts, px, py)
+	}
+}
