@@ -542,3 +542,27 @@ func TestDGDCaseNamesUnique(t *testing.T) {
 		seen[tc.name] = true
 	}
 }
+
+// BenchmarkDGDYAML measures one generation with a Planner and an overrides.dgd merge (the slowest path).
+func BenchmarkDGDYAML(b *testing.B) {
+	d := dgdTestDGDR("bench", "Qwen/Qwen3-32B", "vllm", planner, func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+		d.Spec.Overrides = &v1alpha1.Overrides{DGD: &runtime.RawExtension{Raw: []byte(`{"spec": {"components": [{"name": "decode", "replicas": 3}]}}`)}}
+	})
+	opts := DGDOptions{GPUsPerNode: 8, HFTokenSecret: "hf-token-secret"}
+	for b.Loop() {
+		if _, err := DGDYAML(d, dgdQwenDisagg, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDGDYAMLNoOverride is the common path: no overrides.dgd.
+func BenchmarkDGDYAMLNoOverride(b *testing.B) {
+	d := dgdTestDGDR("bench", "Qwen/Qwen3-32B", "vllm")
+	opts := DGDOptions{GPUsPerNode: 8}
+	for b.Loop() {
+		if _, err := DGDYAML(d, dgdQwenDisagg, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
