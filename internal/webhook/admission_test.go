@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -466,6 +468,69 @@ func TestAdmission(t *testing.T) {
 			assert.Equal(t, "nvcr.io/nvidia/ai-dynamo/profiler:1.0.0", d.Spec.Image, "an explicit image is kept")
 			assert.Equal(t, v1alpha1.SearchRapid, d.Spec.SearchStrategy)
 			assert.Len(t, cl.jobsFor(t, ns, name), 1, name)
+		}
+	})
+
+	t.Run("RBAC grants the webhook and the profiler what they use, and no more", func(t *testing.T) {
+		ns := cl.namespace(t, "rbac", true)
+		kustomization, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "manifests", "profiler-namespace", "kustomization.yaml"))
+		require.NoError(t, err)
+		k := strings.Replace(string(kustomization), "\nnamespace: default\n", "\nnamespace: "+ns+"\n", 1)
+		for _, u := range render(t, "profiler-namespace", map[string][]byte{"profiler-namespace/kustomization.yaml": []byte(k)}) {
+			require.NoError(t, c.Create(t.Context(), u))
+		}
+		type check struct {
+			who                                         string // "webhook" or "profiler"
+			verb, group, resource, sub, namespace, name string
+			allowed                                     bool
+		}
+		const crd = "dynamographdeployments.nvidia.com"
+		checks := []check{
+			{"webhook", "create", "batch", "jobs", "", ns, "", true},
+			{"webhook", "get", "batch", "jobs", "", ns, "x-profile", true},
+			{"webhook", "get", "", "persistentvolumeclaims", "", ns, "weights", true},
+			{"webhook", "get", "nvidia.com", "dynamographdeploymentrequests", "", ns, "x", true},
+			{"webhook", "get", "", "serviceaccounts", "", ns, v1alpha1.ProfilerServiceAccount, true},
+			{"webhook", "list", "", "nodes", "", "", "", true},
+			{"webhook", "get", "apiextensions.k8s.io", "customresourcedefinitions", "", "", crd, true},
+			{"webhook", "delete", "batch", "jobs", "", ns, "x-profile", false},
+			{"webhook", "list", "batch", "jobs", "", ns, "", false},
+			{"webhook", "get", "", "secrets", "", ns, "token", false},
+			{"webhook", "get", "", "serviceaccounts", "", ns, "default", false},
+			{"webhook", "get", "apiextensions.k8s.io", "customresourcedefinitions", "", "", "secrets.example.com", false},
+			{"webhook", "update", "nvidia.com", "dynamographdeploymentrequests", "", ns, "x", false},
+
+			{"profiler", "get", "nvidia.com", "dynamographdeploymentrequests", "", ns, "x", true},
+			{"profiler", "update", "nvidia.com", "dynamographdeploymentrequests", "status", ns, "x", true},
+			{"profiler", "patch", "nvidia.com", "dynamographdeployments", "", ns, "x", true},
+			{"profiler", "create", "nvidia.com", "dynamographdeployments", "", ns, "", true},
+			{"profiler", "create", "", "configmaps", "", ns, "", true},
+			{"profiler", "patch", "batch", "jobs", "", ns, "x-profile", true},
+			{"profiler", "get", "", "pods", "log", ns, "p", true},
+			{"profiler", "create", "", "events", "", ns, "", true},
+			{"profiler", "list", "", "nodes", "", "", "", true},
+			{"profiler", "list", "", "pods", "", "", "", true},
+			{"profiler", "get", "apiextensions.k8s.io", "customresourcedefinitions", "", "", crd, true},
+			{"profiler", "get", "nvidia.com", "dynamographdeploymentrequests", "", "defaults", "minimal", false},
+			{"profiler", "update", "nvidia.com", "dynamographdeploymentrequests", "", ns, "x", false},
+			{"profiler", "create", "batch", "jobs", "", ns, "", false},
+			{"profiler", "delete", "batch", "jobs", "", ns, "x-profile", false},
+			{"profiler", "get", "", "secrets", "", ns, "token", false},
+			{"profiler", "create", "", "configmaps", "", "defaults", "", false},
+		}
+		for _, ck := range checks {
+			user, sans := "system:serviceaccount:dgdr-system:dgdr-webhook", "dgdr-system"
+			if ck.who == "profiler" {
+				user, sans = "system:serviceaccount:"+ns+":"+v1alpha1.ProfilerServiceAccount, ns
+			}
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:   user,
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + sans, "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: ck.verb, Group: ck.group, Resource: ck.resource,
+					Subresource: ck.sub, Namespace: ck.namespace, Name: ck.name},
+			}}
+			require.NoError(t, c.Create(t.Context(), sar))
+			assert.Equal(t, ck.allowed, sar.Status.Allowed, "%s %s %s/%s %s/%s", ck.who, ck.verb, ck.resource, ck.sub, ck.namespace, ck.name)
 		}
 	})
 
