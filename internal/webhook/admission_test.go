@@ -367,6 +367,42 @@ func TestAdmission(t *testing.T) {
 		assert.Len(t, cl.jobsFor(t, ns, "fixed"), 1)
 	})
 
+	t.Run("spec is immutable (the webhook, on a CRD without the CEL rule)", func(t *testing.T) {
+		ns := cl.namespace(t, "immutable-webhook", false)
+		d := newDGDR(ns, "fixed", nil)
+		_, err := cl.create(t, d)
+		require.NoError(t, err)
+
+		// An older or hand-edited CRD may lack the rule; the webhook is the second line.
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		require.NoError(t, c.Get(t.Context(), types.NamespacedName{Name: v1alpha1.Resource + "." + v1alpha1.GroupVersion.Group}, crd))
+		withRule := crd.DeepCopy()
+		specSchema := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+		require.NotEmpty(t, specSchema.XValidations, "the generated CRD carries the CEL rule")
+		specSchema.XValidations = nil
+		crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"] = specSchema
+		require.NoError(t, c.Update(t.Context(), crd))
+		t.Cleanup(func() {
+			// Put the rule back for the subtests after this one.
+			cur := &apiextensionsv1.CustomResourceDefinition{}
+			require.NoError(t, c.Get(context.Background(), client.ObjectKeyFromObject(withRule), cur))
+			cur.Spec = withRule.Spec
+			require.NoError(t, c.Update(context.Background(), cur))
+		})
+
+		var err2 error
+		require.Eventually(t, func() bool {
+			cur := &v1alpha1.DynamoGraphDeploymentRequest{}
+			require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(d), cur))
+			cur.Spec.SearchStrategy = v1alpha1.SearchThorough
+			err2 = c.Update(t.Context(), cur)
+			require.Error(t, err2, "a spec change never goes through")
+			return strings.Contains(err2.Error(), `admission webhook "validate.dgdr.nvidia.com" denied the request`)
+		}, 30*time.Second, 100*time.Millisecond, "the API server serves the CRD without the rule")
+		assert.Equal(t, []string{"spec"}, causes(t, err2))
+		assert.Contains(t, err2.Error(), v1alpha1.ImmutableSpecMessage)
+	})
+
 	t.Run("server-side dry run creates no Job", func(t *testing.T) {
 		ns := cl.namespace(t, "dryrun", false)
 		d := newDGDR(ns, "trial", nil)
