@@ -1,0 +1,60 @@
+// Command dgdr-profiler is the profiling Job's entrypoint: it walks one DGDR through its lifecycle.
+// It runs in-cluster, or anywhere with KUBECONFIG set.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/dgdr-dev/dgdr/internal/lifecycle"
+	"github.com/dgdr-dev/dgdr/internal/profiler"
+	"github.com/dgdr-dev/dgdr/internal/version"
+)
+
+func main() {
+	var (
+		namespace  = flag.String("namespace", "", "namespace of the DGDR (required)")
+		name       = flag.String("name", "", "name of the DGDR (required)")
+		deployWait = flag.Duration("deploy-wait", 10*time.Minute, "how long to wait for an auto-applied DGD to become ready (0: do not wait)")
+		poll       = flag.Duration("poll-interval", 5*time.Second, "how often to check readiness while waiting")
+	)
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("dgdr-profiler")
+	if *namespace == "" || *name == "" {
+		fmt.Fprintln(os.Stderr, "error: --namespace and --name are required (hint: the profiling Job passes them; run dgdr-profiler --namespace NS --name DGDR)")
+		os.Exit(2)
+	}
+	log.Info("starting", "version", version.String(), "dgdr", *namespace+"/"+*name)
+
+	cfg, err := ctrlconfig.GetConfig()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "error: no cluster configuration: %v (hint: run in-cluster or set KUBECONFIG)\n", err)
+		os.Exit(1)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: lifecycle.Scheme()})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "error: connecting to the API server: %v\n", err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = profiler.Run(ctx, profiler.Options{
+		Namespace: *namespace, Name: *name, Client: c, DeployWait: *deployWait, PollInterval: *poll,
+		ModelPath: os.Getenv("DGDR_MODEL_PATH"), Log: log,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "error: %v (hint: the Job retries; kubectl dgdr status %s -n %s shows what was recorded)\n", err, *name, *namespace)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,279 @@
+package profiler
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/dgdr-dev/dgdr/internal/lifecycle"
+	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/hw"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
+)
+
+// plan is what the Pending phase learned: the model, the GPUs and the budget.
+type plan struct {
+	model       profile.Model
+	gpu         hw.GPU
+	gpusPerNode int
+	totalGPUs   int
+	// hardware says where the GPU figures came from, for the Validated condition.
+	hardware string
+}
+
+// pending re-validates the spec, resolves the model, discovers the GPUs and checks the prerequisites.
+func (r *run) pending(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (*plan, error) {
+	if _, err := lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
+		d.Status.Phase = v1alpha1.PhasePending
+		d.Status.ProfilingJobName = d.Annotations[v1alpha1.AnnotationProfilingJob]
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+
+	// The webhook defaulted and validated the spec; the profiler works from the defaulted values too, so a
+	// DGDR stored while the webhook was bypassed behaves the same.
+	spec := d.DeepCopy()
+	spec.Default("")
+	if errs := v1alpha1.ValidateSpec(&spec.Spec); len(errs) > 0 {
+		return nil, specError(v1alpha1.ConditionValidated, "InvalidSpec", "%s; delete and recreate the DGDR with a corrected spec", errs.ToAggregate().Error())
+	}
+
+	p := &plan{}
+	var err error
+	if r.ModelPath != "" {
+		p.model, err = profile.LoadConfigDir(r.ModelPath)
+		if err == nil {
+			p.model.ID = d.Spec.Model
+		}
+	} else {
+		p.model, err = profile.LookupModel(d.Spec.Model)
+	}
+	if err != nil {
+		return nil, specError(v1alpha1.ConditionValidated, "UnknownModel",
+			"model %q: %v; set spec.modelCache so the profiler can read the model's config.json", d.Spec.Model, err)
+	}
+
+	if err := r.discoverHardware(ctx, d, p); err != nil {
+		return nil, err
+	}
+
+	installed, err := r.dgdCRDInstalled(ctx)
+	if err != nil {
+		return nil, err
+	}
+	note := ""
+	if !installed {
+		if d.Spec.AutoApply {
+			return nil, specError(v1alpha1.ConditionValidated, "DynamoNotInstalled",
+				"autoApply is set but the DynamoGraphDeployment CRD is not installed; install the Dynamo operator, then delete and recreate the DGDR")
+		}
+		note = "; the DynamoGraphDeployment CRD is not installed yet: install the Dynamo operator before promoting"
+	}
+
+	_, err = lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
+		lifecycle.SetCondition(d, v1alpha1.ConditionValidated, metav1.ConditionTrue, "Validated",
+			fmt.Sprintf("model %s (%s, %.1fB parameters); %s%s", p.model.ID, p.model.Arch, p.model.Params()/1e9, p.hardware, note))
+		return nil
+	})
+	return p, err
+}
+
+// discoverHardware fills the GPU, node size and budget from spec.hardware, then from the Nodes' labels.
+func (r *run) discoverHardware(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, p *plan) error {
+	nodes, err := r.listNodes(ctx)
+	if err != nil {
+		return err
+	}
+	pods, err := r.listPods(ctx)
+	if err != nil {
+		return err
+	}
+	disc := hw.Discover(nodes, pods)
+	h := d.Spec.Hardware
+	if h == nil {
+		h = &v1alpha1.Hardware{}
+	}
+
+	var found hw.GPUType
+	var ok bool
+	if h.GPUType != "" {
+		p.gpu, err = hw.Lookup(h.GPUType)
+		if err != nil {
+			return specError(v1alpha1.ConditionValidated, "UnknownGPU", "spec.hardware.gpuType: %v", err)
+		}
+		found, ok = disc.Find(h.GPUType)
+		p.hardware = "GPU " + p.gpu.Name + " from spec.hardware"
+	} else {
+		found, ok = disc.Best()
+		if !ok {
+			var unknown []string
+			for _, t := range disc.Types {
+				unknown = append(unknown, fmt.Sprintf("%q", t.Product))
+			}
+			if len(unknown) > 0 {
+				return specError(v1alpha1.ConditionValidated, "UnknownGPU",
+					"the cluster's GPUs (%s) are not in dgdr's catalog; set spec.hardware.gpuType to one of %s", strings.Join(unknown, ", "), strings.Join(hw.Names(), ", "))
+			}
+			skipped := ""
+			for _, s := range disc.Skipped {
+				skipped += fmt.Sprintf("; GPU node %s left out: %s", s.Name, s.Reason)
+			}
+			return specError(v1alpha1.ConditionValidated, "NoGPUs",
+				"no schedulable GPU nodes found (nvidia.com/gpu.product labels or nvidia.com/gpu allocatable)%s; set spec.hardware.gpuType, gpusPerNode and totalGpus", skipped)
+		}
+		p.gpu = *found.Spec
+		p.hardware = fmt.Sprintf("GPU %s discovered on %d node(s)", p.gpu.Name, found.Nodes)
+	}
+
+	switch {
+	case h.GPUsPerNode != nil:
+		p.gpusPerNode = int(*h.GPUsPerNode)
+	case ok && found.GPUsPerNode > 0:
+		p.gpusPerNode = found.GPUsPerNode
+	default:
+		p.gpusPerNode = p.gpu.GPUsPerNode
+	}
+	switch {
+	case h.TotalGPUs != nil:
+		p.totalGPUs = int(*h.TotalGPUs)
+	case ok && found.FreeGPUs > 0:
+		p.totalGPUs = found.FreeGPUs
+	case ok:
+		return specError(v1alpha1.ConditionValidated, "NoFreeGPUs",
+			"all %d %s GPUs are in use; free some, or set spec.hardware.totalGpus to plan for a budget anyway", found.TotalGPUs, p.gpu.Name)
+	default:
+		return specError(v1alpha1.ConditionValidated, "NoGPUBudget",
+			"spec.hardware.gpuType %s is not on any schedulable node; set spec.hardware.totalGpus to plan for it anyway", p.gpu.Name)
+	}
+	p.hardware += fmt.Sprintf(", %d per node, budget %d GPUs", p.gpusPerNode, p.totalGPUs)
+	return nil
+}
+
+// profile runs the search and records the results: status, the <name>-profiling ConfigMap and the DGD
+// generated from the selected configuration.
+func (r *run) profile(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, p *plan) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
+	start := metav1.NewTime(r.Now())
+	if _, err := lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
+		d.Status.Phase = v1alpha1.PhaseProfiling
+		d.Status.ProfilingResults = &v1alpha1.ProfilingResults{StartTime: &start}
+		lifecycle.SetCondition(d, v1alpha1.ConditionProfilingComplete, metav1.ConditionFalse, "Profiling",
+			fmt.Sprintf("%s search running", d.Spec.SearchStrategy))
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := r.AfterPhase(v1alpha1.PhaseProfiling); err != nil {
+		return nil, err
+	}
+	if d.Spec.SearchStrategy == v1alpha1.SearchThorough {
+		return nil, specError(v1alpha1.ConditionProfilingComplete, "ThoroughNotAvailable",
+			"searchStrategy thorough (measuring candidate deployments on the cluster) is not available in this version of dgdr; delete and recreate the DGDR with searchStrategy: rapid")
+	}
+
+	res, err := search(d, p)
+	if err != nil {
+		return nil, specError(v1alpha1.ConditionProfilingComplete, "SearchFailed", "%v", err)
+	}
+	sel, ok := res.SelectedConfig()
+	if !ok {
+		return nil, specError(v1alpha1.ConditionProfilingComplete, "NoConfiguration",
+			"%s; raise spec.hardware.totalGpus or choose a GPU with more memory", res.Explanation)
+	}
+	dgd, err := generateDGD(d, sel, p)
+	if err != nil {
+		return nil, specError(v1alpha1.ConditionDGDGenerated, "GenerationFailed", "%v", err)
+	}
+	if err := r.writeConfigMap(ctx, d, res); err != nil {
+		return nil, err
+	}
+
+	done := metav1.NewTime(r.Now())
+	return lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
+		results := &v1alpha1.ProfilingResults{StartTime: &start, CompletionTime: &done}
+		results.Pareto, results.SelectedConfig = storedResults(res, sel)
+		results.SelectedConfig.DGD = &runtime.RawExtension{Raw: dgd.raw}
+		d.Status.ProfilingResults = results
+		d.Status.DGDName = dgd.name
+		d.Status.Phase = v1alpha1.PhaseReady
+		reason, msg := "SLAMet", res.Explanation
+		if !sel.MeetsSLA {
+			reason = "SLANotMet"
+		}
+		lifecycle.SetCondition(d, v1alpha1.ConditionProfilingComplete, metav1.ConditionTrue, reason,
+			fmt.Sprintf("rapid search evaluated %d configurations in %s: %s", len(res.Candidates), done.Sub(start.Time).Round(time.Millisecond), msg))
+		lifecycle.SetCondition(d, v1alpha1.ConditionDGDGenerated, metav1.ConditionTrue, "Generated",
+			fmt.Sprintf("DGD %s generated from the selected configuration; see kubectl dgdr results %s", dgd.name, d.Name))
+		return nil
+	})
+}
+
+// deploy applies the selected DGD when autoApply is set, then waits for it to become ready.
+func (r *run) deploy(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) error {
+	if !d.Spec.AutoApply {
+		return nil
+	}
+	sel := d.Status.ProfilingResults.SelectedConfig
+	if !sel.MeetsSLA {
+		// Deploying something that misses the SLA would surprise the user: they decide with promote.
+		_, err := lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
+			lifecycle.SetCondition(d, v1alpha1.ConditionDeploymentReady, metav1.ConditionFalse, "SLANotMet",
+				fmt.Sprintf("not deployed automatically because no configuration meets the SLA (%s); run kubectl dgdr promote %s to deploy the closest one anyway", sel.Reason, d.Name))
+			return nil
+		})
+		return err
+	}
+	if d.Status.Phase != v1alpha1.PhaseDeploying {
+		dgd, err := decodeDGD(sel.DGD)
+		if err != nil {
+			return specError(v1alpha1.ConditionDeploymentReady, "BadDGD", "the stored DGD cannot be read: %v", err)
+		}
+		if err := lifecycle.ApplyDGD(ctx, r.Client, dgd, false); err != nil {
+			return specError(v1alpha1.ConditionDeploymentReady, "ApplyFailed", "%v", err)
+		}
+		if _, err := lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
+			d.Status.Phase = v1alpha1.PhaseDeploying
+			lifecycle.SetCondition(d, v1alpha1.ConditionDeploymentReady, metav1.ConditionFalse, "Deploying",
+				fmt.Sprintf("DGD %s applied; waiting for the Dynamo operator to report it ready", dgd.GetName()))
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := r.AfterPhase(v1alpha1.PhaseDeploying); err != nil {
+			return err
+		}
+	}
+	return r.waitDeployed(ctx, d.Namespace, d.Status.DGDName)
+}
+
+func (r *run) waitDeployed(ctx context.Context, namespace, name string) error {
+	deadline := r.Now().Add(r.DeployWait)
+	for {
+		st, err := lifecycle.GetDGDState(ctx, r.Client, namespace, name)
+		if err != nil {
+			return err
+		}
+		if st.Ready {
+			_, err := lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
+				d.Status.Phase = v1alpha1.PhaseDeployed
+				d.Status.DeploymentInfo = &v1alpha1.DeploymentInfo{Replicas: st.Replicas, AvailableReplicas: st.AvailableReplicas}
+				lifecycle.SetCondition(d, v1alpha1.ConditionDeploymentReady, metav1.ConditionTrue, "Ready", fmt.Sprintf("DGD %s is ready", name))
+				return nil
+			})
+			return err
+		}
+		if !r.Now().Before(deadline) {
+			r.Log.Info("the DGD is not ready yet; kubectl dgdr status finishes the move to Deployed", "dgd", name, "state", st.Message)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(r.PollInterval):
+		}
+	}
+}

@@ -1,0 +1,146 @@
+package profiler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/expand"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
+)
+
+// maxStoredPareto bounds status.profilingResults.pareto (the CRD allows 64); the ConfigMap has everything.
+const maxStoredPareto = 64
+
+// ConfigMap keys of <name>-profiling.
+const (
+	KeyResults = "results.json" // the SearchResult: every candidate, the front, the selection, rejections
+	KeyPlot    = "pareto.svg"   // the front as a picture
+)
+
+// search runs the rapid search for the DGDR on the plan's hardware.
+func search(d *v1alpha1.DynamoGraphDeploymentRequest, p *plan) (profile.SearchResult, error) {
+	req := profile.SearchRequest{
+		Model:       p.model,
+		GPU:         p.gpu,
+		Workload:    profile.Workload{ISL: d.Spec.ISL(), OSL: d.Spec.OSL()},
+		SLA:         profile.SLA{TTFTMs: d.Spec.TTFT(), ITLMs: d.Spec.ITL()},
+		TotalGPUs:   p.totalGPUs,
+		GPUsPerNode: p.gpusPerNode,
+	}
+	if b := d.Spec.Backend; b != "" && b != v1alpha1.BackendAny && b != v1alpha1.BackendAuto {
+		req.Backends = []string{string(b)}
+	}
+	return profile.Search(req)
+}
+
+// generated is the DGD made from the selected configuration.
+type generated struct {
+	name string
+	raw  []byte
+}
+
+func generateDGD(d *v1alpha1.DynamoGraphDeploymentRequest, c profile.Config, p *plan) (generated, error) {
+	u, err := expand.GenerateDGD(d, c, expand.DGDOptions{GPUsPerNode: p.gpusPerNode})
+	if err != nil {
+		return generated{}, err
+	}
+	raw, err := json.Marshal(u.Object)
+	if err != nil {
+		return generated{}, fmt.Errorf("encoding the DGD: %w", err)
+	}
+	return generated{name: u.GetName(), raw: raw}, nil
+}
+
+func decodeDGD(raw *runtime.RawExtension) (*unstructured.Unstructured, error) {
+	if raw == nil || len(raw.Raw) == 0 {
+		return nil, fmt.Errorf("status.profilingResults.selectedConfig.dgd is empty")
+	}
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(raw.Raw); err != nil {
+		return nil, fmt.Errorf("decoding the stored DGD: %w", err)
+	}
+	return u, nil
+}
+
+// storedResults converts the search's front and selection into status form. The selected configuration's
+// Index points into the stored front (−1 when the closest miss is not on it).
+func storedResults(res profile.SearchResult, sel profile.Config) ([]v1alpha1.ParetoPoint, *v1alpha1.SelectedConfig) {
+	front := res.Pareto()
+	onFront := res.SelectedOnFront()
+	if len(front) > maxStoredPareto {
+		front, onFront = thin(front, onFront, maxStoredPareto)
+	}
+	points := make([]v1alpha1.ParetoPoint, len(front))
+	for i, c := range front {
+		points[i] = expand.ParetoPoint(c)
+	}
+	return points, &v1alpha1.SelectedConfig{
+		ParetoPoint: expand.ParetoPoint(sel),
+		Index:       int32(onFront),
+		Reason:      res.Explanation,
+	}
+}
+
+// thin keeps n evenly spaced points of a long front, always including the selected one.
+func thin(front []profile.Config, selected, n int) ([]profile.Config, int) {
+	out := make([]profile.Config, 0, n)
+	newSel := -1
+	for i := range n {
+		j := i * (len(front) - 1) / (n - 1)
+		if selected >= 0 && newSel < 0 && j >= selected {
+			j, newSel = selected, len(out)
+		}
+		out = append(out, front[j])
+	}
+	return out, newSel
+}
+
+// writeConfigMap stores every candidate, the rejections and the plot in <name>-profiling, owned by the
+// DGDR so it goes with it. Server-side apply makes a re-run overwrite rather than duplicate.
+func (r *run) writeConfigMap(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, res profile.SearchResult) error {
+	data, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("encoding the results: %w", err)
+	}
+	var all []profile.Config
+	for _, c := range res.Candidates {
+		if c.Predicted {
+			all = append(all, c.Config)
+		}
+	}
+	var sel *profile.Config
+	if c, ok := res.SelectedConfig(); ok {
+		sel = &c
+	}
+	title := fmt.Sprintf("%s: %s ISL %d OSL %d", d.Name, d.Spec.Model, d.Spec.ISL(), d.Spec.OSL())
+	cm := &corev1.ConfigMap{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: d.Name + v1alpha1.ProfilingConfigMapSuffix, Namespace: d.Namespace,
+			Labels: map[string]string{v1alpha1.LabelDGDRName: d.Name},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: d.Name, UID: d.UID,
+				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+			}},
+		},
+		Data: map[string]string{KeyResults: string(data), KeyPlot: plotSVG(title, all, res.Pareto(), sel)},
+	}
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cm)
+	if err != nil {
+		return fmt.Errorf("encoding ConfigMap %s: %w", cm.Name, err)
+	}
+	u := &unstructured.Unstructured{Object: obj}
+	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("writing ConfigMap %s: %w", cm.Name, err)
+	}
+	return nil
+}
