@@ -54,3 +54,7 @@ verify: ## fail when generated files drift, code is unformatted, vet complains o
 	cp go.mod /tmp/dgdr-go.mod.bak; cp go.sum /tmp/dgdr-go.sum.bak
 	$(GO) mod tidy
 	git diff --exit-code -- go.mod go.sum || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+
+.PHONY: bench
+bench: ## go test -bench figures: the whole rapid search (Qwen3-32B, any backend, agg+disagg, 32 H200s) on 2 CPUs, the Pareto front
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 2 ./pkg/pareto ./pkg/profile
