@@ -183,7 +183,7 @@ func (o *PlanOptions) Run() error {
 		return WithHint(fmt.Errorf("search: %w", err), "try another --backend or --gpu")
 	}
 	if res.Selected < 0 {
-		return WithHint(errors.New(res.Explanation), "raise --total-gpus, pick a GPU with more memory, or pass --multinode")
+		return WithHint(errors.New(res.Explanation), "raise --total-gpus (workers then span whole nodes) or pick a GPU with more memory")
 	}
 	fmt.Fprintf(o.ErrOut, "predicted %d configurations (%d probes) in %s\n",
 		res.Predicted, res.Probes, time.Since(start).Round(time.Millisecond))

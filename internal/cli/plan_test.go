@@ -202,7 +202,7 @@ func TestPlanErrors(t *testing.T) {
 		{"bad sla", []string{"--model", "Qwen/Qwen3-8B", "--itl", "-1"}, []string{"--ttft and --itl must be positive"}},
 		{"missing model config", []string{"--model", "x/y", "--model-config", "/nonexistent/config.json"}, []string{"read --model-config", "hint: pass a config.json"}},
 		{"nothing fits", []string{"--model", "deepseek-ai/DeepSeek-R1", "--gpu", "h100_sxm", "--total-gpus", "8"},
-			[]string{"no configuration could be predicted within 8 GPUs", "memory", "hint: raise --total-gpus"}},
+			[]string{"no configuration could be predicted within 8 GPUs", "memory", "the closest, ", "GiB", "hint: raise --total-gpus"}},
 		{"extra argument", []string{"Qwen/Qwen3-8B"}, []string{"unknown command"}},
 	}
 	for _, tt := range tests {

@@ -214,6 +214,8 @@ func normSearch(req SearchRequest) (SearchRequest, error) {
 	if !(req.SLA.TTFTMs > 0) || !(req.SLA.ITLMs > 0) {
 		return req, fmt.Errorf("sla ttft and itl must be positive milliseconds, got %v and %v", req.SLA.TTFTMs, req.SLA.ITLMs)
 	}
+	// Copies: the caller's slices are not ours to rewrite.
+	req.Backends, req.Modes = slices.Clone(req.Backends), slices.Clone(req.Modes)
 	if len(req.Backends) == 0 {
 		req.Backends = slices.Clone(Backends)
 	}
@@ -513,7 +515,7 @@ func (s *searcher) searchDisagg() {
 		d.Count, d.Batch = ampleWorkers, refD.maxBatch
 		pr, err := s.p.Predict(Config{Backend: s.backend, Mode: ModeDisagg, Replicas: 1, Workers: []Worker{w, d}}, probeConcurrency)
 		s.out.probes++
-		if err != nil {
+		if err != nil || !(pr.RequestsPerSecond > 0) || math.IsInf(pr.RequestsPerSecond, 0) {
 			continue
 		}
 		pOpts = append(pOpts, roleOption{w: w, rate: pr.RequestsPerSecond, latency: pr.PrefillMs})
@@ -527,7 +529,7 @@ func (s *searcher) searchDisagg() {
 			w.Batch = b
 			pr, err := s.p.Predict(Config{Backend: s.backend, Mode: ModeDisagg, Replicas: 1, Workers: []Worker{p, w}}, b)
 			s.out.probes++
-			if err != nil {
+			if err != nil || !(pr.RequestsPerSecond > 0) || math.IsInf(pr.RequestsPerSecond, 0) {
 				continue
 			}
 			dOpts = append(dOpts, roleOption{w: w, rate: pr.RequestsPerSecond, latency: pr.ITLMs})
@@ -571,7 +573,8 @@ func (s *searcher) counts(po, do roleOption) [][2]int {
 		if gp+y*gd > s.req.TotalGPUs {
 			break
 		}
-		base := float64(y) * ratio
+		// Bounded so that the conversions below stay far from overflow.
+		base := min(float64(y)*ratio, float64(s.req.TotalGPUs))
 		xs := []int{int(math.Floor(base)), int(math.Ceil(base)), int(math.Ceil(1.25 * base)), int(math.Ceil(1.5 * base)), int(math.Ceil(2 * base))}
 		for i := range xs {
 			xs[i] = max(xs[i], 1)
@@ -726,8 +729,15 @@ func (c Config) Layout() string {
 func explain(req *SearchRequest, res *SearchResult, feasible int) string {
 	target := fmt.Sprintf("TTFT ≤ %s ms and ITL ≤ %s ms", fmtMs(req.SLA.TTFTMs), fmtMs(req.SLA.ITLMs))
 	if res.Selected < 0 {
-		return fmt.Sprintf("no configuration could be predicted within %d GPUs (%d per node): %s",
-			req.TotalGPUs, req.GPUsPerNode, rejectedSummary(res.Rejected))
+		closest := ""
+		for _, r := range RejectReasons {
+			if ex := res.Rejected[r].Examples; len(ex) > 0 {
+				closest = fmt.Sprintf("; the closest, %s, is out: %s", Describe(ex[0].Config), ex[0].Detail)
+				break
+			}
+		}
+		return fmt.Sprintf("no configuration could be predicted within %d GPUs (%d per node): %s%s",
+			req.TotalGPUs, req.GPUsPerNode, rejectedSummary(res.Rejected), closest)
 	}
 	c := res.Candidates[res.Selected].Config
 	if res.MeetsSLA {

@@ -124,6 +124,8 @@ func TestSearchNothingFits(t *testing.T) {
 	assert.Positive(t, res.Rejected[profile.RejectGPUBudget].Count, "whole-node workers need more than 8 GPUs")
 	assert.Contains(t, res.Explanation, "no configuration could be predicted within 8 GPUs")
 	assert.Contains(t, res.Explanation, "memory")
+	assert.Contains(t, res.Explanation, "the closest, ")
+	assert.Contains(t, res.Explanation, "does not fit in GPU memory")
 }
 
 func TestSearchSelection(t *testing.T) {
@@ -216,6 +218,7 @@ func TestSearchBackendsAndModes(t *testing.T) {
 		assert.Equal(t, profile.ModeDisagg, c.Config.Mode)
 	}
 	assert.Positive(t, res.Probes, "disagg prunes with probes")
+	assert.Equal(t, []string{"VLLM"}, req.Backends, "the caller's request is left as it was")
 }
 
 func TestSearchDeterministic(t *testing.T) {
