@@ -129,7 +129,7 @@ func TestSearchNothingFits(t *testing.T) {
 }
 
 func TestSearchSelection(t *testing.T) {
-	for _, sla := range []profile.SLA{{TTFTMs: 100, ITLMs: 15}, {TTFTMs: 300, ITLMs: 40}, {TTFTMs: 60, ITLMs: 7}} {
+	for _, sla := range []profile.SLA{{TTFTMs: 100, ITLMs: 15}, {TTFTMs: 300, ITLMs: 40}, {TTFTMs: 80, ITLMs: 10}} {
 		req := searchReq(t, "Qwen/Qwen3-32B", "h200_sxm", 16)
 		req.SLA = sla
 		res, err := profile.Search(req)
