@@ -20,6 +20,9 @@ const (
 	FieldManager = "dgdr"
 	// ProfilingConfigMapSuffix names the ConfigMap <dgdr>-profiling holding the full results.
 	ProfilingConfigMapSuffix = "-profiling"
+	// LabelCandidate marks a candidate DGD a thorough search deploys to measure (value c<k>); with
+	// LabelDGDRName it finds a DGDR's candidates, e.g. those a crashed profiler left behind.
+	LabelCandidate = "nvidia.com/dgdr-candidate"
 )
 
 // Backend is the serving engine. "any" lets the search compare all of them.
@@ -199,6 +202,47 @@ type ParetoPoint struct {
 	TokensPerSecondPerUser float64  `json:"tokensPerSecondPerUser"`
 	MeetsSLA               bool     `json:"meetsSLA"`
 	Workers                []Worker `json:"workers,omitempty"`
+	// Measured is true when the figures were measured on a candidate deployment (thorough search),
+	// false when the performance model predicted them (rapid search).
+	// +optional
+	Measured bool `json:"measured,omitempty"`
+	// Predicted is what the performance model predicted for the same configuration and load, beside a
+	// measured point, so that the model's error shows.
+	// +optional
+	Predicted *PredictedPerformance `json:"predicted,omitempty"`
+}
+
+// PredictedPerformance is the performance model's prediction for a measured configuration.
+type PredictedPerformance struct {
+	// TTFT and ITL in milliseconds.
+	TTFT                  float64 `json:"ttft"`
+	ITL                   float64 `json:"itl"`
+	TokensPerSecondPerGPU float64 `json:"tokensPerSecondPerGPU"`
+}
+
+// ProfilingBudget is what a thorough search may spend and what it spent. The estimate is made before
+// any candidate is deployed.
+type ProfilingBudget struct {
+	// GPUs is the most GPUs the candidate deployments hold at once (spec.hardware.totalGpus, else the free GPUs).
+	GPUs int32 `json:"gpus"`
+	// Deadline is when the search stops measuring (the profiling Job's activeDeadlineSeconds less a margin for cleanup).
+	// +optional
+	Deadline *metav1.Time `json:"deadline,omitempty"`
+	// EstimatedGPUHours and EstimatedWallTime are the expected cost of measuring the planned candidates.
+	EstimatedGPUHours float64         `json:"estimatedGpuHours"`
+	EstimatedWallTime metav1.Duration `json:"estimatedWallTime"`
+	// Candidates is the number of candidate deployments planned; Measured, Failed and Pruned count them
+	// by outcome so far (pruned: dropped or stopped early because measurements showed they cannot win).
+	Candidates int32 `json:"candidates"`
+	// +optional
+	Measured int32 `json:"measured,omitempty"`
+	// +optional
+	Failed int32 `json:"failed,omitempty"`
+	// +optional
+	Pruned int32 `json:"pruned,omitempty"`
+	// UsedGPUHours is what the candidate deployments held so far (GPUs × time from creation to deletion).
+	// +optional
+	UsedGPUHours float64 `json:"usedGpuHours,omitempty"`
 }
 
 // SelectedConfig is the recommended configuration and the DGD generated from it.
@@ -229,6 +273,9 @@ type ProfilingResults struct {
 	StartTime *metav1.Time `json:"startTime,omitempty"`
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// Budget is the thorough search's GPU-hour and wall-time budget (absent for rapid).
+	// +optional
+	Budget *ProfilingBudget `json:"budget,omitempty"`
 }
 
 // DeploymentInfo mirrors the state of the deployed DGD.
