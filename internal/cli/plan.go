@@ -207,91 +207,20 @@ func (o *PlanOptions) Run() error {
 	return RenderPlan(o.Out, out)
 }
 
-// PlanOutput is the `plan -o json|yaml` document; other tools read it, so fields are only added.
-type PlanOutput struct {
-	Model       string           `json:"model"`
-	GPU         string           `json:"gpu"`
-	TotalGPUs   int              `json:"totalGPUs"`
-	GPUsPerNode int              `json:"gpusPerNode"`
-	Workload    profile.Workload `json:"workload"`
-	SLA         profile.SLA      `json:"sla"`
-	// Selected is the recommendation: the highest tokens/s/GPU meeting the SLA; null when nothing does.
-	Selected *profile.Config `json:"selected"`
-	// SelectedIndex is Selected's position in Pareto (−1 when there is no selection).
-	SelectedIndex int `json:"selectedIndex"`
-	// Closest and Misses are set when nothing meets the SLA: the nearest configuration and the
-	// targets it exceeds.
-	Closest *profile.Config `json:"closest,omitempty"`
-	Misses  []PlanMiss      `json:"misses,omitempty"`
-	// Explanation says why Selected was chosen, or what Closest misses and why the rest failed.
-	Explanation string `json:"explanation"`
-	// Pareto is the front of non-dominated configurations by tokens/s/user ascending.
-	Pareto []profile.Config `json:"pareto"`
-	// Rejected counts the configurations per reason (memory, gpuBudget, unsupported, ttft, itl)
-	// with up to three examples each, the closest to acceptable first.
-	Rejected map[profile.RejectReason]PlanRejections `json:"rejected"`
-	// Predicted is the number of configurations the performance model costed.
-	Predicted int `json:"predicted"`
-	// Method is where the kernel times came from: kernel-table (measured on this GPU) or roofline.
-	Method profile.Method `json:"method,omitempty"`
-}
+// PlanOutput is the `plan -o json|yaml` document (profile.Report), also stored by the profiler.
+type PlanOutput = profile.Report
 
-// PlanMiss is one SLA target the closest configuration exceeds.
-type PlanMiss struct {
-	Target string  `json:"target"`
-	Value  float64 `json:"value"`
-	Limit  float64 `json:"limit"`
-	Over   float64 `json:"over"`
-}
-
-// PlanRejections is the count of one rejection reason and examples.
-type PlanRejections struct {
-	Count    int           `json:"count"`
-	Examples []PlanExample `json:"examples,omitempty"`
-}
-
-// PlanExample is one rejected configuration and why.
-type PlanExample struct {
-	Config profile.Config `json:"config"`
-	Detail string         `json:"detail"`
-}
-
-// NewPlanOutput turns a search result into the plan document.
+// NewPlanOutput builds the plan document without the candidate list.
 func NewPlanOutput(req *profile.SearchRequest, res *profile.SearchResult) PlanOutput {
-	gpn := req.GPUsPerNode
-	if gpn == 0 {
-		gpn = req.GPU.GPUsPerNode
-	}
-	out := PlanOutput{
-		Model: req.Model.ID, GPU: req.GPU.Name, TotalGPUs: req.TotalGPUs, GPUsPerNode: gpn,
-		Workload: req.Workload, SLA: req.SLA,
-		SelectedIndex: -1,
-		Explanation:   res.Explanation,
-		Pareto:        res.Pareto(),
-		Rejected:      map[profile.RejectReason]PlanRejections{},
-		Predicted:     res.Predicted,
-		Method:        res.Method,
-	}
-	if c, ok := res.SelectedConfig(); ok {
-		if res.MeetsSLA {
-			out.Selected = &c
-			out.SelectedIndex = res.SelectedOnFront()
-		} else {
-			out.Closest = &c
-			for _, m := range res.Misses {
-				out.Misses = append(out.Misses, PlanMiss{Target: m.Name, Value: m.Value, Limit: m.Limit, Over: m.Over()})
-			}
-		}
-	}
-	for r, rj := range res.Rejected {
-		pr := PlanRejections{Count: rj.Count}
-		for _, e := range rj.Examples {
-			pr.Examples = append(pr.Examples, PlanExample{Config: e.Config, Detail: e.Detail})
-		}
-		out.Rejected[r] = pr
-	}
-	return out
+	return profile.NewReport(req, res, false)
 }
+
+// Aliases of the report's parts, for the commands that print it.
+type (
+	PlanMiss       = profile.ReportMiss
+	PlanRejections = profile.ReportRejections
+	PlanExample    = profile.ReportExample
+)
 
 // RenderPlan writes the plan for a terminal: a heading, the front as a table with the selected row
 // marked, the plot, and the recommendation (or the closest miss and the rejections).

@@ -175,7 +175,8 @@ func (r *run) profile(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequ
 			"searchStrategy thorough (measuring candidate deployments on the cluster) is not available in this version of dgdr; delete and recreate the DGDR with searchStrategy: rapid")
 	}
 
-	res, err := search(d, p)
+	req := searchRequest(d, p)
+	res, err := profile.Search(req)
 	if err != nil {
 		return nil, specError(v1alpha1.ConditionProfilingComplete, "SearchFailed", "%v", err)
 	}
@@ -188,7 +189,7 @@ func (r *run) profile(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequ
 	if err != nil {
 		return nil, specError(v1alpha1.ConditionDGDGenerated, "GenerationFailed", "%v", err)
 	}
-	if err := r.writeConfigMap(ctx, d, res); err != nil {
+	if err := r.writeConfigMap(ctx, d, &req, res); err != nil {
 		return nil, err
 	}
 

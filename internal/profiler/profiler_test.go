@@ -132,8 +132,12 @@ func TestProfiler(t *testing.T) {
 
 		cm := &corev1.ConfigMap{}
 		require.NoError(t, env.Client.Get(t.Context(), types.NamespacedName{Namespace: f.ns, Name: "qwen-profiling"}, cm))
-		assert.Contains(t, cm.Data[KeyResults], `"candidates"`)
-		assert.True(t, strings.HasPrefix(cm.Data[KeyPlot], "<svg"))
+		report, err := lifecycle.ReadResults(cm)
+		require.NoError(t, err)
+		assert.Equal(t, len(res.Pareto), len(report.Pareto))
+		assert.Greater(t, len(report.Candidates), len(report.Pareto), "dominated candidates are kept for the UI")
+		assert.Equal(t, "h200_sxm", report.GPU)
+		assert.True(t, strings.HasPrefix(cm.Data[lifecycle.PlotKey], "<svg"))
 		require.Len(t, cm.OwnerReferences, 1)
 		assert.Equal(t, d.UID, cm.OwnerReferences[0].UID)
 

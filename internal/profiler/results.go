@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/expand"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
@@ -20,14 +18,8 @@ import (
 // maxStoredPareto bounds status.profilingResults.pareto (the CRD allows 64); the ConfigMap has everything.
 const maxStoredPareto = 64
 
-// ConfigMap keys of <name>-profiling.
-const (
-	KeyResults = "results.json" // the SearchResult: every candidate, the front, the selection, rejections
-	KeyPlot    = "pareto.svg"   // the front as a picture
-)
-
-// search runs the rapid search for the DGDR on the plan's hardware.
-func search(d *v1alpha1.DynamoGraphDeploymentRequest, p *plan) (profile.SearchResult, error) {
+// searchRequest is the rapid search for the DGDR on the plan's hardware.
+func searchRequest(d *v1alpha1.DynamoGraphDeploymentRequest, p *plan) profile.SearchRequest {
 	req := profile.SearchRequest{
 		Model:       p.model,
 		GPU:         p.gpu,
@@ -39,7 +31,7 @@ func search(d *v1alpha1.DynamoGraphDeploymentRequest, p *plan) (profile.SearchRe
 	if b := d.Spec.Backend; b != "" && b != v1alpha1.BackendAny && b != v1alpha1.BackendAuto {
 		req.Backends = []string{string(b)}
 	}
-	return profile.Search(req)
+	return req
 }
 
 // generated is the DGD made from the selected configuration.
@@ -104,35 +96,22 @@ func thin(front []profile.Config, selected, n int) ([]profile.Config, int) {
 	return out, newSel
 }
 
-// writeConfigMap stores every candidate, the rejections and the plot in <name>-profiling, owned by the
-// DGDR so it goes with it. Server-side apply makes a re-run overwrite rather than duplicate.
-func (r *run) writeConfigMap(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, res profile.SearchResult) error {
-	data, err := json.Marshal(res)
-	if err != nil {
-		return fmt.Errorf("encoding the results: %w", err)
-	}
+// writeConfigMap stores the report with every costed candidate and the plot in <name>-profiling.
+// Server-side apply makes a re-run overwrite rather than duplicate.
+func (r *run) writeConfigMap(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, req *profile.SearchRequest, res profile.SearchResult) error {
+	report := profile.NewReport(req, &res, true)
 	var all []profile.Config
-	for _, c := range res.Candidates {
-		if c.Predicted {
-			all = append(all, c.Config)
-		}
+	for _, c := range report.Candidates {
+		all = append(all, c.Config)
 	}
 	var sel *profile.Config
 	if c, ok := res.SelectedConfig(); ok {
 		sel = &c
 	}
 	title := fmt.Sprintf("%s: %s ISL %d OSL %d", d.Name, d.Spec.Model, d.Spec.ISL(), d.Spec.OSL())
-	cm := &corev1.ConfigMap{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name: d.Name + v1alpha1.ProfilingConfigMapSuffix, Namespace: d.Namespace,
-			Labels: map[string]string{v1alpha1.LabelDGDRName: d.Name},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: d.Name, UID: d.UID,
-				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
-			}},
-		},
-		Data: map[string]string{KeyResults: string(data), KeyPlot: plotSVG(title, all, res.Pareto(), sel)},
+	cm, err := lifecycle.ResultsConfigMap(d, &report, plotSVG(title, all, res.Pareto(), sel))
+	if err != nil {
+		return err
 	}
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cm)
 	if err != nil {
