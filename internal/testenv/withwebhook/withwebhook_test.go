@@ -1,0 +1,22 @@
+package withwebhook
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+)
+
+func TestWebhookDefaultsAndStartsProfiling(t *testing.T) {
+	env := Start(t)
+	d := &v1alpha1.DynamoGraphDeploymentRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: "default"},
+		Spec:       v1alpha1.DynamoGraphDeploymentRequestSpec{Model: "Qwen/Qwen3-0.6B"},
+	}
+	require.NoError(t, env.Client.Create(t.Context(), d))
+	assert.Equal(t, v1alpha1.BackendAny, d.Spec.Backend)
+	assert.NotEmpty(t, d.Annotations[v1alpha1.AnnotationProfilingJob])
+}
