@@ -103,7 +103,7 @@ func (p *getPrinter) toPrinter(withNamespace bool) (printers.ResourcePrinter, er
 // pointLabel names a stored configuration compactly with the plan renderer's layout,
 // e.g. "vllm agg 2x tp4 bs64".
 func pointLabel(p v1alpha1.ParetoPoint) string {
-	return fmt.Sprintf("%s %s %s", p.Backend, p.Mode, Layout(expand.ConfigFromPoint(p)))
+	return fmt.Sprintf("%s %s %s", p.Backend, p.Mode, expand.ConfigFromPoint(p).Layout())
 }
 
 func orNone(s string) string {

@@ -32,7 +32,7 @@ DynamoGraphDeployment. "plan" and "estimate" run the performance model offline, 
 	for _, add := range []func(genericiooptions.IOStreams, *genericclioptions.ConfigFlags) *cobra.Command{
 		NewCmdVersion,
 		NewCmdEstimate, NewCmdPlan,
-		NewCmdCreate, NewCmdGet, NewCmdStatus, NewCmdLogs, NewCmdDelete, NewCmdCompletion,
+		NewCmdCreate, NewCmdGet, NewCmdStatus, NewCmdResults, NewCmdPromote, NewCmdExport, NewCmdLogs, NewCmdDelete, NewCmdCompletion,
 	} {
 		root.AddCommand(add(streams, flags))
 	}

@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/dgdr-dev/dgdr/pkg/expand"
+)
+
+// ExportOptions prints a DGDR's DGD as YAML with no link back to the DGDR.
+type ExportOptions struct {
+	genericiooptions.IOStreams
+	flags *genericclioptions.ConfigFlags
+
+	Name       string
+	Pick       int
+	APIVersion string
+	Patches    []string
+
+	cluster *cluster
+}
+
+// NewCmdExport is `kubectl dgdr export NAME`.
+func NewCmdExport(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
+	o := &ExportOptions{IOStreams: streams, flags: flags}
+	cmd := &cobra.Command{
+		Use:   "export NAME [--pick N] [--api-version VERSION]",
+		Short: "Print a DGDR's DynamoGraphDeployment as YAML to keep in git",
+		Long: `Print the DynamoGraphDeployment of a profiled DGDR as YAML, without anything that ties it to the DGDR
+(no dgdr labels or annotations, no namespace, no status): the DGD you keep in git and iterate on, with
+kubectl apply -n NAMESPACE -f. --pick N exports row N of ` + "`kubectl dgdr results`" + ` instead of the
+selected configuration; --api-version nvidia.com/v1alpha1 writes the older spec.services shape.`,
+		Example: `  # Keep the recommended DGD in git
+  kubectl dgdr export qwen > deploy/qwen-dgd.yaml
+
+  # The second-best point, for an operator that serves only v1alpha1
+  kubectl dgdr export qwen --pick 1 --api-version nvidia.com/v1alpha1`,
+		Args:              exactName,
+		ValidArgsFunction: completeDGDRNames(flags, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Name = args[0]
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Pick, "pick", -1, "Row of `kubectl dgdr results` to export (default: the selected configuration)")
+	f.StringVar(&o.APIVersion, "api-version", expand.DGDAPIVersionV1Beta1, "DGD version: nvidia.com/v1beta1 (spec.components) or nvidia.com/v1alpha1 (spec.services)")
+	f.StringArrayVar(&o.Patches, "patch", nil, "Partial DGD (YAML or JSON) merged into the exported one; repeatable")
+	_ = cmd.RegisterFlagCompletionFunc("api-version", cobra.FixedCompletions([]string{expand.DGDAPIVersionV1Beta1, expand.DGDAPIVersionV1Alpha1}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// Validate checks the flags.
+func (o *ExportOptions) Validate() error {
+	if o.APIVersion != expand.DGDAPIVersionV1Beta1 && o.APIVersion != expand.DGDAPIVersionV1Alpha1 {
+		return WithHint(fmt.Errorf("unsupported --api-version %q", o.APIVersion), "use %s or %s", expand.DGDAPIVersionV1Beta1, expand.DGDAPIVersionV1Alpha1)
+	}
+	if o.Pick < -1 {
+		return WithHint(fmt.Errorf("invalid --pick %d", o.Pick), "use a row number of `kubectl dgdr results %s`", o.Name)
+	}
+	return nil
+}
+
+// Complete builds the client.
+func (o *ExportOptions) Complete() error {
+	c, err := newCluster(o.flags, o.IOStreams)
+	if err != nil {
+		return err
+	}
+	o.cluster = c
+	return nil
+}
+
+// Run generates the DGD in export form and writes it as YAML, with a comment saying what it serves.
+func (o *ExportOptions) Run(ctx context.Context) error {
+	d, err := o.cluster.getDGDR(ctx, o.Name)
+	if err != nil {
+		return err
+	}
+	point, err := pickPoint(d, o.Pick)
+	if err != nil {
+		return err
+	}
+	u, err := o.cluster.dgdFor(ctx, d, o.Pick, o.APIVersion, true, o.Patches, o.ErrOut)
+	if err != nil {
+		return err
+	}
+	data, err := expand.EncodeDGDYAML(u.Object)
+	if err != nil {
+		return err
+	}
+	s := d.Spec
+	fmt.Fprintf(o.Out, "# %s, ISL %d, OSL %d: %s on %d GPUs, predicted TTFT %.1fms, ITL %.2fms, %.0f tokens/s.\n",
+		s.Model, s.ISL(), s.OSL(), pointLabel(point), point.GPUs, point.TTFT, point.ITL, point.Throughput)
+	_, err = o.Out.Write(data)
+	return err
+}

@@ -1,0 +1,288 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/expand"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
+)
+
+// resultsKey is the key of the <name>-profiling ConfigMap that holds the search's document, in the format
+// of `kubectl dgdr plan -o json`.
+const resultsKey = "results.json"
+
+// ResultsOptions shows what profiling found.
+type ResultsOptions struct {
+	genericiooptions.IOStreams
+	flags *genericclioptions.ConfigFlags
+
+	Name   string
+	Output string
+
+	cluster *cluster
+}
+
+// Results is `kubectl dgdr results -o json|yaml`: the stored front (whose indices --pick takes) and, when
+// the <name>-profiling ConfigMap is there, the whole search document.
+type Results struct {
+	Name             string                     `json:"name"`
+	Namespace        string                     `json:"namespace"`
+	Phase            v1alpha1.Phase             `json:"phase"`
+	ProfilingResults *v1alpha1.ProfilingResults `json:"profilingResults"`
+	// Search is results.json of the <name>-profiling ConfigMap (absent when the ConfigMap is).
+	Search *PlanOutput `json:"search,omitempty"`
+}
+
+// NewCmdResults is `kubectl dgdr results NAME`.
+func NewCmdResults(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
+	o := &ResultsOptions{IOStreams: streams, flags: flags}
+	cmd := &cobra.Command{
+		Use:   "results NAME",
+		Short: "Show a DGDR's Pareto front, the selected configuration and why",
+		Long: `Show what profiling found: the Pareto front of configurations (tokens/s/GPU against tokens/s/user)
+as a table with the selected row marked "*", a terminal plot, the selected configuration with the reason,
+and why the other configurations were rejected. The "#" column is what promote --pick and export --pick take.`,
+		Example: `  # Inspect the trade-offs, then deploy row 2
+  kubectl dgdr results qwen
+  kubectl dgdr promote qwen --pick 2
+
+  # The front for a spreadsheet
+  kubectl dgdr results qwen -o csv > qwen.csv`,
+		Args:              exactName,
+		ValidArgsFunction: completeDGDRNames(flags, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Name = args[0]
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "table", "Output format: table, json, yaml or csv")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml", "csv"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// Validate checks the flags.
+func (o *ResultsOptions) Validate() error {
+	switch o.Output {
+	case "table", "json", "yaml", "csv":
+		return nil
+	}
+	return WithHint(fmt.Errorf("unsupported output format %q", o.Output), "use -o table, json, yaml or csv")
+}
+
+// Complete builds the client.
+func (o *ResultsOptions) Complete() error {
+	c, err := newCluster(o.flags, o.IOStreams)
+	if err != nil {
+		return err
+	}
+	o.cluster = c
+	return nil
+}
+
+// Run prints the results.
+func (o *ResultsOptions) Run(ctx context.Context) error {
+	d, err := o.cluster.getDGDR(ctx, o.Name)
+	if err != nil {
+		return err
+	}
+	if _, err := pickPoint(d, -1); err != nil {
+		return err
+	}
+	search, err := o.cluster.resultsDocument(ctx, d)
+	if err != nil {
+		// The status alone is enough for the table; say what is missing.
+		fmt.Fprintf(o.ErrOut, "Warning: %v; showing the results stored in the DGDR's status\n", err)
+	}
+	res := Results{Name: d.Name, Namespace: d.Namespace, Phase: d.Status.Phase, ProfilingResults: d.Status.ProfilingResults, Search: search}
+	switch o.Output {
+	case "json":
+		enc := json.NewEncoder(o.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	case "yaml":
+		b, err := yaml.Marshal(res)
+		if err != nil {
+			return err
+		}
+		_, err = o.Out.Write(b)
+		return err
+	case "csv":
+		return writeResultsCSV(o.Out, d.Status.ProfilingResults)
+	}
+	return writeResults(o.Out, d, search)
+}
+
+// resultsDocument reads results.json of the <name>-profiling ConfigMap; nil, nil when there is none.
+func (c *cluster) resultsDocument(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (*PlanOutput, error) {
+	cm := &corev1.ConfigMap{}
+	name := d.Name + v1alpha1.ProfilingConfigMapSuffix
+	if err := c.client.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: name}, cm); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading ConfigMap %s: %w", name, err)
+	}
+	data, ok := cm.Data[resultsKey]
+	if !ok {
+		return nil, fmt.Errorf("ConfigMap %s has no %s", name, resultsKey)
+	}
+	var probe struct {
+		Candidates json.RawMessage `json:"candidates"`
+	}
+	if err := json.Unmarshal([]byte(data), &probe); err != nil {
+		return nil, fmt.Errorf("reading %s of ConfigMap %s: %w", resultsKey, name, err)
+	}
+	if probe.Candidates == nil {
+		doc := &PlanOutput{}
+		if err := json.Unmarshal([]byte(data), doc); err != nil {
+			return nil, fmt.Errorf("reading %s of ConfigMap %s: %w", resultsKey, name, err)
+		}
+		return doc, nil
+	}
+	// A raw search result (every candidate) rather than the plan document: convert it. The hardware is not
+	// in it, so the document has no GPU figures.
+	var res profile.SearchResult
+	if err := json.Unmarshal([]byte(data), &res); err != nil {
+		return nil, fmt.Errorf("reading %s of ConfigMap %s: %w", resultsKey, name, err)
+	}
+	doc := NewPlanOutput(&profile.SearchRequest{
+		Model:    profile.Model{ID: d.Spec.Model},
+		Workload: profile.Workload{ISL: d.Spec.ISL(), OSL: d.Spec.OSL()},
+		SLA:      profile.SLA{TTFTMs: d.Spec.TTFT(), ITLMs: d.Spec.ITL()},
+	}, &res)
+	return &doc, nil
+}
+
+// resultsPlotSize is the plot's size in characters (the same as plan's).
+const (
+	resultsPlotWidth  = planPlotWidth
+	resultsPlotHeight = planPlotHeight
+)
+
+// writeResults renders the table view. The front is the DGDR's stored one, so that its row numbers are
+// what --pick takes; the search document adds the hardware, the counts and the rejections.
+func writeResults(w io.Writer, d *v1alpha1.DynamoGraphDeploymentRequest, search *PlanOutput) error {
+	pr := d.Status.ProfilingResults
+	s := d.Spec
+	configs := make([]profile.Config, len(pr.Pareto))
+	for i, p := range pr.Pareto {
+		configs[i] = expand.ConfigFromPoint(p)
+	}
+	sel := pr.SelectedConfig
+	selected := int(sel.Index)
+	if selected >= len(configs) {
+		selected = -1
+	}
+
+	head := fmt.Sprintf("%s, ISL %d, OSL %d; SLA: TTFT <= %s ms, ITL <= %s ms", s.Model, s.ISL(), s.OSL(), planNum(s.TTFT()), planNum(s.ITL()))
+	if search != nil && search.GPU != "" {
+		head = fmt.Sprintf("%s on %d x %s (%d per node), ISL %d, OSL %d; SLA: TTFT <= %s ms, ITL <= %s ms",
+			s.Model, search.TotalGPUs, search.GPU, search.GPUsPerNode, s.ISL(), s.OSL(), planNum(s.TTFT()), planNum(s.ITL()))
+	}
+	fmt.Fprintln(w, head)
+	fmt.Fprintln(w)
+	count := fmt.Sprintf("Pareto front (%d configurations", len(configs))
+	if search != nil && search.Predicted > 0 {
+		count += fmt.Sprintf(" of %d predicted", search.Predicted)
+	}
+	if search != nil && len(search.Pareto) > len(configs) {
+		count += fmt.Sprintf("; %d stored of %d on the front, all in -o json", len(configs), len(search.Pareto))
+	}
+	fmt.Fprintln(w, count+"):")
+	if err := writeIndexedTable(w, configs, selected); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if len(configs) > 0 {
+		if err := RenderPlot(w, PlotPoints(configs), selected, resultsPlotWidth, resultsPlotHeight); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+	}
+
+	which := "Selected"
+	if selected >= 0 {
+		which = fmt.Sprintf("Selected (#%d)", selected)
+	}
+	if !sel.MeetsSLA {
+		which = "No configuration meets the SLA. Closest"
+	}
+	fmt.Fprintf(w, "%s: %s\n", which, planSummary(expand.ConfigFromPoint(sel.ParetoPoint)))
+	if sel.Reason != "" {
+		fmt.Fprintln(w, oneLine(sel.Reason))
+	}
+	if search != nil {
+		for _, r := range profile.RejectReasons {
+			if rj, ok := search.Rejected[r]; ok && rj.Count > 0 {
+				ex := ""
+				if len(rj.Examples) > 0 {
+					e := rj.Examples[0]
+					ex = fmt.Sprintf(" (e.g. %s %s: %s)", e.Config.Backend, e.Config.Layout(), e.Detail)
+				}
+				fmt.Fprintf(w, "  rejected for %s: %d%s\n", r, rj.Count, ex)
+			}
+		}
+	}
+	ns := nsFlag(d.Namespace)
+	_, err := fmt.Fprintf(w, "\nNext: `kubectl dgdr promote %s%s` deploys the selected configuration; --pick N deploys row N; `kubectl dgdr export %s%s` prints its DGD\n",
+		d.Name, ns, d.Name, ns)
+	return err
+}
+
+// writeIndexedTable is the plan's Pareto table with a leading "#" column: the row numbers --pick takes.
+func writeIndexedTable(w io.Writer, configs []profile.Config, selected int) error {
+	var buf bytes.Buffer
+	if err := RenderParetoTable(&buf, configs, selected); err != nil {
+		return err
+	}
+	width := max(len("#"), len(strconv.Itoa(len(configs)-1)))
+	for i, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+		idx := "#"
+		if i > 0 {
+			idx = strconv.Itoa(i - 1)
+		}
+		if _, err := fmt.Fprintf(w, "%-*s   %s\n", width, idx, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeResultsCSV writes the stored front, one row per configuration, with the row number --pick takes.
+func writeResultsCSV(w io.Writer, pr *v1alpha1.ProfilingResults) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"index", "selected", "backend", "mode", "gpus", "replicas", "layout", "ttft_ms", "itl_ms",
+		"tokens_per_s", "tokens_per_s_per_gpu", "tokens_per_s_per_user", "meets_sla"})
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	for i, p := range pr.Pareto {
+		_ = cw.Write([]string{
+			strconv.Itoa(i), strconv.FormatBool(pr.SelectedConfig != nil && int(pr.SelectedConfig.Index) == i), p.Backend, p.Mode,
+			strconv.Itoa(int(p.GPUs)), strconv.Itoa(int(p.Replicas)), expand.ConfigFromPoint(p).Layout(),
+			f(p.TTFT), f(p.ITL), f(p.Throughput), f(p.TokensPerSecondPerGPU), f(p.TokensPerSecondPerUser), strconv.FormatBool(p.MeetsSLA),
+		})
+	}
+	cw.Flush()
+	return cw.Error()
+}
