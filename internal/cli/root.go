@@ -31,6 +31,7 @@ DynamoGraphDeployment. "plan" and "estimate" run the performance model offline, 
 
 	for _, add := range []func(genericiooptions.IOStreams, *genericclioptions.ConfigFlags) *cobra.Command{
 		NewCmdVersion,
+		NewCmdBench,
 		NewCmdEstimate, NewCmdPlan,
 		NewCmdCreate, NewCmdGet, NewCmdStatus, NewCmdResults, NewCmdPromote, NewCmdExport, NewCmdLogs, NewCmdDelete, NewCmdCompletion,
 	} {
