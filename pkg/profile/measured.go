@@ -1,0 +1,18 @@
+package profile
+
+// Rank checks costed candidates against req's SLA, computes the Pareto front and selects, exactly as
+// Search does with its predictions. The thorough search ranks measured configurations with it, so a
+// measured selection follows the same rules as a predicted one. A candidate counts when Predicted is
+// true (its figures are costed: predicted or measured); its Reasons, Misses and MeetsSLA are
+// recomputed (those of the others are kept). Only req's SLA and budget (for the explanation) are read.
+func Rank(req SearchRequest, cands []Candidate) SearchResult {
+	res := SearchResult{Selected: -1}
+	for _, c := range cands {
+		if c.Predicted {
+			c.Reasons, c.Misses, c.Detail = nil, nil, ""
+		}
+		res.Candidates = append(res.Candidates, c)
+	}
+	finish(&req, &res)
+	return res
+}
