@@ -11,21 +11,15 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/expand"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
-
-// resultsKey is the key of the <name>-profiling ConfigMap that holds the search's document, in the format
-// of `kubectl dgdr plan -o json`.
-const resultsKey = "results.json"
 
 // ResultsOptions shows what profiling found.
 type ResultsOptions struct {
@@ -45,8 +39,9 @@ type Results struct {
 	Namespace        string                     `json:"namespace"`
 	Phase            v1alpha1.Phase             `json:"phase"`
 	ProfilingResults *v1alpha1.ProfilingResults `json:"profilingResults"`
-	// Search is results.json of the <name>-profiling ConfigMap (absent when the ConfigMap is).
-	Search *PlanOutput `json:"search,omitempty"`
+	// Search is the report stored in the <name>-profiling ConfigMap, as `kubectl dgdr plan -o json` prints
+	// it plus every costed candidate (absent when the ConfigMap is).
+	Search *profile.Report `json:"search,omitempty"`
 }
 
 // NewCmdResults is `kubectl dgdr results NAME`.
@@ -134,45 +129,10 @@ func (o *ResultsOptions) Run(ctx context.Context) error {
 	return writeResults(o.Out, d, search)
 }
 
-// resultsDocument reads results.json of the <name>-profiling ConfigMap; nil, nil when there is none.
-func (c *cluster) resultsDocument(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (*PlanOutput, error) {
-	cm := &corev1.ConfigMap{}
-	name := d.Name + v1alpha1.ProfilingConfigMapSuffix
-	if err := c.client.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: name}, cm); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("reading ConfigMap %s: %w", name, err)
-	}
-	data, ok := cm.Data[resultsKey]
-	if !ok {
-		return nil, fmt.Errorf("ConfigMap %s has no %s", name, resultsKey)
-	}
-	var probe struct {
-		Candidates json.RawMessage `json:"candidates"`
-	}
-	if err := json.Unmarshal([]byte(data), &probe); err != nil {
-		return nil, fmt.Errorf("reading %s of ConfigMap %s: %w", resultsKey, name, err)
-	}
-	if probe.Candidates == nil {
-		doc := &PlanOutput{}
-		if err := json.Unmarshal([]byte(data), doc); err != nil {
-			return nil, fmt.Errorf("reading %s of ConfigMap %s: %w", resultsKey, name, err)
-		}
-		return doc, nil
-	}
-	// A raw search result (every candidate) rather than the plan document: convert it. The hardware is not
-	// in it, so the document has no GPU figures.
-	var res profile.SearchResult
-	if err := json.Unmarshal([]byte(data), &res); err != nil {
-		return nil, fmt.Errorf("reading %s of ConfigMap %s: %w", resultsKey, name, err)
-	}
-	doc := NewPlanOutput(&profile.SearchRequest{
-		Model:    profile.Model{ID: d.Spec.Model},
-		Workload: profile.Workload{ISL: d.Spec.ISL(), OSL: d.Spec.OSL()},
-		SLA:      profile.SLA{TTFTMs: d.Spec.TTFT(), ITLMs: d.Spec.ITL()},
-	}, &res)
-	return &doc, nil
+// resultsDocument reads the search report the profiler stored in the <name>-profiling ConfigMap; nil, nil
+// when there is none.
+func (c *cluster) resultsDocument(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (*profile.Report, error) {
+	return lifecycle.GetResults(ctx, c.client, d)
 }
 
 // resultsPlotSize is the plot's size in characters (the same as plan's).
@@ -183,7 +143,7 @@ const (
 
 // writeResults renders the table view. The front is the DGDR's stored one, so that its row numbers are
 // what --pick takes; the search document adds the hardware, the counts and the rejections.
-func writeResults(w io.Writer, d *v1alpha1.DynamoGraphDeploymentRequest, search *PlanOutput) error {
+func writeResults(w io.Writer, d *v1alpha1.DynamoGraphDeploymentRequest, search *profile.Report) error {
 	pr := d.Status.ProfilingResults
 	s := d.Spec
 	configs := make([]profile.Config, len(pr.Pareto))

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/internal/testenv"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/expand"
@@ -17,20 +18,20 @@ import (
 )
 
 // searchDoc is results.json as `plan -o json` writes it, for the front of points().
-func searchDoc() PlanOutput {
+func searchDoc() profile.Report {
 	var front []profile.Config
 	for _, p := range points() {
 		front = append(front, expand.ConfigFromPoint(p))
 	}
 	rejected := front[2]
 	rejected.GPUs, rejected.Replicas = 32, 16
-	return PlanOutput{
+	return profile.Report{
 		Model: "Qwen/Qwen3-0.6B", GPU: "h100_sxm", TotalGPUs: 16, GPUsPerNode: 8,
 		Workload: profile.Workload{ISL: 2048, OSL: 256}, SLA: profile.SLA{TTFTMs: 300, ITLMs: 20},
 		Selected: &front[1], SelectedIndex: 1, Pareto: front, Predicted: 41,
 		Explanation: "highest tokens/s/GPU meeting TTFT ≤ 300ms and ITL ≤ 20ms",
-		Rejected: map[profile.RejectReason]PlanRejections{
-			profile.RejectGPUBudget: {Count: 7, Examples: []PlanExample{{Config: rejected, Detail: "needs 32 GPUs, the budget is 16"}}},
+		Rejected: map[profile.RejectReason]profile.ReportRejections{
+			profile.RejectGPUBudget: {Count: 7, Examples: []profile.ReportExample{{Config: rejected, Detail: "needs 32 GPUs, the budget is 16"}}},
 			profile.RejectITL:       {Count: 12},
 		},
 	}
@@ -41,7 +42,7 @@ func TestWriteResultsGolden(t *testing.T) {
 	doc := searchDoc()
 	for _, tt := range []struct {
 		name   string
-		search *PlanOutput
+		search *profile.Report
 	}{
 		{"status-only", nil},
 		{"with-search", &doc},
@@ -59,12 +60,10 @@ func TestResults(t *testing.T) {
 	ctx := t.Context()
 	ns := h.namespace("results")
 	h.profiled(ns, "qwen")
-	doc, err := json.Marshal(searchDoc())
+	doc := searchDoc()
+	cm, err := lifecycle.ResultsConfigMap(h.get(ns, "qwen"), &doc, "<svg/>")
 	require.NoError(t, err)
-	testenv.Must(t, h.env.Client.Create(ctx, &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: "qwen-profiling", Namespace: ns},
-		Data:       map[string]string{resultsKey: string(doc), "pareto.svg": "<svg/>"},
-	}), "creating the results ConfigMap")
+	testenv.Must(t, h.env.Client.Create(ctx, cm), "creating the results ConfigMap as the profiler does")
 
 	t.Run("table with the search document", func(t *testing.T) {
 		h := h.with(t)
@@ -94,34 +93,15 @@ func TestResults(t *testing.T) {
 `, h.ok("results", "qwen", "-n", ns, "-o", "csv").out)
 	})
 
-	t.Run("the profiler's raw search result is read too", func(t *testing.T) {
-		h := h.with(t)
-		h.profiled(ns, "raw")
-		res := profile.SearchResult{
-			Candidates: []profile.Candidate{{Config: expand.ConfigFromPoint(points()[0]), Predicted: true}},
-			Front:      []int{0}, Selected: 0, MeetsSLA: true, Predicted: 1,
-			Rejected: map[profile.RejectReason]profile.Rejections{profile.RejectMemory: {Count: 4}},
-		}
-		raw, err := json.Marshal(res)
-		require.NoError(t, err)
-		testenv.Must(t, h.env.Client.Create(ctx, &corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Name: "raw-profiling", Namespace: ns},
-			Data:       map[string]string{resultsKey: string(raw)},
-		}), "creating the results ConfigMap")
-		r := h.ok("results", "raw", "-n", ns)
-		assert.Contains(t, r.out, "Pareto front (3 configurations of 1 predicted):")
-		assert.Contains(t, r.out, "rejected for memory: 4\n")
-	})
-
 	t.Run("a broken ConfigMap falls back to the status with a warning", func(t *testing.T) {
 		h := h.with(t)
 		h.profiled(ns, "broken")
 		testenv.Must(t, h.env.Client.Create(ctx, &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Name: "broken-profiling", Namespace: ns},
-			Data:       map[string]string{resultsKey: "{"},
+			BinaryData: map[string][]byte{lifecycle.ResultsKey: []byte("{")},
 		}), "creating the results ConfigMap")
 		r := h.ok("results", "broken", "-n", ns)
-		assert.Contains(t, r.errOut, "Warning: reading results.json of ConfigMap broken-profiling:")
+		assert.Contains(t, r.errOut, "Warning: reading results.json.gz of ConfigMap broken-profiling: expected gzip")
 		assert.Contains(t, r.out, "Pareto front (3 configurations):")
 	})
 
