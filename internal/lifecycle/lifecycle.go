@@ -78,8 +78,11 @@ func ApplyDGD(ctx context.Context, c client.Client, dgd *unstructured.Unstructur
 
 // DGDState is what dgdr reads of a deployed DGD.
 type DGDState struct {
-	Found             bool
-	Ready             bool
+	Found bool
+	Ready bool
+	// Failed is true when the Dynamo operator reports the deployment failed (state "failed"): it will not
+	// become ready without a change.
+	Failed            bool
 	Replicas          int32
 	AvailableReplicas int32
 	// Message says why it is not ready (the DGD's state or Ready condition message).
@@ -116,6 +119,7 @@ func ReadDGDState(u *unstructured.Unstructured) DGDState {
 		}
 	}
 	st.Ready = state == "successful" || readyCond == string(metav1.ConditionTrue)
+	st.Failed = state == "failed"
 	if st.Message == "" {
 		if state == "" {
 			st.Message = "the Dynamo operator has not reported a state yet"

@@ -12,12 +12,14 @@ func TestReadDGDState(t *testing.T) {
 		name      string
 		status    map[string]any
 		ready     bool
+		failed    bool
 		replicas  int32
 		available int32
 		message   string
 	}{
 		{name: "no status yet", status: nil, message: "the Dynamo operator has not reported a state yet"},
 		{name: "pending", status: map[string]any{"state": "pending"}, message: "state pending"},
+		{name: "failed", status: map[string]any{"state": "failed"}, failed: true, message: "state failed"},
 		{
 			name: "successful with components",
 			status: map[string]any{"state": "successful", "components": map[string]any{
@@ -49,6 +51,7 @@ func TestReadDGDState(t *testing.T) {
 			st := ReadDGDState(u)
 			assert.True(t, st.Found)
 			assert.Equal(t, tt.ready, st.Ready)
+			assert.Equal(t, tt.failed, st.Failed)
 			assert.Equal(t, tt.replicas, st.Replicas)
 			assert.Equal(t, tt.available, st.AvailableReplicas)
 			assert.Equal(t, tt.message, st.Message)
