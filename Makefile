@@ -58,3 +58,15 @@ verify: ## fail when generated files drift, code is unformatted, vet complains o
 .PHONY: bench
 bench: ## go test -bench figures: the whole rapid search (Qwen3-32B, any backend, agg+disagg, 32 H200s) on 2 CPUs, the Pareto front
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 2 ./pkg/pareto ./pkg/profile
+
+.PHONY: tables
+tables: ## re-derive the performance model's kernel tables (pkg/profile/tables) from $(SHARED)/gpu-data
+	$(GO) run ./internal/tools/tables -shared $(SHARED)
+
+.PHONY: calibrate
+calibrate: ## refit the performance model's calibration (pkg/profile/tables/calib.json) on $(SHARED)/calibration
+	$(GO) run ./internal/tools/fit -shared $(SHARED)
+
+.PHONY: bench-accuracy
+bench-accuracy: ## performance-model TTFT/ITL error per backend and mode: training and leave-one-model-out
+	$(GO) run ./internal/tools/accuracy -shared $(SHARED)

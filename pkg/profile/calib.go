@@ -32,12 +32,27 @@ type Calib struct {
 type backendCalib struct {
 	// StepMs is the engine's fixed cost per iteration (scheduling, sampling, launch) — fitted.
 	StepMs float64 `json:"stepMs"`
+	// LayerUs is the engine's cost per layer per iteration outside the captured graph (eager
+	// attention, per-layer launches) — fitted.
+	LayerUs float64 `json:"layerUs"`
 	// SeqUs is the per-sequence cost per iteration (batch bookkeeping, detokenisation) — fitted.
 	SeqUs float64 `json:"seqUs"`
 	// DecodeScale and PrefillScale multiply composed GPU time: engine kernels against the measured
 	// stand-ins (paged attention, fused MoE, quantisation overheads) — fitted.
 	DecodeScale  float64 `json:"decodeScale"`
 	PrefillScale float64 `json:"prefillScale"`
+	// MoEScale multiplies the routed-expert time: the engine's fused MoE kernels against the measured
+	// bf16 grouped GEMM — fitted where MoE rows exist.
+	MoEScale float64 `json:"moeScale"`
+	// MLAScale multiplies MLA decode attention (latent-cache kernels such as FlashMLA against the
+	// dense-cache stand-in of the kernel tables) — fitted where MLA rows exist.
+	MLAScale float64 `json:"mlaScale"`
+	// SlotLag is the share of an inter-completion interval a new request waits for a batch slot
+	// when every slot is taken (a finished request holds its slot until its response is out) — fitted.
+	SlotLag float64 `json:"slotLag"`
+	// CollectiveUs is the engine's fixed cost per collective (all-reduce, all-to-all) on top of the
+	// interconnect's published latency and bandwidth — fitted.
+	CollectiveUs float64 `json:"collectiveUs"`
 	// PrefillReqMs is the per-request cost outside the GPU before the first token (tokenisation,
 	// admission, first-token return) — fitted.
 	PrefillReqMs float64 `json:"prefillReqMs"`
@@ -68,7 +83,7 @@ const calibFile = "calib.json"
 
 // defaultCalib holds the priors the fit starts from (and the memory policy it keeps).
 func defaultCalib() Calib {
-	base := backendCalib{StepMs: 1, SeqUs: 10, DecodeScale: 1, PrefillScale: 1, PrefillReqMs: 5, Burst: 0.3,
+	base := backendCalib{StepMs: 1, LayerUs: 5, SeqUs: 10, DecodeScale: 1, PrefillScale: 1, PrefillReqMs: 5, Burst: 0.3, MoEScale: 1, MLAScale: 1, SlotLag: 0.2, CollectiveUs: 5,
 		KVTransferScale: 1, PrefillShare: 1, ChunkTokens: 8192, MemFraction: 0.9, ReserveGiB: 2.5, MixedPrefill: true}
 	vllm, sglang, trt := base, base, base
 	sglang.MixedPrefill = false

@@ -18,17 +18,24 @@ type fitParam struct {
 	lo, hi float64
 	get    func(*backendCalib) *float64
 	disagg bool // only disaggregated rows inform it
+	moe    bool // only MoE rows inform it
+	mla    bool // only MLA rows inform it
 }
 
 var fitParams = []fitParam{
-	{"stepMs", 0.05, 20, func(c *backendCalib) *float64 { return &c.StepMs }, false},
-	{"seqUs", 0.1, 500, func(c *backendCalib) *float64 { return &c.SeqUs }, false},
-	{"decodeScale", 0.4, 3, func(c *backendCalib) *float64 { return &c.DecodeScale }, false},
-	{"prefillScale", 0.4, 3, func(c *backendCalib) *float64 { return &c.PrefillScale }, false},
-	{"prefillReqMs", 0.1, 200, func(c *backendCalib) *float64 { return &c.PrefillReqMs }, false},
-	{"burst", 0.01, 3, func(c *backendCalib) *float64 { return &c.Burst }, false},
-	{"kvTransferScale", 0.1, 20, func(c *backendCalib) *float64 { return &c.KVTransferScale }, true},
-	{"prefillShare", 0.05, 4, func(c *backendCalib) *float64 { return &c.PrefillShare }, true},
+	{"stepMs", 0.05, 20, func(c *backendCalib) *float64 { return &c.StepMs }, false, false, false},
+	{"layerUs", 0.1, 200, func(c *backendCalib) *float64 { return &c.LayerUs }, false, false, false},
+	{"seqUs", 0.1, 500, func(c *backendCalib) *float64 { return &c.SeqUs }, false, false, false},
+	{"decodeScale", 0.4, 3, func(c *backendCalib) *float64 { return &c.DecodeScale }, false, false, false},
+	{"prefillScale", 0.4, 3, func(c *backendCalib) *float64 { return &c.PrefillScale }, false, false, false},
+	{"prefillReqMs", 0.1, 200, func(c *backendCalib) *float64 { return &c.PrefillReqMs }, false, false, false},
+	{"burst", 0.01, 3, func(c *backendCalib) *float64 { return &c.Burst }, false, false, false},
+	{"kvTransferScale", 0.1, 20, func(c *backendCalib) *float64 { return &c.KVTransferScale }, true, false, false},
+	{"prefillShare", 0.05, 4, func(c *backendCalib) *float64 { return &c.PrefillShare }, true, false, false},
+	{"moeScale", 0.3, 3, func(c *backendCalib) *float64 { return &c.MoEScale }, false, true, false},
+	{"mlaScale", 0.3, 5, func(c *backendCalib) *float64 { return &c.MLAScale }, false, false, true},
+	{"slotLag", 0.01, 3, func(c *backendCalib) *float64 { return &c.SlotLag }, false, false, false},
+	{"collectiveUs", 0.1, 200, func(c *backendCalib) *float64 { return &c.CollectiveUs }, false, false, false},
 }
 
 // RowResult is one row's prediction (or why none).
@@ -48,16 +55,18 @@ func (r RowResult) AbsErr() (ttft, itl float64) {
 
 // Evaluator predicts a fixed set of rows under changing calibrations, reusing its predictors.
 type Evaluator struct {
-	rows  []*ServingRow
-	preds []*Predictor
-	errs  []error
+	rows   []*ServingRow
+	preds  []*Predictor
+	errs   []error
+	groups []string // ModelGroup/mode of each row, for the loss
 }
 
 // NewEvaluator prepares rows (their Err, unknown backends and unbuildable targets are kept as errors).
 func NewEvaluator(rows []*ServingRow) *Evaluator {
-	ev := &Evaluator{rows: rows, preds: make([]*Predictor, len(rows)), errs: make([]error, len(rows))}
+	ev := &Evaluator{rows: rows, preds: make([]*Predictor, len(rows)), errs: make([]error, len(rows)), groups: make([]string, len(rows))}
 	cache := map[string]*Predictor{}
 	for i, r := range rows {
+		ev.groups[i] = ModelGroup(r) + "/" + string(r.Config.Mode)
 		if r.Err != nil {
 			ev.errs[i] = r.Err
 			continue
@@ -112,23 +121,41 @@ func (ev *Evaluator) one(i int, c Calib) RowResult {
 	return RowResult{Pred: pred, Err: err}
 }
 
-// loss is the mean absolute log error of TTFT and ITL over the rows that were predicted.
+// loss is the absolute log error of TTFT and ITL averaged per model group and mode, then over the
+// groups weighted by √rows, so that the model with the most rows does not decide alone the constants
+// every model shares.
 func (ev *Evaluator) loss(c Calib, idx []int) float64 {
-	var s float64
-	var n int
+	type acc struct {
+		s float64
+		n int
+	}
+	groups := map[string]*acc{}
 	for _, i := range idx {
 		res := ev.one(i, c)
 		r := ev.rows[i]
 		if res.Err != nil || r.MeasuredTTFTMs <= 0 || r.MeasuredITLMs <= 0 {
 			continue
 		}
-		s += math.Abs(math.Log(res.Pred.TTFTMs/r.MeasuredTTFTMs)) + math.Abs(math.Log(res.Pred.ITLMs/r.MeasuredITLMs))
-		n++
+		k := ev.groups[i]
+		a := groups[k]
+		if a == nil {
+			a = &acc{}
+			groups[k] = a
+		}
+		a.s += math.Abs(math.Log(res.Pred.TTFTMs/r.MeasuredTTFTMs)) + math.Abs(math.Log(res.Pred.ITLMs/r.MeasuredITLMs))
+		a.n++
 	}
-	if n == 0 {
+	// Each group weighs the square root of its rows: more rows count, but do not drown the others.
+	var s, w float64
+	for _, a := range groups {
+		wg := math.Sqrt(float64(a.n))
+		s += wg * a.s / float64(a.n)
+		w += wg
+	}
+	if w == 0 {
 		return 0
 	}
-	return s / float64(n)
+	return s / w
 }
 
 // FitCalibration fits each backend's parameters on the rows (those with measurements), starting from
@@ -144,11 +171,13 @@ func FitCalibration(ev *Evaluator, start Calib, maxEvals int) Calib {
 	slices.Sort(names)
 	for _, b := range names {
 		var idx []int
-		hasDisagg := false
+		hasDisagg, hasMoE, hasMLA := false, false, false
 		for i, r := range ev.rows {
 			if ev.errs[i] == nil && r.Target.Backend == b && r.MeasuredTTFTMs > 0 {
 				idx = append(idx, i)
 				hasDisagg = hasDisagg || r.Config.Mode == ModeDisagg
+				hasMoE = hasMoE || r.Target.Model.Experts > 0
+				hasMLA = hasMLA || r.Target.Model.KVLoraRank > 0
 			}
 		}
 		if len(idx) == 0 {
@@ -156,7 +185,7 @@ func FitCalibration(ev *Evaluator, start Calib, maxEvals int) Calib {
 		}
 		var params []fitParam
 		for _, fp := range fitParams {
-			if !fp.disagg || hasDisagg {
+			if (!fp.disagg || hasDisagg) && (!fp.moe || hasMoE) && (!fp.mla || hasMLA) {
 				params = append(params, fp)
 			}
 		}
@@ -174,7 +203,10 @@ func FitCalibration(ev *Evaluator, start Calib, maxEvals int) Calib {
 		for j, fp := range params {
 			x0[j] = math.Log(math.Min(math.Max(*fp.get(&base), fp.lo), fp.hi))
 		}
-		best := nelderMead(func(x []float64) float64 { return ev.loss(toCalib(x), idx) }, x0, 0.5, maxEvals)
+		// Two rounds: the restart's fresh simplex escapes the collapsed one of the first.
+		f := func(x []float64) float64 { return ev.loss(toCalib(x), idx) }
+		best := nelderMead(f, x0, 0.5, maxEvals/2)
+		best = nelderMead(f, best, 0.2, maxEvals/2)
 		out.Backends[b] = toCalib(best).Backends[b]
 	}
 	return out

@@ -24,7 +24,7 @@ import "math"
 // value and the saturation bound C/μ_p − (O−1)·ITL of a closed network whose prefill pool is the
 // bottleneck.
 
-const fixedPointIters = 40
+const fixedPointIters = 25
 
 // engineLoad is the fixed part of one engine's serving problem.
 type engineLoad struct {
@@ -40,7 +40,7 @@ func (p *Predictor) decodeMs(e *engineLoad, nd float64) float64 {
 	nd = math.Max(nd, 1)
 	pp := float64(e.s.pp)
 	gpu := pp * p.stepMs(e.s, batchLoad{decodeSeqs: nd / pp, decodeKV: e.kvMean})
-	return p.cal.DecodeScale*gpu + p.cal.StepMs + p.cal.SeqUs/1000*nd
+	return p.cal.DecodeScale*gpu + p.cal.StepMs + p.cal.LayerUs/1000*p.model.layers + p.cal.SeqUs/1000*nd
 }
 
 // prefillTokenMs is the marginal time of one prompt token when pt prompt tokens (in whole prompts of
@@ -62,6 +62,7 @@ func (p *Predictor) prefillTokenMs(e *engineLoad, pt, nd float64) float64 {
 // aggResult is one engine's steady state.
 type aggResult struct {
 	ttft, itl, x, decode, prefill1, nd float64
+	svc, rho, tauFull                  float64
 }
 
 // serveAgg solves the closed loop of one aggregated engine with n requests and b slots.
@@ -78,7 +79,18 @@ func (p *Predictor) serveAgg(e *engineLoad, n, b float64) aggResult {
 	itl := d0
 	ttft := prefill1
 	nd := nr
-	var x float64
+	// A step carries at most a budget of prompt tokens: beyond that share of time, prompts queue.
+	availMax := e.chunk
+	if c.MixedPrefill {
+		availMax = math.Max(e.chunk-nr, e.chunk/8)
+	}
+	tauFull := p.prefillTokenMs(e, availMax, 0)
+	rhoMax := 0.95
+	if c.MixedPrefill {
+		full := availMax * p.prefillTokenMs(e, availMax, nr)
+		rhoMax = math.Min(full/(d0+full), rhoMax)
+	}
+	var x, svcOut, rhoOut float64
 	for i := 0; i < fixedPointIters; i++ {
 		x = nr / (ttft + (O-1)*itl)
 		nd = math.Max(math.Min(x*(O-1)*itl, nr), 1)
@@ -94,12 +106,14 @@ func (p *Predictor) serveAgg(e *engineLoad, n, b float64) aggResult {
 			pt := math.Min(math.Max(x*I*itl, I), avail)
 			tau = p.prefillTokenMs(e, pt, 0) + c.StepMs/pt
 		}
-		rho := math.Min(x*I*tau, 0.95)
+		rho := math.Min(x*I*tau, rhoMax)
 		newITL := d / (1 - rho)
-		tauFull := p.prefillTokenMs(e, avail, 0)
 		svc := I*tau + math.Ceil(I/avail)*d + 0.5*newITL
 		wait := c.Burst*(nr-1)/2*I*tauFull + svc*rho/(2*(1-rho))
-		newTTFT := svc + wait + c.PrefillReqMs
+		// Closed-loop saturation: the engine admits at most rhoMax/(I·τ) prompts per ms.
+		sat := nr*I*tau/rhoMax - (O-1)*newITL
+		newTTFT := math.Max(svc+wait, sat) + c.PrefillReqMs
+		svcOut, rhoOut = svc, rho
 		itl = 0.5*itl + 0.5*newITL
 		ttft = 0.5*ttft + 0.5*newTTFT
 	}
@@ -108,7 +122,11 @@ func (p *Predictor) serveAgg(e *engineLoad, n, b float64) aggResult {
 		// The excess waits outside the batch: one slot frees every 1/x.
 		ttft += (n - nr) / x
 	}
-	return aggResult{ttft: ttft, itl: itl, x: x, decode: d0, prefill1: prefill1, nd: nd}
+	if n >= b {
+		// Every slot taken: a replacement request waits for a slot to be released.
+		ttft += c.SlotLag / x
+	}
+	return aggResult{ttft: ttft, itl: itl, x: x, decode: d0, prefill1: prefill1, nd: nd, svc: svcOut, rho: rhoOut, tauFull: tauFull}
 }
 
 func (p *Predictor) newEngine(s *shard) engineLoad {

@@ -200,7 +200,11 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 			if m.mla {
 				flops = 2 * b.decodeSeqs * L * s.heads * (2*m.kvLora + m.qkRope)
 			}
-			t += k.decodeAttn(bytes, flops)
+			dt := k.decodeAttn(bytes, flops)
+			if m.mla {
+				dt *= p.cal.MLAScale // latent-attention decode kernels against the dense stand-in
+			}
+			t += dt
 		}
 		return t
 	}
@@ -217,7 +221,12 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 	ew := k.memop(T*m.h*2*8) + p.glue
 
 	// Communication: all-reduce after attention and after the MLP over TP.
+	// The engine's own cost per collective (synchronisation, its all-reduce kernel) comes on top.
+	coll := p.cal.CollectiveUs / 1000
 	ar := k.allReduce(T*m.h*2, s.tp)
+	if s.tp > 1 {
+		ar += coll
+	}
 
 	perDense := attn + attnCore + ew + 2*ar
 	if m.denseLayers > 0 {
@@ -234,7 +243,7 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 		}
 		// Tokens entering the experts: every DP rank's tokens meet in the expert layer.
 		rows := T * float64(s.dp) * m.topK / float64(s.ep)
-		perMoE += k.moe(rows, s.experts, m.h, s.expertFFN, p.ed)
+		perMoE += p.cal.MoEScale * k.moe(rows, s.experts, m.h, s.expertFFN, p.ed)
 		if s.dp > 1 {
 			// Attention-DP: dispatch the routed tokens to their experts and combine them back.
 			ab := 2.0
@@ -242,7 +251,7 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 				ab = 1
 			}
 			g := s.tp * s.dp
-			perMoE += k.allToAll(T*m.topK*m.h*ab, g) + k.allToAll(T*m.topK*m.h*2, g)
+			perMoE += k.allToAll(T*m.topK*m.h*ab, g) + k.allToAll(T*m.topK*m.h*2, g) + 2*coll
 		} else {
 			perMoE += ar
 		}

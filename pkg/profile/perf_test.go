@@ -10,7 +10,9 @@ import (
 	"github.com/dgdr-dev/dgdr/pkg/hw"
 )
 
-func gpu(t *testing.T, name string) hw.GPU {
+func gpu(t *testing.T, name string) hw.GPU { return gpuB(t, name) }
+
+func gpuB(t testing.TB, name string) hw.GPU {
 	t.Helper()
 	g, err := hw.Lookup(name)
 	require.NoError(t, err)

@@ -58,3 +58,17 @@ func PrintTable(w io.Writer, title string, lines []profile.AccuracyLine) {
 			100*l.Coverage, 100*l.TTFTMedian, 100*l.TTFTP90, 100*l.ITLMedian, 100*l.ITLP90)
 	}
 }
+
+// OnSystems keeps the results of rows measured on the given systems.
+func OnSystems(res []profile.RowResult, systems ...string) []profile.RowResult {
+	var out []profile.RowResult
+	for _, r := range res {
+		for _, s := range systems {
+			if r.Row.Fields["system"] == s {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,82 @@
+package profile
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func calibrationRows(t *testing.T) []*ServingRow {
+	t.Helper()
+	f, err := os.Open(filepath.Join(sharedDir(t), "calibration", "serving_measurements_train.csv"))
+	require.NoError(t, err)
+	defer f.Close()
+	_, rows, err := ReadServingRows(f, LookupModel)
+	require.NoError(t, err)
+	require.Greater(t, len(rows), 2000)
+	return RowPointers(rows)
+}
+
+// accuracyBound is a regression guard: the error one group of rows must stay under.
+type accuracyBound struct {
+	backend, mode      string
+	coverage           float64
+	ttftMedian, itlMed float64
+}
+
+func checkBounds(t *testing.T, lines []AccuracyLine, bounds []accuracyBound) {
+	t.Helper()
+	for _, b := range bounds {
+		found := false
+		for _, l := range lines {
+			if l.Backend != b.backend || l.Mode != b.mode {
+				continue
+			}
+			found = true
+			t.Logf("%s/%s: %d rows, coverage %.0f%%, TTFT median %.1f%% p90 %.1f%%, ITL median %.1f%% p90 %.1f%%",
+				l.Backend, l.Mode, l.Rows, 100*l.Coverage, 100*l.TTFTMedian, 100*l.TTFTP90, 100*l.ITLMedian, 100*l.ITLP90)
+			assert.GreaterOrEqual(t, l.Coverage, b.coverage, "%s/%s coverage", b.backend, b.mode)
+			assert.LessOrEqual(t, l.TTFTMedian, b.ttftMedian, "%s/%s TTFT median error", b.backend, b.mode)
+			assert.LessOrEqual(t, l.ITLMedian, b.itlMed, "%s/%s ITL median error", b.backend, b.mode)
+		}
+		assert.True(t, found, "no rows for %s/%s", b.backend, b.mode)
+	}
+}
+
+// The shipped calibration on the rows it was fitted on.
+func TestTrainingAccuracy(t *testing.T) {
+	cal, err := EmbeddedCalibration()
+	require.NoError(t, err)
+	lines := Summarize(NewEvaluator(calibrationRows(t)).Run(cal))
+	checkBounds(t, lines, trainingBounds)
+}
+
+// Each model predicted by a calibration refitted without it: the generalisation the search relies on.
+func TestCrossValidatedAccuracy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("leave-one-model-out refits the calibration four times (about a minute); run without -short")
+	}
+	cal, err := EmbeddedCalibration()
+	require.NoError(t, err)
+	start := DefaultCalibration()
+	start.GlueUsPerLayer = cal.GlueUsPerLayer
+	res := CrossValidate(calibrationRows(t), start, 120)
+	checkBounds(t, Summarize(res), crossValidatedBounds)
+}
+
+// Bounds: the measured figures (README "Accuracy") with a margin, so a regression fails.
+var trainingBounds = []accuracyBound{
+	{"vllm", "agg", 0.95, 0.50, 0.15},
+	{"sglang", "agg", 0.9, 0.70, 0.20},
+	{"trtllm", "agg", 0.95, 0.60, 0.20},
+	{"sglang", "disagg", 0.85, 0.60, 0.45},
+	{"trtllm", "disagg", 0.95, 0.60, 0.50},
+}
+
+var crossValidatedBounds = []accuracyBound{
+	{"all", "agg", 0.95, 0.80, 0.30},
+	{"all", "disagg", 0.85, 0.90, 0.60},
+}
