@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 )
 
 // NewCmdCompletion prints a shell completion script. kubectl (≥1.26) completes plugin arguments through an
@@ -69,7 +71,10 @@ func completeDGDRNames(flags *genericclioptions.ConfigFlags, maxArgs int) func(*
 			if strings.HasPrefix(u.GetName(), toComplete) {
 				// "name<TAB>description": shells that show descriptions show the phase.
 				phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
-				names = append(names, u.GetName()+"\t"+orNone(phase))
+				if phase == "" {
+					phase = string(v1alpha1.PhasePending)
+				}
+				names = append(names, u.GetName()+"\t"+phase)
 			}
 		}
 		return names, cobra.ShellCompDirectiveNoFileComp

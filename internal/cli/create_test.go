@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -217,5 +220,37 @@ func TestCreateWait(t *testing.T) {
 		r := h.fail("create", "slow", "-n", ns, "--model", "Qwen/Qwen3-0.6B", "--wait", "--timeout", "1s")
 		assert.Contains(t, r.errLine, "timed out after 1s waiting for DGDR slow, still Pending")
 		assert.Contains(t, r.errLine, "hint: it goes on in the cluster")
+	})
+}
+
+// FuzzReadDGDR feeds the manifest reader arbitrary input: it never panics, and what it accepts is one
+// DGDR without status that reads back the same after encoding.
+func FuzzReadDGDR(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join("testdata", "create", "*"))
+	require.NoError(f, err)
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		require.NoError(f, err)
+		f.Add(data)
+	}
+	f.Add([]byte("---\n---\n"))
+	f.Add([]byte(`{"apiVersion":"nvidia.com/v1alpha1","kind":"DynamoGraphDeploymentRequest","spec":{"model":"a/b","model":"c/d"}}`))
+	read := func(data []byte) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
+		o := &CreateOptions{Filename: "-"}
+		o.In, o.ErrOut = bytes.NewReader(data), io.Discard
+		return o.readFile()
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := read(data)
+		if err != nil {
+			return
+		}
+		assert.Equal(t, v1alpha1.Kind, d.Kind)
+		assert.Empty(t, d.Status.Phase)
+		again, err := json.Marshal(d)
+		require.NoError(t, err)
+		d2, err := read(again)
+		require.NoError(t, err, "re-reading %s", again)
+		assert.Equal(t, d, d2)
 	})
 }

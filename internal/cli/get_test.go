@@ -41,7 +41,7 @@ func TestGet(t *testing.T) {
 		got := rows(r.out)
 		require.Len(t, got, 3)
 		assert.Equal(t, []string{"NAME", "MODEL", "BACKEND", "STRATEGY", "PHASE", "DGD", "AGE"}, got[0])
-		assert.Equal(t, []string{"bare", "Qwen/Qwen3-8B", "<none>", "<none>", "<none>", "<none>"}, got[1][:6])
+		assert.Equal(t, []string{"bare", "Qwen/Qwen3-8B", "<none>", "<none>", "Pending", "<none>"}, got[1][:6])
 		assert.Equal(t, []string{"qwen", "Qwen/Qwen3-0.6B", "vllm", "rapid", "Ready", "qwen-dgd"}, got[2][:6])
 		assert.Empty(t, r.errOut)
 	})

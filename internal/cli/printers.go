@@ -55,7 +55,7 @@ func dgdrTable(items []unstructured.Unstructured, now time.Time) (*metav1.Table,
 		}
 		t.Rows = append(t.Rows, metav1.TableRow{
 			Cells: []any{
-				d.Name, s.Model, orNone(string(s.Backend)), orNone(string(s.SearchStrategy)), orNone(string(d.Status.Phase)),
+				d.Name, s.Model, orNone(string(s.Backend)), orNone(string(s.SearchStrategy)), string(phaseOf(d)),
 				orNone(d.Status.DGDName), age(d.CreationTimestamp, now),
 				int64(s.ISL()), int64(s.OSL()), ms(s.TTFT()), ms(s.ITL()), gpus, selected,
 			},
@@ -104,6 +104,14 @@ func (p *getPrinter) toPrinter(withNamespace bool) (printers.ResourcePrinter, er
 // e.g. "vllm agg 2x tp4 bs64".
 func pointLabel(p v1alpha1.ParetoPoint) string {
 	return fmt.Sprintf("%s %s %s", p.Backend, p.Mode, expand.ConfigFromPoint(p).Layout())
+}
+
+// phaseOf is the DGDR's phase; a DGDR nothing has written a phase to yet is Pending (the design's first phase).
+func phaseOf(d *v1alpha1.DynamoGraphDeploymentRequest) v1alpha1.Phase {
+	if d.Status.Phase == "" {
+		return v1alpha1.PhasePending
+	}
+	return d.Status.Phase
 }
 
 func orNone(s string) string {

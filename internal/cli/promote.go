@@ -249,10 +249,7 @@ func pickPoint(d *v1alpha1.DynamoGraphDeploymentRequest, pick int) (v1alpha1.Par
 	pr := d.Status.ProfilingResults
 	ns := nsFlag(d.Namespace)
 	if pr == nil || pr.SelectedConfig == nil {
-		phase := d.Status.Phase
-		if phase == "" {
-			phase = v1alpha1.PhasePending
-		}
+		phase := phaseOf(d)
 		if phase == v1alpha1.PhaseFailed {
 			return v1alpha1.ParetoPoint{}, WithHint(fmt.Errorf("DGDR %s failed without profiling results", d.Name),
 				"`kubectl dgdr status %s%s` says why", d.Name, ns)

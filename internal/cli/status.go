@@ -272,10 +272,7 @@ func eventTime(e corev1.Event) time.Time {
 func writeStatus(out io.Writer, d *v1alpha1.DynamoGraphDeploymentRequest, job *batchv1.Job, dgd *lifecycle.DGDState, events []corev1.Event, now time.Time) error {
 	w := printers.GetNewTabWriter(out)
 	s := &d.Spec
-	phase := d.Status.Phase
-	if phase == "" {
-		phase = v1alpha1.PhasePending
-	}
+	phase := phaseOf(d)
 	fmt.Fprintf(w, "Name:\t%s\n", d.Name)
 	fmt.Fprintf(w, "Namespace:\t%s\n", d.Namespace)
 	fmt.Fprintf(w, "Model:\t%s\n", s.Model)

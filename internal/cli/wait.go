@@ -87,10 +87,7 @@ func (w waiter) wait(ctx context.Context, name string, timeout time.Duration) (*
 		for {
 			select {
 			case <-ctx.Done():
-				phase := last.Status.Phase
-				if phase == "" {
-					phase = v1alpha1.PhasePending
-				}
+				phase := phaseOf(last)
 				p.finish(w.now(), "")
 				err := fmt.Errorf("timed out after %s waiting for DGDR %s, still %s", timeout, name, phase)
 				if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -122,10 +119,7 @@ func (w waiter) check(ctx context.Context, name string, p *progress) (*v1alpha1.
 	} else if dgd != nil && !dgd.Ready {
 		msg = "DGD " + d.Status.DGDName + ": " + dgd.Message
 	}
-	phase := d.Status.Phase
-	if phase == "" {
-		phase = v1alpha1.PhasePending
-	}
+	phase := phaseOf(d)
 	p.observe(w.now(), string(phase), msg)
 	return d, nil
 }
