@@ -12,7 +12,8 @@ export KUBEBUILDER_ASSETS ?= $(ENVTEST_ASSETS)
 export DGDR_SHARED := $(SHARED)
 
 MODULE  := github.com/dgdr-dev/dgdr
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+# A "v"-prefixed semver, as krew requires: the tag at a release, else a pseudo-version (hack/version.sh).
+VERSION ?= $(shell bash hack/version.sh)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) \
@@ -31,6 +32,25 @@ build: ## build bin/kubectl-dgdr, bin/dgdr-webhook and bin/dgdr-profiler
 	$(GOBUILD) -o bin/kubectl-dgdr ./cmd/kubectl-dgdr
 	$(GOBUILD) -o bin/dgdr-webhook ./cmd/webhook
 	$(GOBUILD) -o bin/dgdr-profiler ./cmd/dgdr-profiler
+
+# Release artefacts: kubectl-dgdr for linux, darwin and windows on amd64 and arm64 (internal/ship).
+DIST_DIR      ?= dist
+KREW_MANIFEST ?= krew/dgdr.yaml
+IMAGE         ?= ghcr.io/dgdr-dev/dgdr
+IMAGE_TAG     ?= $(VERSION)
+SHIP          = $(GO) run ./hack/dist -version "$(VERSION)" -out "$(DIST_DIR)" -manifest "$(KREW_MANIFEST)"
+
+.PHONY: dist
+dist: ## cross-build dist/kubectl-dgdr_<version>_<os>_<arch>.tar.gz, dist/checksums.txt and krew/dgdr.yaml
+	$(SHIP) -go "$(GO)" -ldflags "$(LDFLAGS)"
+
+.PHONY: krew-manifest
+krew-manifest: ## re-render krew/dgdr.yaml from the archives already in dist/ (make dist does it too)
+	$(SHIP) -manifest-only
+
+.PHONY: image
+image: ## build the webhook + profiler image ghcr.io/dgdr-dev/dgdr:<version> with docker, podman or buildah
+	bash hack/image.sh "$(IMAGE):$(IMAGE_TAG)" --build-arg LDFLAGS="$(LDFLAGS)"
 
 .PHONY: envtest-assets
 envtest-assets: ## build kube-apiserver, etcd and kubectl from source into $(ENVTEST_ASSETS) (cached)
