@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -9,8 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/internal/testenv"
@@ -177,4 +181,47 @@ func TestStatus(t *testing.T) {
 		r = h.fail("status")
 		assert.Equal(t, "error: expected one DGDR name, got 0 arguments (hint: run `kubectl dgdr status NAME`; `kubectl dgdr get` lists the names)\n", r.errLine)
 	})
+}
+
+// TestStatusReadOnlyUser: a user who may read but not write DGDR status still gets the report, and a
+// warning that the move to Deployed was not recorded.
+func TestStatusReadOnlyUser(t *testing.T) {
+	h := newHarness(t, testenv.Options{})
+	ctx := t.Context()
+	ns := h.namespace("viewer")
+	st := readyStatus("qwen")
+	st.Phase = v1alpha1.PhaseDeploying
+	h.dgdr(ns, "qwen", spec(), &st)
+	h.dgd(ns, "qwen-dgd", map[string]any{"state": "successful"})
+
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "dgdr-viewer"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{"nvidia.com"}, Resources: []string{"dynamographdeploymentrequests", "dynamographdeployments"}, Verbs: []string{"get", "list"}},
+			{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"get", "list"}},
+			{APIGroups: []string{""}, Resources: []string{"pods", "events"}, Verbs: []string{"get", "list"}},
+		},
+	}
+	testenv.Must(t, h.env.Client.Create(ctx, role), "creating the ClusterRole")
+	testenv.Must(t, h.env.Client.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "dgdr-viewer"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "viewer"}},
+	}), "binding the ClusterRole")
+	user, err := h.env.Env.AddUser(envtest.User{Name: "viewer"}, nil)
+	require.NoError(t, err)
+	kc, err := user.KubeConfig()
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "viewer")
+	require.NoError(t, os.WriteFile(path, kc, 0o600))
+
+	r := h.ok("status", "qwen", "-n", ns, "--kubeconfig", path)
+	assert.Regexp(t, `Phase:\s+Deploying\n`, r.out)
+	assert.Regexp(t, `DGD:\s+qwen-dgd \(ready\)\n`, r.out)
+	assert.Contains(t, r.errOut, "Warning: could not record the deployment state in the DGDR's status")
+	assert.Equal(t, v1alpha1.PhaseDeploying, h.get(ns, "qwen").Status.Phase)
+
+	r = h.fail("delete", "qwen", "-n", ns, "--kubeconfig", path)
+	assert.Contains(t, r.errLine, "is forbidden")
+	assert.Contains(t, r.errLine, "(hint: your user lacks the RBAC permission; check with `kubectl auth can-i --list`)")
 }
