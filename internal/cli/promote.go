@@ -2,9 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -185,13 +182,6 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 		return o.printResult(result, verb)
 	}
 
-	// Record what dgdr applied, to notice later edits by anyone else.
-	ann := desired.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
-	}
-	ann[v1alpha1.AnnotationAppliedSpecHash] = specHash(result)
-	desired.SetAnnotations(ann)
 	applied, err := c.applyDGD(ctx, desired, o.Force, false)
 	if err != nil {
 		return err
@@ -348,24 +338,15 @@ func (c *cluster) gpusPerNode(ctx context.Context, d *v1alpha1.DynamoGraphDeploy
 	return 0, "the profiler's node size is not recorded: no worker is split across nodes (set spec.hardware.gpusPerNode to plan for it)"
 }
 
-// applyDGD applies the DGD with server-side apply as field manager dgdr and returns what the server stored
-// (or would store, for a dry run). Without force, fields another manager owns are a conflict.
+// applyDGD is lifecycle.ApplyDGD (the profiler's apply too) with the plugin's hints on conflicts.
 func (c *cluster) applyDGD(ctx context.Context, desired *unstructured.Unstructured, force, dryRun bool) (*unstructured.Unstructured, error) {
-	obj := desired.DeepCopy()
-	opts := []client.ApplyOption{client.FieldOwner(v1alpha1.FieldManager)}
-	if force {
-		opts = append(opts, client.ForceOwnership)
-	}
-	if dryRun {
-		opts = append(opts, client.DryRunAll)
-	}
-	// lifecycle.ApplyDGD is the profiler's apply; this one also needs dry runs and the stored object back.
-	if err := c.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), opts...); err != nil {
+	obj, err := lifecycle.ApplyDGD(ctx, c.client, desired, lifecycle.ApplyOptions{Force: force, DryRun: dryRun})
+	if err != nil {
 		if apierrors.IsConflict(err) {
-			return nil, WithHint(fmt.Errorf("DGD %s: fields dgdr sets are owned by another manager: %s", obj.GetName(), conflictSummary(err)),
+			return nil, WithHint(fmt.Errorf("DGD %s: fields dgdr sets are owned by another manager: %s", desired.GetName(), conflictSummary(err)),
 				"someone changed the DGD; keep their change by editing the DGD directly, or rerun with --force to overwrite it")
 		}
-		return nil, apiError(fmt.Errorf("applying DGD %s: %w", obj.GetName(), err), "")
+		return nil, apiError(err, "")
 	}
 	return obj, nil
 }
@@ -403,7 +384,7 @@ func checkOwner(live *unstructured.Unstructured, d *v1alpha1.DynamoGraphDeployme
 		}
 		return nil // applied by the profiler: the server-side apply conflict check covers it
 	}
-	if hash != specHash(live) {
+	if hash != lifecycle.SpecHash(live) {
 		by := "another client"
 		if len(managers) > 0 {
 			by = strings.Join(managers, ", ")
@@ -437,16 +418,6 @@ func otherManagers(u *unstructured.Unstructured) []string {
 	return out
 }
 
-// specHash fingerprints a DGD's spec (encoding/json sorts map keys, so equal specs hash equally).
-func specHash(u *unstructured.Unstructured) string {
-	spec, _, _ := unstructured.NestedFieldNoCopy(u.Object, "spec")
-	data, err := json.Marshal(spec)
-	if err != nil {
-		return ""
-	}
-	sum := sha256.Sum256(data)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
 
 // dgdDiff is a unified diff of what the user manages in a DGD (metadata labels and annotations, spec)
 // from live to next; "" when equal. live nil is an empty object.

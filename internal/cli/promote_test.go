@@ -96,7 +96,7 @@ func TestPromote(t *testing.T) {
 		assert.Contains(t, r.errOut, "Next: `kubectl dgdr status qwen -n promote` records the DGDR Deployed once the DGD is ready\n")
 		live := h.liveDGD(ns, dgdName)
 		assert.Equal(t, "qwen", live.GetLabels()[v1alpha1.LabelDGDRName])
-		assert.Equal(t, specHash(live), live.GetAnnotations()[v1alpha1.AnnotationAppliedSpecHash])
+		assert.Equal(t, lifecycle.SpecHash(live), live.GetAnnotations()[v1alpha1.AnnotationAppliedSpecHash])
 		assert.Equal(t, v1alpha1.FieldManager, live.GetManagedFields()[0].Manager)
 
 		got := h.get(ns, "qwen")
@@ -146,18 +146,19 @@ func TestPromote(t *testing.T) {
 		assert.Equal(t, int64(1), componentReplicas(t, h.liveDGD(ns, dgdName), "Frontend"))
 	})
 
-	t.Run("a DGD applied by the profiler and then changed by someone else is a conflict", func(t *testing.T) {
+	t.Run("a DGD applied by the profiler and then changed by someone else is refused", func(t *testing.T) {
 		h := h.with(t)
 		other := h.profiled(ns, "auto")
 		stored := &unstructured.Unstructured{}
 		require.NoError(t, stored.UnmarshalJSON(other.Status.ProfilingResults.SelectedConfig.DGD.Raw))
-		require.NoError(t, lifecycle.ApplyDGD(ctx, h.env.Client, stored, false), "the profiler's autoApply")
+		_, err := lifecycle.ApplyDGD(ctx, h.env.Client, stored, lifecycle.ApplyOptions{})
+		require.NoError(t, err, "the profiler's autoApply")
 		live := h.liveDGD(ns, stored.GetName())
 		require.NoError(t, unstructured.SetNestedField(live.Object, "sglang", "spec", "backendFramework"))
 		require.NoError(t, h.env.Client.Update(ctx, live, client.FieldOwner("helm")))
 
 		r := h.fail("promote", "auto", "-n", ns)
-		assert.Contains(t, r.errLine, "fields dgdr sets are owned by another manager: .spec.backendFramework (conflict with \"helm\"")
+		assert.Contains(t, r.errLine, "DGD auto-dgd was changed since dgdr applied it (by helm)", "the profiler recorded what it applied")
 	})
 
 	t.Run("a DGD dgdr did not make is refused", func(t *testing.T) {

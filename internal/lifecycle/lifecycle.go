@@ -5,6 +5,9 @@ package lifecycle
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -57,23 +60,63 @@ func SetCondition(d *v1alpha1.DynamoGraphDeploymentRequest, condType string, sta
 	})
 }
 
-// ApplyDGD creates or updates the DGD with server-side apply under the field manager "dgdr".
-// force takes ownership of fields another manager set.
-func ApplyDGD(ctx context.Context, c client.Client, dgd *unstructured.Unstructured, force bool) error {
-	obj := dgd.DeepCopy()
-	obj.SetManagedFields(nil)
-	obj.SetResourceVersion("")
-	opts := []client.ApplyOption{client.FieldOwner(v1alpha1.FieldManager)}
-	if force {
-		opts = append(opts, client.ForceOwnership)
-	}
-	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), opts...); err != nil {
-		if meta.IsNoMatchError(err) {
-			return fmt.Errorf("applying DGD %s: the DynamoGraphDeployment CRD is not installed (install the Dynamo operator): %w", obj.GetName(), err)
+// ApplyOptions modify ApplyDGD.
+type ApplyOptions struct {
+	// Force takes ownership of fields another manager set.
+	Force bool
+	// DryRun asks the server what it would store, and changes nothing.
+	DryRun bool
+}
+
+// ApplyDGD creates or updates the DGD with server-side apply under the field manager "dgdr" and returns
+// what the server stored (or would store). It records the hash of the stored spec in the annotation
+// nvidia.com/dgdr-applied-spec-hash, so that a later promote notices edits made by anyone else.
+func ApplyDGD(ctx context.Context, c client.Client, dgd *unstructured.Unstructured, o ApplyOptions) (*unstructured.Unstructured, error) {
+	desired := dgd.DeepCopy()
+	desired.SetManagedFields(nil)
+	desired.SetResourceVersion("")
+	// apply sends a copy: the client fills what it sends with the server's answer.
+	apply := func(dryRun bool) (*unstructured.Unstructured, error) {
+		obj := desired.DeepCopy()
+		opts := []client.ApplyOption{client.FieldOwner(v1alpha1.FieldManager)}
+		if o.Force {
+			opts = append(opts, client.ForceOwnership)
 		}
-		return fmt.Errorf("applying DGD %s: %w", obj.GetName(), err)
+		if dryRun {
+			opts = append(opts, client.DryRunAll)
+		}
+		err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), opts...)
+		if meta.IsNoMatchError(err) {
+			return nil, fmt.Errorf("applying DGD %s: the DynamoGraphDeployment CRD is not installed (install the Dynamo operator): %w", obj.GetName(), err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("applying DGD %s: %w", obj.GetName(), err)
+		}
+		return obj, nil
 	}
-	return nil
+	// The server defaults fields, so the hash is of what a dry run says it would store.
+	stored, err := apply(true)
+	if err != nil || o.DryRun {
+		return stored, err
+	}
+	ann := desired.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[v1alpha1.AnnotationAppliedSpecHash] = SpecHash(stored)
+	desired.SetAnnotations(ann)
+	return apply(false)
+}
+
+// SpecHash fingerprints a DGD's spec (encoding/json sorts map keys, so equal specs hash equally).
+func SpecHash(u *unstructured.Unstructured) string {
+	spec, _, _ := unstructured.NestedFieldNoCopy(u.Object, "spec")
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // DGDState is what dgdr reads of a deployed DGD.

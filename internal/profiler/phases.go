@@ -171,8 +171,7 @@ func (r *run) profile(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequ
 		return nil, err
 	}
 	if d.Spec.SearchStrategy == v1alpha1.SearchThorough {
-		return nil, specError(v1alpha1.ConditionProfilingComplete, "ThoroughNotAvailable",
-			"searchStrategy thorough (measuring candidate deployments on the cluster) is not available in this version of dgdr; delete and recreate the DGDR with searchStrategy: rapid")
+		return r.thorough(ctx, d, p)
 	}
 
 	req := searchRequest(d, p)
@@ -233,7 +232,7 @@ func (r *run) deploy(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentReque
 		if err != nil {
 			return specError(v1alpha1.ConditionDeploymentReady, "BadDGD", "the stored DGD cannot be read: %v", err)
 		}
-		if err := lifecycle.ApplyDGD(ctx, r.Client, dgd, false); err != nil {
+		if _, err := lifecycle.ApplyDGD(ctx, r.Client, dgd, lifecycle.ApplyOptions{}); err != nil {
 			return specError(v1alpha1.ConditionDeploymentReady, "ApplyFailed", "%v", err)
 		}
 		if _, err := lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
