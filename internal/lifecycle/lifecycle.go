@@ -175,7 +175,12 @@ func ReadDGDState(u *unstructured.Unstructured) DGDState {
 		for _, v := range comps {
 			m, _ := v.(map[string]any)
 			st.Replicas += int32(asInt(m["replicas"]))
-			st.AvailableReplicas += int32(asInt(m["availableReplicas"]))
+			// Deployments report availableReplicas; Grove PodCliques only readyReplicas.
+			if v, ok := m["availableReplicas"]; ok {
+				st.AvailableReplicas += int32(asInt(v))
+			} else {
+				st.AvailableReplicas += int32(asInt(m["readyReplicas"]))
+			}
 		}
 	}
 	return st

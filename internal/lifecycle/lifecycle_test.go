@@ -24,7 +24,7 @@ func TestReadDGDState(t *testing.T) {
 			name: "successful with components",
 			status: map[string]any{"state": "successful", "components": map[string]any{
 				"Frontend":         map[string]any{"replicas": int64(1), "availableReplicas": int64(1)},
-				"VllmDecodeWorker": map[string]any{"replicas": int64(2), "availableReplicas": int64(1)},
+				"VllmDecodeWorker": map[string]any{"replicas": int64(2), "readyReplicas": int64(1)}, // a PodClique
 			}},
 			ready: true, replicas: 3, available: 2, message: "state successful",
 		},
