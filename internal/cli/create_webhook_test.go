@@ -1,48 +1,26 @@
 package cli
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/yaml"
 
-	"github.com/dgdr-dev/dgdr/internal/testenv"
+	"github.com/dgdr-dev/dgdr/internal/testenv/withwebhook"
 	"github.com/dgdr-dev/dgdr/internal/webhook"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 )
 
-// withWebhook starts the control plane with the webhook configurations of manifests/base/webhooks.yaml
-// served by the real handlers in this process.
+// withWebhook starts the control plane with the webhook as manifests/base/webhooks.yaml installs it.
 func withWebhook(t *testing.T) *harness {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "manifests", "base", "webhooks.yaml"))
-	require.NoError(t, err)
-	docs, err := yamlDocuments(bytes.NewReader(data))
-	require.NoError(t, err)
-	require.Len(t, docs, 2)
-	m := &admissionregistrationv1.MutatingWebhookConfiguration{}
-	v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	require.NoError(t, yaml.UnmarshalStrict(docs[0], m))
-	require.NoError(t, yaml.UnmarshalStrict(docs[1], v))
-	return newHarness(t, testenv.Options{
-		MutatingWebhooks:   []*admissionregistrationv1.MutatingWebhookConfiguration{m},
-		ValidatingWebhooks: []*admissionregistrationv1.ValidatingWebhookConfiguration{v},
-		Register: func(s ctrlwebhook.Server, _ *rest.Config, c client.Client) {
-			webhook.Register(s, &webhook.Handler{Client: c, DefaultImage: webhook.DefaultImage, ProfilerImage: "ghcr.io/dgdr-dev/dgdr:test"})
-		},
-	})
+	return newHarness(t, withwebhook.Options(t))
 }
 
 func TestCreateWithWebhook(t *testing.T) {
