@@ -58,7 +58,7 @@ envtest-assets: ## build kube-apiserver, etcd and kubectl from source into $(ENV
 
 .PHONY: test
 test: envtest-assets ## unit, golden and real-control-plane tests
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 .PHONY: generate
 generate: ## regenerate deepcopy code and the CRD from the API types
@@ -75,10 +75,6 @@ verify: ## fail when generated files drift, code is unformatted, vet complains o
 	$(GO) mod tidy
 	git diff --exit-code -- go.mod go.sum || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
-.PHONY: bench
-bench: ## go test -bench figures: the whole rapid search (Qwen3-32B, any backend, agg+disagg, 32 H200s) on 2 CPUs, the Pareto front
-	$(GO) test -run '^$$' -bench . -benchmem -cpu 2 ./pkg/pareto ./pkg/profile
-
 .PHONY: tables
 tables: ## re-derive the performance model's kernel tables (pkg/profile/tables) from $(SHARED)/gpu-data
 	$(GO) run ./internal/tools/tables -shared $(SHARED)
@@ -90,3 +86,7 @@ calibrate: ## refit the performance model's calibration (pkg/profile/tables/cali
 .PHONY: bench-accuracy
 bench-accuracy: ## performance-model TTFT/ITL error per backend and mode: training and leave-one-model-out
 	$(GO) run ./internal/tools/accuracy -shared $(SHARED)
+
+.PHONY: bench
+bench: ## go test -bench figures: the whole rapid search (Qwen3-32B, any backend, agg+disagg, 32 H200s) on 2 CPUs, the Pareto front
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 2 ./pkg/pareto ./pkg/profile

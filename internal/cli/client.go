@@ -174,3 +174,21 @@ func profilingJobName(d *v1alpha1.DynamoGraphDeploymentRequest) string {
 	}
 	return d.Annotations[v1alpha1.AnnotationProfilingJob]
 }
+
+// clusterOptions is what every command that talks to the cluster shares: the streams, the one
+// ConfigFlags, and the client Complete builds from them.
+type clusterOptions struct {
+	genericiooptions.IOStreams
+	flags   *genericclioptions.ConfigFlags
+	cluster *cluster
+}
+
+// Complete builds the client from the flags.
+func (o *clusterOptions) Complete() error {
+	c, err := newCluster(o.flags, o.IOStreams)
+	if err != nil {
+		return err
+	}
+	o.cluster = c
+	return nil
+}

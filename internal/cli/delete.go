@@ -20,20 +20,18 @@ import (
 
 // DeleteOptions deletes a DGDR with its profiling Job and results, and keeps its DGD.
 type DeleteOptions struct {
-	genericiooptions.IOStreams
-	flags *genericclioptions.ConfigFlags
+	clusterOptions
 
 	Name    string
 	Wait    bool
 	Timeout time.Duration
 
-	cluster *cluster
-	poll    time.Duration
+	poll time.Duration
 }
 
 // NewCmdDelete is `kubectl dgdr delete NAME`.
 func NewCmdDelete(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &DeleteOptions{IOStreams: streams, flags: flags, poll: 500 * time.Millisecond}
+	o := &DeleteOptions{clusterOptions: clusterOptions{IOStreams: streams, flags: flags}, poll: 500 * time.Millisecond}
 	cmd := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a DGDR, its profiling Job and results; the DGD keeps serving",
@@ -55,16 +53,6 @@ DGD lives on its own (delete it with kubectl delete dynamographdeployment NAME).
 	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Wait until the DGDR is gone")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", time.Minute, "How long --wait waits")
 	return cmd
-}
-
-// Complete builds the client.
-func (o *DeleteOptions) Complete() error {
-	c, err := newCluster(o.flags, o.IOStreams)
-	if err != nil {
-		return err
-	}
-	o.cluster = c
-	return nil
 }
 
 // Run deletes the DGDR, then what only it used, and says what is kept.

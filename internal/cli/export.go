@@ -13,20 +13,17 @@ import (
 
 // ExportOptions prints a DGDR's DGD as YAML with no link back to the DGDR.
 type ExportOptions struct {
-	genericiooptions.IOStreams
-	flags *genericclioptions.ConfigFlags
+	clusterOptions
 
 	Name       string
 	Pick       int
 	APIVersion string
 	Patches    []string
-
-	cluster *cluster
 }
 
 // NewCmdExport is `kubectl dgdr export NAME`.
 func NewCmdExport(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &ExportOptions{IOStreams: streams, flags: flags}
+	o := &ExportOptions{clusterOptions: clusterOptions{IOStreams: streams, flags: flags}}
 	cmd := &cobra.Command{
 		Use:   "export NAME [--pick N] [--api-version VERSION]",
 		Short: "Print a DGDR's DynamoGraphDeployment as YAML to keep in git",
@@ -68,16 +65,6 @@ func (o *ExportOptions) Validate() error {
 	if o.Pick < -1 {
 		return WithHint(fmt.Errorf("invalid --pick %d", o.Pick), "use a row number of `kubectl dgdr results %s`", o.Name)
 	}
-	return nil
-}
-
-// Complete builds the client.
-func (o *ExportOptions) Complete() error {
-	c, err := newCluster(o.flags, o.IOStreams)
-	if err != nil {
-		return err
-	}
-	o.cluster = c
 	return nil
 }
 

@@ -20,20 +20,17 @@ const defaultContainerAnnotation = "kubectl.kubernetes.io/default-container"
 
 // LogsOptions prints the profiling Job's logs.
 type LogsOptions struct {
-	genericiooptions.IOStreams
-	flags *genericclioptions.ConfigFlags
+	clusterOptions
 
 	Name      string
 	Follow    bool
 	Container string
 	Tail      int64
-
-	cluster *cluster
 }
 
 // NewCmdLogs is `kubectl dgdr logs NAME`.
 func NewCmdLogs(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &LogsOptions{IOStreams: streams, flags: flags}
+	o := &LogsOptions{clusterOptions: clusterOptions{IOStreams: streams, flags: flags}}
 	cmd := &cobra.Command{
 		Use:   "logs NAME",
 		Short: "Print the logs of a DGDR's profiling Job",
@@ -55,16 +52,6 @@ func NewCmdLogs(streams genericiooptions.IOStreams, flags *genericclioptions.Con
 	cmd.Flags().StringVarP(&o.Container, "container", "c", "", "Container of the pod (default: the pod's default container, else its first)")
 	cmd.Flags().Int64Var(&o.Tail, "tail", -1, "Lines of recent log to show (-1: all)")
 	return cmd
-}
-
-// Complete builds the client.
-func (o *LogsOptions) Complete() error {
-	c, err := newCluster(o.flags, o.IOStreams)
-	if err != nil {
-		return err
-	}
-	o.cluster = c
-	return nil
 }
 
 // Run finds the Job's newest pod and copies its log to stdout.

@@ -105,7 +105,7 @@ func TestLogs(t *testing.T) {
 		require.NoError(t, err)
 		c.namespace, c.kube = ns, kube
 		var out, errOut bytes.Buffer
-		o := &LogsOptions{IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &errOut}, Name: d.Name, Follow: true, Tail: 10, cluster: c}
+		o := &LogsOptions{clusterOptions: clusterOptions{IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &errOut}, cluster: c}, Name: d.Name, Follow: true, Tail: 10}
 		require.NoError(t, o.Run(t.Context()))
 		assert.Equal(t, "profiler says hi\n", out.String())
 		assert.Equal(t, "Showing pod running-prof-2, the newest of the Job's 2 pods\n", errOut.String())

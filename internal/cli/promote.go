@@ -418,7 +418,6 @@ func otherManagers(u *unstructured.Unstructured) []string {
 	return out
 }
 
-
 // dgdDiff is a unified diff of what the user manages in a DGD (metadata labels and annotations, spec)
 // from live to next; "" when equal. live nil is an empty object.
 func dgdDiff(live, next *unstructured.Unstructured) (string, error) {

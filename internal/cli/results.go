@@ -23,13 +23,10 @@ import (
 
 // ResultsOptions shows what profiling found.
 type ResultsOptions struct {
-	genericiooptions.IOStreams
-	flags *genericclioptions.ConfigFlags
+	clusterOptions
 
 	Name   string
 	Output string
-
-	cluster *cluster
 }
 
 // Results is `kubectl dgdr results -o json|yaml`: the stored front (whose indices --pick takes) and, when
@@ -46,7 +43,7 @@ type Results struct {
 
 // NewCmdResults is `kubectl dgdr results NAME`.
 func NewCmdResults(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &ResultsOptions{IOStreams: streams, flags: flags}
+	o := &ResultsOptions{clusterOptions: clusterOptions{IOStreams: streams, flags: flags}}
 	cmd := &cobra.Command{
 		Use:   "results NAME",
 		Short: "Show a DGDR's Pareto front, the selected configuration and why",
@@ -84,16 +81,6 @@ func (o *ResultsOptions) Validate() error {
 		return nil
 	}
 	return WithHint(fmt.Errorf("unsupported output format %q", o.Output), "use -o table, json, yaml or csv")
-}
-
-// Complete builds the client.
-func (o *ResultsOptions) Complete() error {
-	c, err := newCluster(o.flags, o.IOStreams)
-	if err != nil {
-		return err
-	}
-	o.cluster = c
-	return nil
 }
 
 // Run prints the results.

@@ -36,18 +36,16 @@ const maxEvents = 10
 
 // StatusOptions shows where a DGDR is in its lifecycle and what to do next.
 type StatusOptions struct {
-	genericiooptions.IOStreams
-	flags *genericclioptions.ConfigFlags
+	clusterOptions
 
 	Name string
 
-	cluster *cluster
-	now     func() time.Time
+	now func() time.Time
 }
 
 // NewCmdStatus is `kubectl dgdr status NAME`.
 func NewCmdStatus(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &StatusOptions{IOStreams: streams, flags: flags, now: time.Now}
+	o := &StatusOptions{clusterOptions: clusterOptions{IOStreams: streams, flags: flags}, now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "status NAME",
 		Short: "Show a DGDR's phase, conditions, profiling Job, events and the next step",
@@ -78,16 +76,6 @@ func exactName(cmd *cobra.Command, args []string) error {
 		return WithHint(fmt.Errorf("expected one DGDR name, got %d arguments", len(args)),
 			"run `%s NAME`; `kubectl dgdr get` lists the names", cmd.CommandPath())
 	}
-	return nil
-}
-
-// Complete builds the client.
-func (o *StatusOptions) Complete() error {
-	c, err := newCluster(o.flags, o.IOStreams)
-	if err != nil {
-		return err
-	}
-	o.cluster = c
 	return nil
 }
 
@@ -287,9 +275,15 @@ func writeStatus(out io.Writer, d *v1alpha1.DynamoGraphDeploymentRequest, job *b
 		if pr.StartTime != nil && pr.CompletionTime != nil {
 			fmt.Fprintf(w, "Profiling took:\t%s\n", pr.CompletionTime.Sub(pr.StartTime.Time).Round(time.Second))
 		}
+		if b := pr.Budget; b != nil {
+			fmt.Fprintf(w, "Budget:\t%s\n", budgetLine(b))
+		}
 		if sel := pr.SelectedConfig; sel != nil {
 			fmt.Fprintf(w, "Selected:\t%s, %d GPUs, TTFT %.1fms, ITL %.2fms, %.0f tokens/s\n",
 				pointLabel(sel.ParetoPoint), sel.GPUs, sel.TTFT, sel.ITL, sel.Throughput)
+			if p := sel.Predicted; sel.Measured && p != nil {
+				fmt.Fprintf(w, "  Predicted:\tTTFT %.1fms, ITL %.2fms, %.0f tokens/s/GPU (the figures above are measured)\n", p.TTFT, p.ITL, p.TokensPerSecondPerGPU)
+			}
 			if sel.Reason != "" {
 				fmt.Fprintf(w, "  Why:\t%s\n", oneLine(sel.Reason))
 			}
@@ -357,6 +351,17 @@ func writeStatus(out io.Writer, d *v1alpha1.DynamoGraphDeploymentRequest, job *b
 	}
 	_, err := fmt.Fprintf(out, "Next: %s\n", nextStep(d, job, dgd))
 	return err
+}
+
+// budgetLine summarises a thorough search's budget: the estimate made before anything was deployed,
+// what was used, and the candidates' outcomes.
+func budgetLine(b *v1alpha1.ProfilingBudget) string {
+	deadline := ""
+	if b.Deadline != nil {
+		deadline = ", deadline " + b.Deadline.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("expected %.2f GPU-hours and %s on up to %d GPUs%s; used %.2f GPU-hours; %d candidates: %d measured, %d failed, %d pruned",
+		b.EstimatedGPUHours, b.EstimatedWallTime.Round(time.Second), b.GPUs, deadline, b.UsedGPUHours, b.Candidates, b.Measured, b.Failed, b.Pruned)
 }
 
 // jobState summarises a Job: its terminal condition, else its pod counts.
