@@ -26,6 +26,7 @@ func main() {
 		name       = flag.String("name", "", "name of the DGDR (required)")
 		deployWait = flag.Duration("deploy-wait", 10*time.Minute, "how long to wait for an auto-applied DGD to become ready (0: do not wait)")
 		poll       = flag.Duration("poll-interval", 5*time.Second, "how often to check readiness while waiting")
+		deadline   = flag.Duration("deadline", 0, "thorough search: stop measuring this long after the start (0: the profiling Job's activeDeadlineSeconds less 3 minutes, read from the Job)")
 	)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -49,10 +50,14 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err = profiler.Run(ctx, profiler.Options{
+	opts := profiler.Options{
 		Namespace: *namespace, Name: *name, Client: c, DeployWait: *deployWait, PollInterval: *poll,
 		ModelPath: os.Getenv("DGDR_MODEL_PATH"), Log: log,
-	})
+	}
+	if *deadline > 0 {
+		opts.Thorough.Deadline = time.Now().Add(*deadline)
+	}
+	err = profiler.Run(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v (hint: the Job retries; kubectl dgdr status %s -n %s shows what was recorded)\n", err, *name, *namespace)
 		os.Exit(1)

@@ -46,6 +46,9 @@ type Options struct {
 	// AfterPhase, when set, is called after each phase is recorded; an error stops the run there as a crash
 	// would. It is the tests' hook for crash-and-retry.
 	AfterPhase func(v1alpha1.Phase) error
+	// Thorough configures the thorough search (thorough.go): how candidates are reached, the deadline,
+	// timeouts and the benchmark's size.
+	Thorough ThoroughOptions
 }
 
 // errSpec marks a failure the user must fix in the spec or the cluster: the DGDR goes to Failed and the
@@ -74,6 +77,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	r := &run{Options: o, key: types.NamespacedName{Namespace: o.Namespace, Name: o.Name}}
 	err := r.walk(ctx)
+	if errors.Is(err, errDGDRGone) {
+		r.Log.Info("the DGDR was deleted during profiling; its candidates are removed", "dgdr", r.key)
+		return nil
+	}
 	var se *errSpec
 	if errors.As(err, &se) {
 		r.Log.Info("the request cannot be served as written", "reason", se.reason, "message", se.message)

@@ -228,7 +228,6 @@ func TestProfiler(t *testing.T) {
 		mutate                func(*v1alpha1.DynamoGraphDeploymentRequest)
 	}{
 		{"unknown model", "UnknownModel", "modelCache", func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.Model = "acme/NoSuchModel-7B" }},
-		{"thorough is absent", "ThoroughNotAvailable", "searchStrategy: rapid", func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.SearchStrategy = v1alpha1.SearchThorough }},
 		{"unknown GPU type", "UnknownGPU", "spec.hardware.gpuType", func(d *v1alpha1.DynamoGraphDeploymentRequest) {
 			d.Spec.Hardware = &v1alpha1.Hardware{GPUType: "z100"}
 		}},

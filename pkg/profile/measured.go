@@ -16,3 +16,16 @@ func Rank(req SearchRequest, cands []Candidate) SearchResult {
 	finish(&req, &res)
 	return res
 }
+
+// Predictor is the performance model Search uses for one backend of req (the GPU adjusted to the
+// request's node size, the request's precisions), so that a caller predicts configurations and loads
+// the search did not enumerate exactly as the search would have.
+func (req SearchRequest) Predictor(backend string) (*Predictor, error) {
+	req.Backends = []string{backend}
+	n, err := normSearch(req)
+	if err != nil {
+		return nil, err
+	}
+	return NewPredictor(Target{Model: n.Model, GPU: n.GPU, Backend: n.Backends[0], Workload: n.Workload,
+		WeightDtype: n.WeightDtype, KVDtype: n.KVDtype})
+}

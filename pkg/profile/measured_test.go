@@ -5,6 +5,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dgdr-dev/dgdr/pkg/hw"
 )
 
 func TestRank(t *testing.T) {
@@ -47,4 +49,30 @@ func TestRank(t *testing.T) {
 		res := Rank(req, nil)
 		assert.Equal(t, -1, res.Selected)
 	})
+}
+
+func TestSearchRequestPredictor(t *testing.T) {
+	m, err := LookupModel("Qwen/Qwen3-8B")
+	require.NoError(t, err)
+	g, err := hw.Lookup("h200_sxm")
+	require.NoError(t, err)
+	req := SearchRequest{Model: m, GPU: g, Workload: Workload{ISL: 512, OSL: 64}, SLA: SLA{TTFTMs: 200, ITLMs: 20}, TotalGPUs: 4, GPUsPerNode: 4}
+	res, err := Search(req)
+	require.NoError(t, err)
+	p, err := req.Predictor("vllm")
+	require.NoError(t, err)
+	checked := 0
+	for _, c := range res.Candidates {
+		if !c.Predicted || c.Config.Backend != "vllm" {
+			continue
+		}
+		pr, err := p.Predict(c.Config, 0)
+		require.NoError(t, err)
+		assert.InDelta(t, c.Config.ITLMs, pr.ITLMs, 1e-9, "the search's own prediction for %s", Describe(c.Config))
+		assert.InDelta(t, c.Config.TTFTMs, pr.TTFTMs, 1e-9)
+		checked++
+	}
+	assert.Positive(t, checked)
+	_, err = req.Predictor("nope")
+	assert.Error(t, err)
 }
