@@ -606,6 +606,17 @@ func TestAdmission(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, warnings)
 
+		// A thorough request is told the GPU-hours it is expected to spend, and their ceiling.
+		warnings, err = cl.create(t, newDGDR(ready, "w4t", func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+			d.Spec.SearchStrategy = v1alpha1.SearchThorough
+			d.Spec.Hardware = &v1alpha1.Hardware{GPUType: "h200_sxm", GPUsPerNode: ptr.To[int32](8), TotalGPUs: ptr.To[int32](8)}
+		}))
+		require.NoError(t, err)
+		require.Len(t, warnings, 1, "%q", warnings)
+		assert.Contains(t, warnings[0], "of wall time for")
+		assert.Contains(t, warnings[0], "up to 8 GPUs for up to 6h0m0s")
+		assert.Contains(t, warnings[0], "at most 48 GPU-hours")
+
 		// Without the Dynamo CRD: admitted, with a warning that says what will fail.
 		crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: lifecycle.DGDCRDName}}
 		require.NoError(t, c.Delete(ctx, crd))

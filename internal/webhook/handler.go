@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
+	"github.com/dgdr-dev/dgdr/internal/profiler"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/expand"
 	"github.com/dgdr-dev/dgdr/pkg/hw"
@@ -297,6 +298,12 @@ func (h *Handler) warnings(ctx context.Context, d *v1alpha1.DynamoGraphDeploymen
 			out = append(out, fmt.Sprintf("no GPU nodes are visible (no node has the label %s=true or allocatable %s): "+
 				"profiling will fail unless GPU nodes join or you set spec.hardware (gpuType, gpusPerNode, totalGpus)", LabelGPUPresent, hw.ResourceGPU))
 		}
+	}
+
+	if d.Spec.SearchStrategy == v1alpha1.SearchThorough {
+		// The GPU-hours a thorough search may spend, told before it spends them.
+		job, _ := expand.ProfilingJob(d, expand.JobOptions{ProfilerImage: h.ProfilerImage})
+		out = append(out, profiler.BudgetWarning(d, job))
 	}
 
 	sa := &corev1.ServiceAccount{}
