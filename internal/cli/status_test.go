@@ -21,6 +21,11 @@ import (
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 )
 
+func asThorough(d *v1alpha1.DynamoGraphDeploymentRequest) *v1alpha1.DynamoGraphDeploymentRequest {
+	d.Spec.SearchStrategy = v1alpha1.SearchThorough
+	return d
+}
+
 // TestWriteStatusGolden pins the report for each phase (clock fixed, no cluster).
 func TestWriteStatusGolden(t *testing.T) {
 	now := time.Date(2026, 1, 23, 12, 5, 0, 0, time.UTC)
@@ -53,6 +58,16 @@ func TestWriteStatusGolden(t *testing.T) {
 			Message: "no configuration fits 16 h100_sxm GPUs", LastTransitionTime: metav1.NewTime(now.Add(-time.Minute))}},
 	}
 
+	// A thorough search in progress shows its budget; done, the prediction beside the measured selection.
+	deadline := metav1.NewTime(now.Add(5 * time.Hour))
+	budget := &v1alpha1.ProfilingBudget{GPUs: 8, Deadline: &deadline, EstimatedGPUHours: 3.25, EstimatedWallTime: metav1.Duration{Duration: 35 * time.Minute},
+		Candidates: 6, Measured: 2, Failed: 1, Pruned: 1, UsedGPUHours: 1.5}
+	thorough := v1alpha1.DynamoGraphDeploymentRequestStatus{Phase: v1alpha1.PhaseProfiling, ProfilingResults: &v1alpha1.ProfilingResults{Budget: budget}}
+	measured := readyStatus("qwen")
+	measured.ProfilingResults.Budget = budget
+	measured.ProfilingResults.SelectedConfig.Measured = true
+	measured.ProfilingResults.SelectedConfig.Predicted = &v1alpha1.PredictedPerformance{TTFT: 80, ITL: 9.5, TokensPerSecondPerGPU: 1200}
+
 	tests := []struct {
 		name   string
 		d      *v1alpha1.DynamoGraphDeploymentRequest
@@ -60,6 +75,8 @@ func TestWriteStatusGolden(t *testing.T) {
 		dgd    *lifecycle.DGDState
 		events []corev1.Event
 	}{
+		{name: "thorough-profiling", d: asThorough(base(thorough)), job: job},
+		{name: "thorough-ready", d: asThorough(base(measured)), job: done},
 		{name: "pending-without-webhook", d: base(v1alpha1.DynamoGraphDeploymentRequestStatus{})},
 		{name: "profiling", d: base(v1alpha1.DynamoGraphDeploymentRequestStatus{Phase: v1alpha1.PhaseProfiling}), job: job, events: events},
 		{name: "ready", d: base(readyStatus("qwen")), job: done},
