@@ -473,7 +473,8 @@ func (s *sweep) measure(ctx context.Context, c *candidate) (err error) {
 		if crashed {
 			return // as a crash would: the DGD stays for the retry
 		}
-		if derr := s.remove(ctx, u.GetName()); derr != nil && err == nil {
+		// Wait until it is gone (its GPUs free for the next candidate), unless the deadline has come.
+		if derr := s.remove(ctx, u.GetName(), !deadlineNear(ctx)); derr != nil && err == nil {
 			err = derr
 		}
 		s.mu.Lock()
@@ -745,8 +746,8 @@ func (s *sweep) record(c *candidate, l levelPlan, lr *bench.LevelResult) {
 	s.mu.Unlock()
 }
 
-// remove deletes a candidate DGD and waits until it is gone (its GPUs free), even when ctx has ended.
-func (s *sweep) remove(ctx context.Context, name string) error {
+// remove deletes a candidate DGD, even when ctx has ended, and with wait waits until it is gone.
+func (s *sweep) remove(ctx context.Context, name string, wait bool) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.DeleteTimeout)
 	defer cancel()
 	u := &unstructured.Unstructured{}
@@ -759,7 +760,7 @@ func (s *sweep) remove(ctx context.Context, name string) error {
 		}
 		return fmt.Errorf("deleting candidate DGD %s: %w", name, err)
 	}
-	for {
+	for wait {
 		err := s.Client.Get(ctx, client.ObjectKeyFromObject(u), u)
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -773,9 +774,11 @@ func (s *sweep) remove(ctx context.Context, name string) error {
 		case <-time.After(s.PollInterval):
 		}
 	}
+	return nil
 }
 
-// removeAll deletes every candidate DGD of the DGDR (by label), whatever ended the search.
+// removeAll deletes every candidate DGD of the DGDR (by label), whatever ended the search. It does not
+// wait for them to go: nothing else is deployed after it.
 func (s *sweep) removeAll(ctx context.Context) error {
 	ctx = context.WithoutCancel(ctx)
 	dgds, err := s.listCandidates(ctx)
@@ -784,7 +787,7 @@ func (s *sweep) removeAll(ctx context.Context) error {
 	}
 	var errs []error
 	for _, u := range dgds {
-		errs = append(errs, s.remove(ctx, u.GetName()))
+		errs = append(errs, s.remove(ctx, u.GetName(), false))
 	}
 	return errors.Join(errs...)
 }

@@ -572,18 +572,12 @@ func TestThorough(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- f.runThorough(t, t.Context(), key, o, nil) }()
 
-		var dgd unstructured.Unstructured
+		dgd := &unstructured.Unstructured{}
+		dgd.SetGroupVersionKind(lifecycle.DGDGroupVersionKind)
 		require.Eventually(t, func() bool {
-			list := &unstructured.UnstructuredList{}
-			list.SetGroupVersionKind(lifecycle.DGDGroupVersionKind)
-			if err := env.Client.List(t.Context(), list, client.InNamespace(f.ns), client.HasLabels{v1alpha1.LabelCandidate}); err != nil || len(list.Items) == 0 {
-				return false
-			}
-			dgd = list.Items[0]
-			return true
+			return env.Client.Get(t.Context(), types.NamespacedName{Namespace: f.ns, Name: "qwen-c0"}, dgd) == nil
 		}, 10*time.Second, 10*time.Millisecond)
 		d := f.get(t, key)
-		assert.Equal(t, "qwen-c0", dgd.GetName())
 		assert.Equal(t, map[string]string{v1alpha1.LabelDGDRName: "qwen", v1alpha1.LabelCandidate: "c0"}, dgd.GetLabels())
 		require.Len(t, dgd.GetOwnerReferences(), 1)
 		ref := dgd.GetOwnerReferences()[0]
