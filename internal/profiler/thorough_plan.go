@@ -45,6 +45,8 @@ type levelPlan struct {
 	Concurrency int     `json:"concurrency"`
 	Batch       int     `json:"batch"`
 	Predicted   figures `json:"predicted"`
+	// Refined marks a load added during the sweep to find where the candidate crosses the SLA.
+	Refined bool `json:"refined,omitempty"`
 }
 
 // measurement is what one load level measured, with the prediction for the same configuration and load.

@@ -218,3 +218,45 @@ func TestBudgetWarning(t *testing.T) {
 	assert.NotContains(t, w, "expected:")
 	assert.Contains(t, w, "once the profiler has planned")
 }
+
+func TestRefine(t *testing.T) {
+	target := simTarget(t)
+	req := profile.SearchRequest{Model: target.Model, GPU: target.GPU, Workload: target.Workload, SLA: profile.SLA{TTFTMs: 100, ITLMs: 12}, TotalGPUs: 8, GPUsPerNode: 8}
+	at := func(batch int, ttft, itl, perGPU float64) measurement {
+		return measurement{Concurrency: batch, Batch: batch, Requests: batch,
+			Measured: figures{TTFTMs: ttft, ITLMs: itl, TokensPerSecondPerGPU: perGPU, TokensPerSecondPerUser: 1000 / itl}}
+	}
+	cfg := profile.Config{Backend: "vllm", Mode: profile.ModeAgg, Replicas: 1, GPUs: 1,
+		Workers: []profile.Worker{{Role: profile.RoleAgg, Count: 1, TP: 1, PP: 1, EP: 1, DP: 1, Batch: 24}}}
+	tests := []struct {
+		name   string
+		meas   []measurement
+		others []measurement // another candidate's
+		want   int           // batch proposed, 0 for none
+	}{
+		{"between a load that meets and one that misses", []measurement{at(1, 30, 8, 100), at(12, 40, 14, 900), at(24, 60, 20, 1200)}, nil, 8},
+		{"ITL crossed just below the missing load", []measurement{at(1, 30, 8, 100), at(12, 40, 12.2, 900)}, nil, 11},
+		{"TTFT is the bound", []measurement{at(4, 30, 8, 300), at(12, 220, 9, 900)}, nil, 6},
+		{"adjacent loads: pinned down", []measurement{at(10, 30, 11, 700), at(11, 40, 12.5, 750)}, nil, 0},
+		{"nothing meets the SLA", []measurement{at(1, 30, 13, 100), at(12, 40, 20, 900)}, nil, 0},
+		{"everything meets it", []measurement{at(1, 30, 8, 100), at(24, 40, 11, 900)}, nil, 0},
+		{"cannot beat another candidate", []measurement{at(1, 30, 8, 100), at(12, 40, 14, 900)}, []measurement{at(8, 30, 9, 5000)}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &candidate{Name: "c0", Config: cfg, State: stateRunning, Measurements: tt.meas}
+			other := &candidate{Name: "c1", Config: cfg, State: stateMeasured, Measurements: tt.others}
+			s := &sweep{req: req, rec: &thoroughRecord{Candidates: []*candidate{c, other}}}
+			l := s.refine(c)
+			if tt.want == 0 {
+				assert.Nil(t, l)
+				return
+			}
+			require.NotNil(t, l)
+			assert.Equal(t, tt.want, l.Batch)
+			assert.Equal(t, tt.want, l.Concurrency)
+			assert.True(t, l.Refined)
+			assert.Positive(t, l.Predicted.ITLMs, "the prediction for the same load")
+		})
+	}
+}

@@ -446,7 +446,7 @@ func (s *sweep) stopEarly(c *candidate, next int) (bool, string) {
 	if lost, by := j.hopeless([]figures{last.Measured}); lost {
 		own := correctionFor(fitCorrections([]*candidate{c}), c)
 		var rest []figures
-		for _, l := range c.Levels[next:] {
+		for _, l := range c.Levels[min(next, len(c.Levels)):] {
 			rest = append(rest, own.apply(l.Predicted, loose))
 		}
 		if hopeless, _ := j.hopeless(rest); hopeless {
@@ -510,15 +510,30 @@ func (s *sweep) measure(ctx context.Context, c *candidate) (err error) {
 		s.outcome(c, stateFailed, "its frontend cannot be reached: "+eerr.Error())
 		return nil
 	}
-	for i, l := range c.Levels {
+	planned := len(c.Levels)
+	for i := 0; ; i++ {
 		if gone, gerr := s.gone(ctx); gone || (gerr != nil && !deadlineNear(ctx)) {
 			return cmp.Or(gerr, errDGDRGone)
 		}
-		if i > 0 {
+		if i > 0 && i <= planned {
 			if stop, why := s.stopEarly(c, i); stop {
 				s.outcome(c, stateMeasured, why)
 				return nil
 			}
+		}
+		var l levelPlan
+		if i < planned {
+			l = c.Levels[i]
+		} else {
+			// The planned loads are measured: pin down where the SLA is crossed.
+			r := s.refine(c)
+			if r == nil || i >= planned+maxRefinements {
+				break
+			}
+			l = *r
+			s.mu.Lock()
+			c.Levels = append(c.Levels, l)
+			s.mu.Unlock()
 		}
 		lr, berr := s.benchLevel(ctx, url, l, i)
 		if lr != nil && lr.Requests > 0 {
@@ -543,6 +558,62 @@ func (s *sweep) measure(ctx context.Context, c *candidate) (err error) {
 	}
 	s.outcome(c, stateMeasured, "")
 	return nil
+}
+
+// maxRefinements bounds the loads added to a candidate's sweep to find where it crosses the SLA.
+const maxRefinements = 2
+
+// refine proposes one more load for c once its planned loads are measured: when the SLA is crossed
+// between two measured loads more than one batch apart, the largest batch at which TTFT and ITL,
+// interpolated linearly between them, still meet it (the most tokens/s/GPU the candidate can offer under
+// the SLA). nil when the crossing is pinned down, when nothing measured meets the SLA, or when even
+// the interpolated point would not beat the best measured elsewhere.
+func (s *sweep) refine(c *candidate) *levelPlan {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sla := s.req.SLA
+	meets := func(f figures) bool { return f.TTFTMs <= sla.TTFTMs && f.ITLMs <= sla.ITLMs }
+	var lo, hi *measurement // the largest batch meeting the SLA, the smallest above it missing it
+	for i := range c.Measurements {
+		m := &c.Measurements[i]
+		if m.Requests > 0 && meets(m.Measured) && (lo == nil || m.Batch > lo.Batch) {
+			lo = m
+		}
+	}
+	if lo == nil {
+		return nil
+	}
+	for i := range c.Measurements {
+		m := &c.Measurements[i]
+		if m.Requests > 0 && m.Batch > lo.Batch && !meets(m.Measured) && (hi == nil || m.Batch < hi.Batch) {
+			hi = m
+		}
+	}
+	if hi == nil || hi.Batch-lo.Batch < 2 {
+		return nil
+	}
+	at := func(b int, f func(figures) float64) float64 {
+		t := float64(b-lo.Batch) / float64(hi.Batch-lo.Batch)
+		return f(lo.Measured) + t*(f(hi.Measured)-f(lo.Measured))
+	}
+	b := lo.Batch + 1
+	for k := hi.Batch - 1; k > lo.Batch; k-- {
+		if at(k, func(f figures) float64 { return f.TTFTMs }) <= sla.TTFTMs && at(k, func(f figures) float64 { return f.ITLMs }) <= sla.ITLMs {
+			b = k
+			break
+		}
+	}
+	if j := newJudge(sla, s.rec.Candidates, c.Name); at(b, func(f figures) float64 { return f.TokensPerSecondPerGPU }) <= j.best {
+		return nil
+	}
+	cfg := withServingBatch(c.Config, b)
+	l := &levelPlan{Concurrency: slots(cfg), Batch: b, Refined: true}
+	if p, err := s.req.Predictor(c.Config.Backend); err == nil {
+		if pr, err := p.Predict(cfg, 0); err == nil {
+			l.Predicted = figures{TTFTMs: pr.TTFTMs, ITLMs: pr.ITLMs, TokensPerSecondPerGPU: pr.TokensPerSecondPerGPU, TokensPerSecondPerUser: pr.TokensPerSecondPerUser}
+		}
+	}
+	return l
 }
 
 // gone says whether the DGDR was deleted (or replaced by another of the same name).

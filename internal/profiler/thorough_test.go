@@ -351,6 +351,7 @@ func TestThorough(t *testing.T) {
 		sel := res.SelectedConfig
 		require.NotNil(t, sel)
 		pc := condition(d, v1alpha1.ConditionProfilingComplete)
+		t.Logf("ProfilingComplete: %s", pc.Message)
 		assert.Equal(t, "SLAMet", pc.Reason, pc.Message)
 		assert.Contains(t, pc.Message, "thorough search measured")
 		assert.True(t, sel.Measured)
