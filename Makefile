@@ -90,3 +90,18 @@ bench-accuracy: ## performance-model TTFT/ITL error per backend and mode: traini
 .PHONY: bench
 bench: ## go test -bench figures: the whole rapid search (Qwen3-32B, any backend, agg+disagg, 32 H200s) on 2 CPUs, the Pareto front
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 2 ./pkg/pareto ./pkg/profile
+
+.PHONY: screenshot
+screenshot: ## docs/ui.png: the web UI of `plan --ui` (Qwen3-32B, 8 H200) taken with headless chromium
+	@command -v chromium >/dev/null || { echo "chromium is not installed: apt-get install -y chromium"; exit 1; }
+	@mkdir -p bin docs
+	$(GOBUILD) -o bin/kubectl-dgdr ./cmd/kubectl-dgdr
+	@set -euo pipefail; tmp=$$(mktemp -d); \
+	bin/kubectl-dgdr plan --model Qwen/Qwen3-32B --ui --port 0 >"$$tmp/url" 2>"$$tmp/log" & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; rm -rf "$$tmp"' EXIT; \
+	for _ in $$(seq 200); do [ -s "$$tmp/url" ] && break; sleep 0.1; done; \
+	url=$$(head -n1 "$$tmp/url"); [ -n "$$url" ] || { cat "$$tmp/log"; exit 1; }; \
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --force-device-scale-factor=1 \
+		--user-data-dir="$$tmp/profile" --window-size=1400,1320 --virtual-time-budget=10000 \
+		--screenshot="$(CURDIR)/docs/ui.png" "$$url" >/dev/null 2>&1; \
+	test -s docs/ui.png && echo "wrote docs/ui.png from $$url"

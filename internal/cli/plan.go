@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dgdr-dev/dgdr/internal/ui"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/hw"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
@@ -43,8 +45,12 @@ type PlanOptions struct {
 	ISL, OSL    int
 	TTFT, ITL   float64
 	Output      string
+	// UI serves the results as a web page (internal/ui) instead of printing them.
+	UI    bool
+	Serve ServeFlags
 
 	req profile.SearchRequest
+	ctx context.Context
 }
 
 // NewCmdPlan is `kubectl dgdr plan`.
@@ -77,6 +83,7 @@ one node of 8 H200 SXM GPUs.`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
+			o.ctx = cmd.Context()
 			return o.Run()
 		},
 	}
@@ -93,6 +100,8 @@ one node of 8 H200 SXM GPUs.`,
 	f.Float64Var(&o.TTFT, "ttft", v1alpha1.DefaultTTFT, "time-to-first-token target, ms")
 	f.Float64Var(&o.ITL, "itl", v1alpha1.DefaultITL, "inter-token latency target, ms")
 	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, json or yaml")
+	f.BoolVar(&o.UI, "ui", false, "explore the results in the browser: serve the web UI (see `kubectl dgdr ui`) until interrupted")
+	o.Serve.AddFlags(f)
 	return cmd
 }
 
@@ -154,6 +163,9 @@ func loadModelConfig(path string) (profile.Model, error) {
 
 // Validate checks the flags.
 func (o *PlanOptions) Validate() error {
+	if err := o.Serve.Validate(); err != nil {
+		return err
+	}
 	switch o.Output {
 	case "table", "json", "yaml":
 	default:
@@ -189,6 +201,9 @@ func (o *PlanOptions) Run() error {
 		res.Predicted, res.Probes, time.Since(start).Round(time.Millisecond))
 	if res.Method == profile.MethodRoofline {
 		fmt.Fprintf(o.ErrOut, "warning: no measured kernel tables for %s: predictions scale another GPU's measurements by datasheet figures\n", o.req.GPU.Name)
+	}
+	if o.UI {
+		return o.Serve.Serve(o.ctx, o.IOStreams, ui.Options{Plan: ui.PlanView(o.req, res)})
 	}
 	out := NewPlanOutput(&o.req, &res)
 	switch o.Output {

@@ -33,7 +33,7 @@ DynamoGraphDeployment. "plan" and "estimate" run the performance model offline, 
 		NewCmdVersion,
 		NewCmdBench,
 		NewCmdEstimate, NewCmdPlan,
-		NewCmdCreate, NewCmdGet, NewCmdStatus, NewCmdResults, NewCmdPromote, NewCmdExport, NewCmdLogs, NewCmdDelete, NewCmdCompletion,
+		NewCmdCreate, NewCmdGet, NewCmdStatus, NewCmdResults, NewCmdPromote, NewCmdExport, NewCmdLogs, NewCmdDelete, NewCmdUI, NewCmdCompletion,
 	} {
 		root.AddCommand(add(streams, flags))
 	}

@@ -1,0 +1,289 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/dgdr-dev/dgdr/internal/lifecycle"
+	"github.com/dgdr-dev/dgdr/internal/ui"
+	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+)
+
+// ServeFlags are the web UI's listening flags, shared by `ui` and `plan --ui`.
+type ServeFlags struct {
+	Address string
+	Port    int
+	Open    bool
+}
+
+// AddFlags registers --address, --port and --open.
+func (s *ServeFlags) AddFlags(f *pflag.FlagSet) {
+	f.StringVar(&s.Address, "address", "127.0.0.1", "Address the web UI listens on (loopback: only this machine can reach it)")
+	f.IntVar(&s.Port, "port", 0, "Port the web UI listens on (0: a free one)")
+	f.BoolVar(&s.Open, "open", false, "Open the web UI in the default browser")
+}
+
+// Validate checks the port.
+func (s *ServeFlags) Validate() error {
+	if s.Port < 0 || s.Port > 65535 {
+		return WithHint(fmt.Errorf("--port %d is out of range", s.Port), "use a port from 1 to 65535, or 0 for a free one")
+	}
+	return nil
+}
+
+// Serve runs the web UI until ctx is cancelled or the process is interrupted, printing its URL on stdout.
+func (s *ServeFlags) Serve(ctx context.Context, streams genericiooptions.IOStreams, opts ui.Options) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts.Address, opts.Port = s.Address, s.Port
+	err := ui.Serve(ctx, opts, func(url string) {
+		fmt.Fprintln(streams.Out, url)
+		fmt.Fprintln(streams.ErrOut, "Serving the dgdr web UI; press Ctrl-C to stop.")
+		if s.Open {
+			if err := ui.OpenBrowser(url); err != nil {
+				fmt.Fprintf(streams.ErrOut, "Warning: %v; open the URL yourself\n", err)
+			}
+		}
+	})
+	if err != nil {
+		return WithHint(err, "pick another --port, or --address 127.0.0.1")
+	}
+	return nil
+}
+
+// UIOptions serves the web UI over the cluster.
+type UIOptions struct {
+	genericiooptions.IOStreams
+	flags *genericclioptions.ConfigFlags
+
+	Name  string
+	Serve ServeFlags
+
+	cluster *cluster
+}
+
+// NewCmdUI is `kubectl dgdr ui [NAME]`.
+func NewCmdUI(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
+	o := &UIOptions{IOStreams: streams, flags: flags}
+	cmd := &cobra.Command{
+		Use:   "ui [NAME]",
+		Short: "Explore profiling results in the browser, export and deploy from there",
+		Long: `Serve a web page from this plugin that shows a DGDR's request, its phase timeline and conditions
+(refreshed live while it profiles), the Pareto front as an interactive chart with the dominated and
+infeasible candidates and why, a sortable table of candidates and the details of the one you choose.
+"Export DGD" downloads exactly what ` + "`kubectl dgdr export NAME --pick N`" + ` prints; "Deploy" does what
+` + "`kubectl dgdr promote NAME --pick N`" + ` does, after showing the DGD and its diff against the live one.
+Without NAME the page lists the namespace's DGDRs.
+
+The page reads the cluster through your kubeconfig; nothing is installed in the cluster. It listens on
+127.0.0.1 unless --address says otherwise, refuses requests for any other host name, and a deploy needs
+a token only the page knows. It serves until interrupted.`,
+		Example: `  # Explore one DGDR's results
+  kubectl dgdr ui qwen --open
+
+  # All DGDRs of a namespace, on a fixed port
+  kubectl dgdr ui -n team-a --port 8765`,
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeDGDRNames(flags, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.Name = args[0]
+			}
+			if err := o.Serve.Validate(); err != nil {
+				return err
+			}
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.Serve.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// Complete builds the client.
+func (o *UIOptions) Complete() error {
+	c, err := newCluster(o.flags, o.IOStreams)
+	if err != nil {
+		return err
+	}
+	o.cluster = c
+	return nil
+}
+
+// Run checks that the DGDR exists (or that DGDRs can be listed) and serves until interrupted.
+func (o *UIOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if o.Name != "" {
+		if _, err := o.cluster.getDGDR(ctx, o.Name); err != nil {
+			return err
+		}
+	} else if _, err := o.cluster.listDGDRs(ctx, o.cluster.namespace); err != nil {
+		return err
+	}
+	src := &uiCluster{flags: o.flags, cluster: o.cluster}
+	return o.Serve.Serve(ctx, o.IOStreams, ui.Options{Cluster: src, Namespace: o.cluster.namespace, Name: o.Name})
+}
+
+// uiCluster is the page's view of the cluster. Export and Deploy run the export and promote commands
+// themselves (flags parsed as on the command line), so the page does exactly what they do.
+type uiCluster struct {
+	flags   *genericclioptions.ConfigFlags
+	cluster *cluster
+}
+
+var _ ui.Cluster = (*uiCluster)(nil)
+
+func (u *uiCluster) List(ctx context.Context) ([]ui.Summary, error) {
+	items, err := u.cluster.listDGDRs(ctx, u.cluster.namespace)
+	if err != nil {
+		return nil, uiErr(err)
+	}
+	out := make([]ui.Summary, 0, len(items))
+	for _, it := range items {
+		str := func(path ...string) string { v, _, _ := unstructured.NestedString(it.Object, path...); return v }
+		s := ui.Summary{Name: it.GetName(), Model: str("spec", "model"), Backend: str("spec", "backend"),
+			Phase: str("status", "phase"), DGDName: str("status", "dgdName")}
+		if s.Phase == "" {
+			s.Phase = string(v1alpha1.PhasePending)
+		}
+		if t := it.GetCreationTimestamp(); !t.IsZero() {
+			s.Created = t.UTC().Format("2006-01-02T15:04:05Z")
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (u *uiCluster) View(ctx context.Context, name string) (*ui.View, error) {
+	d := &v1alpha1.DynamoGraphDeploymentRequest{}
+	if err := u.cluster.client.Get(ctx, u.cluster.key(name), d); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, &ui.Error{Status: http.StatusNotFound, Err: fmt.Errorf("dynamographdeploymentrequest %q not found in namespace %q", name, u.cluster.namespace)}
+		}
+		return nil, uiErr(dgdrError(err, name, u.cluster.namespace))
+	}
+	note := ""
+	rep, err := lifecycle.GetResults(ctx, u.cluster.client, d)
+	switch {
+	case err != nil:
+		note = fmt.Sprintf("showing the stored Pareto front only: %v", err)
+	case rep == nil && d.Status.ProfilingResults != nil && d.Status.ProfilingResults.SelectedConfig != nil:
+		note = fmt.Sprintf("showing the stored Pareto front only: ConfigMap %s is missing", lifecycle.ResultsConfigMapName(name))
+	}
+	return ui.DGDRView(d, rep, note), nil
+}
+
+// pickArgs are the command-line arguments selecting a point (none: the selected configuration).
+func pickArgs(name string, pick int) []string {
+	if pick < 0 {
+		return []string{name}
+	}
+	return []string{name, "--pick", strconv.Itoa(pick)}
+}
+
+// run executes one of the plugin's commands with args, as `kubectl dgdr` would with this -n and
+// kubeconfig, and returns what it printed.
+func (u *uiCluster) run(ctx context.Context, newCmd func(genericiooptions.IOStreams, *genericclioptions.ConfigFlags) *cobra.Command, args ...string) (string, string, error) {
+	var out, errOut bytes.Buffer
+	cmd := newCmd(genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut}, u.flags)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	err := cmd.ExecuteContext(ctx)
+	return out.String(), errOut.String(), err
+}
+
+func (u *uiCluster) Export(ctx context.Context, name string, pick int) ([]byte, error) {
+	out, _, err := u.run(ctx, NewCmdExport, pickArgs(name, pick)...)
+	if err != nil {
+		return nil, uiErr(err)
+	}
+	return []byte(out), nil
+}
+
+func (u *uiCluster) command(verb, name string, pick int) string {
+	return "kubectl dgdr " + verb + " " + strings.Join(pickArgs(name, pick), " ") + nsFlag(u.cluster.namespace)
+}
+
+// Preview asks the API server what promote would do (--dry-run=server: its diff is exact) and shows the DGD
+// promote would apply (--dry-run=client -o yaml).
+func (u *uiCluster) Preview(ctx context.Context, name string, pick int) (*ui.Preview, error) {
+	out, errOut, err := u.run(ctx, NewCmdPromote, append(pickArgs(name, pick), "--dry-run=server")...)
+	if err != nil {
+		return nil, uiErr(err)
+	}
+	dgdName, action := promoteResult(out)
+	dgd, _, err := u.run(ctx, NewCmdPromote, append(pickArgs(name, pick), "--dry-run=client", "-o", "yaml")...)
+	if err != nil {
+		return nil, uiErr(err)
+	}
+	return &ui.Preview{DGDName: dgdName, Action: action, DGD: dgd, Diff: diffPart(errOut), Command: u.command("promote", name, pick)}, nil
+}
+
+func (u *uiCluster) Deploy(ctx context.Context, name string, pick int) (*ui.Deployed, error) {
+	out, _, err := u.run(ctx, NewCmdPromote, pickArgs(name, pick)...)
+	if err != nil {
+		return nil, uiErr(err)
+	}
+	dgdName, _ := promoteResult(out)
+	return &ui.Deployed{DGDName: dgdName, Message: strings.TrimSpace(out), Command: u.command("promote", name, pick)}, nil
+}
+
+// promoteResult reads promote's "dynamographdeployment.nvidia.com/NAME VERB[ (server dry run)]" line.
+func promoteResult(out string) (name, verb string) {
+	f := strings.Fields(strings.TrimSpace(out))
+	if len(f) < 2 {
+		return "", ""
+	}
+	_, name, _ = strings.Cut(f[0], "/")
+	return name, f[1]
+}
+
+// diffPart is the unified diff promote writes to stderr, without the warnings around it.
+func diffPart(errOut string) string {
+	i := strings.Index(errOut, "--- ")
+	if i < 0 {
+		return ""
+	}
+	if i > 0 && errOut[i-1] != '\n' {
+		return ""
+	}
+	return errOut[i:]
+}
+
+// uiErr turns a command's error into the page's: the one line PrintError writes, with the hint.
+func uiErr(err error) error {
+	var b bytes.Buffer
+	PrintError(&b, err)
+	msg := strings.TrimPrefix(strings.TrimSpace(b.String()), "error: ")
+	status := http.StatusInternalServerError
+	var h *HintError
+	if errors.As(err, &h) {
+		// A refusal with a remedy (no results yet, owned by someone else, out of range) is the request's fault.
+		status = http.StatusConflict
+	}
+	return &ui.Error{Status: status, Err: errors.New(msg)}
+}

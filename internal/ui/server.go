@@ -1,0 +1,451 @@
+// Package ui serves the dgdr web UI from the plugin itself: one page (embedded HTML, CSS and vanilla JS,
+// nothing fetched from the internet) that shows a DGDR's request, phase timeline, Pareto front and
+// candidates, and exports or deploys a chosen configuration through the same code as
+// `kubectl dgdr export` and `kubectl dgdr promote`. It talks to the cluster only through the Cluster it is
+// given (the user's kubeconfig); nothing runs in the cluster.
+//
+// It listens on loopback unless told otherwise and defends the one state-changing request (POST
+// deploy) against other web pages: a random per-run token embedded in the page must come back in the
+// X-DGDR-Token header with a JSON body (a cross-site form or fetch cannot send either without a CORS
+// preflight this server never answers), and every request whose Host header is not the address served
+// is refused (DNS rebinding).
+package ui
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// TokenHeader carries the per-run token on state-changing requests.
+const TokenHeader = "X-DGDR-Token"
+
+// maxBody bounds a POST body: {"pick": N} is all a deploy sends.
+const maxBody = 1 << 10
+
+// Cluster is what the page reads and does in a cluster, through the user's kubeconfig. Export and Deploy
+// must be exactly `kubectl dgdr export NAME --pick N` and `kubectl dgdr promote NAME --pick N`; pick −1 is
+// the selected configuration (the commands without --pick).
+type Cluster interface {
+	// List returns the namespace's DGDRs.
+	List(ctx context.Context) ([]Summary, error)
+	// View reads one DGDR and its results.
+	View(ctx context.Context, name string) (*View, error)
+	// Export returns what `kubectl dgdr export NAME --pick N` prints.
+	Export(ctx context.Context, name string, pick int) ([]byte, error)
+	// Preview says what Deploy would do, changing nothing: the DGD and its diff against the live one.
+	Preview(ctx context.Context, name string, pick int) (*Preview, error)
+	// Deploy does what `kubectl dgdr promote NAME --pick N` does.
+	Deploy(ctx context.Context, name string, pick int) (*Deployed, error)
+}
+
+// Summary is one row of the DGDR list.
+type Summary struct {
+	Name    string `json:"name"`
+	Model   string `json:"model"`
+	Backend string `json:"backend"`
+	Phase   string `json:"phase"`
+	DGDName string `json:"dgdName,omitempty"`
+	Created string `json:"created,omitempty"`
+}
+
+// Preview is what the Deploy dialog shows before asking for confirmation.
+type Preview struct {
+	DGDName string `json:"dgdName"`
+	// Action is what applying does: created, configured or unchanged.
+	Action string `json:"action"`
+	// DGD is the DynamoGraphDeployment that would be applied, as YAML.
+	DGD string `json:"dgd"`
+	// Diff is a unified diff against the DGD in the cluster ("" when there is none or nothing changes).
+	Diff string `json:"diff,omitempty"`
+	// Command is the equivalent command line.
+	Command string `json:"command"`
+}
+
+// Deployed is the outcome of Deploy.
+type Deployed struct {
+	DGDName string `json:"dgdName"`
+	// Message is what promote printed ("dynamographdeployment.nvidia.com/NAME created").
+	Message string `json:"message"`
+	Command string `json:"command"`
+}
+
+// Error is an error with the HTTP status the page should get (500 for any other error).
+type Error struct {
+	Status int
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Options configure a server: exactly one of Plan and Cluster.
+type Options struct {
+	// Address and Port to listen on; Port 0 picks a free one.
+	Address string
+	Port    int
+	// Plan is the offline search shown by `plan --ui`.
+	Plan *View
+	// Cluster serves `kubectl dgdr ui`; Namespace is shown, Name is the DGDR the page opens (empty: the list).
+	Cluster   Cluster
+	Namespace string
+	Name      string
+	// Token is the per-run secret (empty: a random one).
+	Token string
+}
+
+// Server is the UI's HTTP handler bound to one address.
+type Server struct {
+	opts  Options
+	token string
+	// hosts are the Host header values accepted; anyHostIP also accepts IP literals with this port
+	// (a server on 0.0.0.0 or :: is reached by any of the machine's addresses).
+	hosts     []string
+	anyHostIP bool
+	port      string
+	page      *template.Template
+	mux       *http.ServeMux
+}
+
+// New makes the handler for a server reachable at addr (host:port as listened on).
+func New(opts Options, addr string) (*Server, error) {
+	if (opts.Plan == nil) == (opts.Cluster == nil) {
+		return nil, errors.New("ui: exactly one of a plan and a cluster is needed")
+	}
+	token := opts.Token
+	if token == "" {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("making the UI's token: %w", err)
+		}
+		token = hex.EncodeToString(b)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("ui: address %q: %w", addr, err)
+	}
+	s := &Server{opts: opts, token: token, port: port, hosts: []string{net.JoinHostPort(host, port)}}
+	ip := net.ParseIP(host)
+	switch {
+	case ip != nil && ip.IsUnspecified():
+		s.anyHostIP = true
+		s.hosts = append(s.hosts, net.JoinHostPort("localhost", port))
+	case ip != nil && ip.IsLoopback():
+		// localhost always names this machine; a rebinding attack needs a name the attacker controls.
+		s.hosts = append(s.hosts, net.JoinHostPort("localhost", port))
+	}
+	s.page, err = template.ParseFS(assets, "assets/index.html")
+	if err != nil {
+		return nil, fmt.Errorf("ui: parsing the page: %w", err)
+	}
+	s.routes()
+	return s, nil
+}
+
+// Token is the per-run token the page sends back on POST.
+func (s *Server) Token() string { return s.token }
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	static, _ := fs.Sub(assets, "assets")
+	m.HandleFunc("GET /{$}", s.index)
+	m.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(static)))
+	m.HandleFunc("GET /api/plan", s.plan)
+	m.HandleFunc("GET /api/dgdrs", s.list)
+	m.HandleFunc("GET /api/dgdrs/{name}", s.view)
+	m.HandleFunc("GET /api/dgdrs/{name}/export", s.export)
+	m.HandleFunc("GET /api/dgdrs/{name}/preview", s.preview)
+	m.HandleFunc("POST /api/dgdrs/{name}/deploy", s.deploy)
+	s.mux = m
+}
+
+// ServeHTTP checks the Host header, sets the security headers and routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	// Only this server's own files run; the page may not be framed (clickjacking the Deploy button).
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	if !s.hostAllowed(r.Host) {
+		httpError(w, http.StatusMisdirectedRequest, fmt.Errorf("host %q is not the address this server serves (%s)", r.Host, s.hosts[0]))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) hostAllowed(host string) bool {
+	for _, h := range s.hosts {
+		if strings.EqualFold(host, h) {
+			return true
+		}
+	}
+	if !s.anyHostIP {
+		return false
+	}
+	hh, port, err := net.SplitHostPort(host)
+	return err == nil && port == s.port && net.ParseIP(hh) != nil
+}
+
+// page is what index.html is rendered with.
+type page struct {
+	Token, Mode, Namespace, Name string
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	p := page{Token: s.token, Mode: string(ModePlan)}
+	if s.opts.Cluster != nil {
+		p.Mode, p.Namespace, p.Name = string(ModeCluster), s.opts.Namespace, s.opts.Name
+		if n := r.URL.Query().Get("dgdr"); n != "" {
+			p.Name = n
+		}
+	}
+	var buf bytes.Buffer
+	if err := s.page.Execute(&buf, p); err != nil {
+		httpError(w, http.StatusInternalServerError, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (s *Server) plan(w http.ResponseWriter, _ *http.Request) {
+	if s.opts.Plan == nil {
+		httpError(w, http.StatusNotFound, errors.New("this server shows DGDRs, not an offline plan"))
+		return
+	}
+	writeJSON(w, s.opts.Plan)
+}
+
+// cluster answers 404 in plan mode.
+func (s *Server) cluster(w http.ResponseWriter) bool {
+	if s.opts.Cluster == nil {
+		httpError(w, http.StatusNotFound, errors.New("an offline plan has no cluster: run `kubectl dgdr ui` to see DGDRs"))
+		return false
+	}
+	return true
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	if !s.cluster(w) {
+		return
+	}
+	items, err := s.opts.Cluster.List(r.Context())
+	if err != nil {
+		sourceError(w, err)
+		return
+	}
+	if items == nil {
+		items = []Summary{}
+	}
+	writeJSON(w, map[string]any{"namespace": s.opts.Namespace, "items": items})
+}
+
+func (s *Server) view(w http.ResponseWriter, r *http.Request) {
+	if !s.cluster(w) {
+		return
+	}
+	v, err := s.opts.Cluster.View(r.Context(), r.PathValue("name"))
+	if err != nil {
+		sourceError(w, err)
+		return
+	}
+	writeJSON(w, v)
+}
+
+// pick reads ?pick=N (absent: −1, the selected configuration).
+func pick(r *http.Request) (int, error) {
+	p := r.URL.Query().Get("pick")
+	if p == "" {
+		return -1, nil
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < -1 {
+		return 0, fmt.Errorf("pick %q: expected a Pareto row number, or -1 for the selected configuration", p)
+	}
+	return n, nil
+}
+
+func (s *Server) export(w http.ResponseWriter, r *http.Request) {
+	if !s.cluster(w) {
+		return
+	}
+	n, err := pick(r)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	name := r.PathValue("name")
+	data, err := s.opts.Cluster.Export(r.Context(), name, n)
+	if err != nil {
+		sourceError(w, err)
+		return
+	}
+	file := name + "-dgd.yaml"
+	if n >= 0 {
+		file = fmt.Sprintf("%s-pick%d-dgd.yaml", name, n)
+	}
+	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": file}))
+	_, _ = w.Write(data)
+}
+
+func (s *Server) preview(w http.ResponseWriter, r *http.Request) {
+	if !s.cluster(w) {
+		return
+	}
+	n, err := pick(r)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	p, err := s.opts.Cluster.Preview(r.Context(), r.PathValue("name"), n)
+	if err != nil {
+		sourceError(w, err)
+		return
+	}
+	writeJSON(w, p)
+}
+
+// deployRequest is the body of POST /api/dgdrs/{name}/deploy.
+type deployRequest struct {
+	Pick *int `json:"pick"`
+}
+
+func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
+	if err := s.checkPost(r); err != nil {
+		httpError(w, err.Status, err.Err)
+		return
+	}
+	if !s.cluster(w) {
+		return
+	}
+	var body deployRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil || body.Pick == nil || *body.Pick < -1 {
+		httpError(w, http.StatusBadRequest, errors.New(`expected a body {"pick": N}, N a Pareto row number or -1 for the selected configuration`))
+		return
+	}
+	res, err := s.opts.Cluster.Deploy(r.Context(), r.PathValue("name"), *body.Pick)
+	if err != nil {
+		sourceError(w, err)
+		return
+	}
+	writeJSON(w, res)
+}
+
+// checkPost refuses a state-changing request that did not come from this server's page: it must carry
+// the token, a JSON body, and (when the browser says where it comes from) this server's origin.
+func (s *Server) checkPost(r *http.Request) *Error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return &Error{http.StatusUnsupportedMediaType, errors.New("expected Content-Type: application/json")}
+	}
+	got := r.Header.Get(TokenHeader)
+	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+		return &Error{http.StatusForbidden, fmt.Errorf("missing or wrong %s header: reload the page served by kubectl dgdr", TokenHeader)}
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme != "http" || !strings.EqualFold(u.Host, r.Host) {
+			return &Error{http.StatusForbidden, fmt.Errorf("origin %q is not this server", o)}
+		}
+	}
+	if sf := r.Header.Get("Sec-Fetch-Site"); sf != "" && sf != "same-origin" {
+		return &Error{http.StatusForbidden, fmt.Errorf("cross-site request (Sec-Fetch-Site %s) refused", sf)}
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(data)
+}
+
+// httpError answers {"error": "..."}.
+func httpError(w http.ResponseWriter, status int, err error) {
+	data, _ := json.Marshal(map[string]string{"error": err.Error()})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(data)
+}
+
+func sourceError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	var e *Error
+	if errors.As(err, &e) && e.Status != 0 {
+		status = e.Status
+	}
+	httpError(w, status, err)
+}
+
+// Serve listens, reports the URL through ready, and serves until ctx is done.
+func Serve(ctx context.Context, opts Options, ready func(url string)) error {
+	addr := net.JoinHostPort(opts.Address, strconv.Itoa(opts.Port))
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	s, err := New(opts, lis.Addr().String())
+	if err != nil {
+		_ = lis.Close()
+		return err
+	}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(lis) }()
+	if ready != nil {
+		ready(s.URL())
+	}
+	select {
+	case err := <-done:
+		return fmt.Errorf("serving the UI: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("stopping the UI: %w", err)
+	}
+	return nil
+}
+
+// URL is the page's address (the DGDR's page when a name was given).
+func (s *Server) URL() string {
+	host := s.hosts[0]
+	if s.anyHostIP {
+		// A server on every address is reached on this machine through loopback.
+		host = net.JoinHostPort("127.0.0.1", s.port)
+	}
+	u := "http://" + host + "/"
+	if s.opts.Cluster != nil && s.opts.Name != "" {
+		u += "?dgdr=" + url.QueryEscape(s.opts.Name)
+	}
+	return u
+}
