@@ -22,6 +22,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/go-logr/logr/testr"
@@ -103,6 +104,13 @@ func click(t *testing.T, ctx context.Context, sel string) {
 	t.Helper()
 	js[bool](t, ctx, `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)
 	do(t, ctx, chromedp.Click(chromedp.CSS(sel)))
+}
+
+// clickToPage clicks a link and waits for the page it opens to load.
+func clickToPage(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	js[bool](t, ctx, `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)
+	run(t, ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(sel))))
 }
 
 // waitFor waits until the expression is truthy in the page.
@@ -416,6 +424,14 @@ Promise.allSettled([
 		assert.Equal(t, preview.DGDName, after.Status.DGDName)
 		// What promote would apply is now there.
 		assert.Contains(t, kubectlDGDR(t, env, "promote", name, "-n", ns, "--pick", strconv.Itoa(pick), "--dry-run=server"), " unchanged")
+	})
+
+	t.Run("the list shows the namespace's DGDRs and links to each", func(t *testing.T) {
+		clickToPage(t, ctx, `#crumbs a`)
+		waitFor(t, ctx, `document.querySelector('#list-table tbody tr')?.cells[3].textContent === 'Deploying'`, 20*time.Second)
+		assert.Equal(t, name, js[string](t, ctx, `document.querySelector('#list-table tbody tr').cells[0].textContent`))
+		clickToPage(t, ctx, `#list-table tbody a`)
+		waitFor(t, ctx, `document.querySelector('#timeline li.current')?.dataset.phase === 'Deploying'`, 20*time.Second)
 	})
 
 	t.Run("readable in light and dark schemes", func(t *testing.T) {

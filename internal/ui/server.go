@@ -105,7 +105,8 @@ type Options struct {
 	Port    int
 	// Plan is the offline search shown by `plan --ui`.
 	Plan *View
-	// Cluster serves `kubectl dgdr ui`; Namespace is shown, Name is the DGDR the page opens (empty: the list).
+	// Cluster serves `kubectl dgdr ui`; Namespace is shown, Name is the DGDR the printed URL opens (empty:
+	// the list).
 	Cluster   Cluster
 	Namespace string
 	Name      string
@@ -215,10 +216,8 @@ type page struct {
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	p := page{Token: s.token, Mode: string(ModePlan)}
 	if s.opts.Cluster != nil {
-		p.Mode, p.Namespace, p.Name = string(ModeCluster), s.opts.Namespace, s.opts.Name
-		if n := r.URL.Query().Get("dgdr"); n != "" {
-			p.Name = n
-		}
+		// "/" is the list; "/?dgdr=NAME" one DGDR (the URL printed for `ui NAME`).
+		p.Mode, p.Namespace, p.Name = string(ModeCluster), s.opts.Namespace, r.URL.Query().Get("dgdr")
 	}
 	var buf bytes.Buffer
 	if err := s.page.Execute(&buf, p); err != nil {
