@@ -9,16 +9,23 @@ import (
 // Calibration: the constants that turn composed kernel times into engine-level TTFT and ITL.
 //
 // Method (reproduce with `go run ./internal/tools/fit`, which rewrites tables/calib.json):
-//  1. GlueUsPerLayer: the per-layer cost the kernel tables leave out (norm, residual, RoPE and KV-write
-//     kernels and their launches) is chosen so the composed decode step of the Llama-3.1-8B-shaped model
-//     matches shared/gpu-data/h100_sxm/e2e_llama3.1-8b_bf16.csv (CUDA-graph decode rows) in least squares.
-//  2. Per backend, the fitted parameters of backendCalib are found by Nelder–Mead in log space, minimising
-//     the mean absolute log error of TTFT and ITL over that backend's rows of
-//     shared/calibration/serving_measurements_train.csv (read at fit time, never copied), starting from
-//     the priors in defaultCalib. The parameters are per backend only, never per model or per GPU, so
-//     what is learned must carry to models the fit never saw; `make bench-accuracy` measures exactly that
-//     by refitting with each model left out.
-//  3. The memory policy (MemFraction, FractionOfFree, ReserveGiB, ChunkTokens) is not fitted: it is the
+//  1. GlueUsPerLayer: the per-layer cost the kernel tables leave out or double count (norm, residual,
+//     RoPE and KV-write kernels, launch costs that back-to-back CUDA-graph replay hides) is chosen so
+//     the composed decode step of the Llama-3.1-8B-shaped model matches
+//     shared/gpu-data/h100_sxm/e2e_llama3.1-8b_bf16.csv (CUDA-graph decode rows) in least squares.
+//  2. The fitted parameters of backendCalib are found by Nelder–Mead in log space on
+//     shared/calibration/serving_measurements_train.csv (read at fit time, never copied). The loss is
+//     the absolute log error of TTFT plus that of ITL, averaged per (model, mode) group and weighted by
+//     √rows of the group, plus 0.02 × the squared log distance of each parameter from its prior
+//     (defaultCalib), so that constants the rows barely inform stay physical.
+//  3. Parameters are never per model or per GPU. Kernel physics (decode/prefill/MoE/MLA scales, the
+//     per-collective cost) is global, one value for all backends; each backend has its overheads (per
+//     step, per layer, per sequence, per request) and how its scheduler queues (burst, slot lag). Two rounds alternate: global parameters on all aggregated rows, each backend's on its
+//     aggregated rows, then the disaggregation parameters (KV transfer, prefill provisioning) on the
+//     disaggregated rows — which give neither worker counts nor speculative-decoding settings, so they
+//     inform nothing else. `make bench-accuracy` refits with each model left out to measure how this
+//     carries to models the fit never saw.
+//  4. The memory policy (MemFraction, FractionOfFree, ReserveGiB, ChunkTokens) is not fitted: it is the
 //     backends' documented defaults (vLLM gpu_memory_utilization 0.9 of the total; SGLang
 //     mem_fraction_static ≈ 0.88 of the total; TRT-LLM free_gpu_memory_fraction 0.9 of what is free
 //     after the weights; 8192-token prefill budgets).
@@ -28,7 +35,8 @@ type Calib struct {
 	Backends       map[string]backendCalib `json:"backends"`
 }
 
-// backendCalib is one backend's constants. The fitted ones are marked; see Calib for the method.
+// backendCalib is one backend's constants (the global ones repeated in each). The fitted ones are
+// marked; see Calib for the method.
 type backendCalib struct {
 	// StepMs is the engine's fixed cost per iteration (scheduling, sampling, launch) — fitted.
 	StepMs float64 `json:"stepMs"`

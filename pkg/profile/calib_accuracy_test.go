@@ -56,9 +56,6 @@ func TestTrainingAccuracy(t *testing.T) {
 
 // Each model predicted by a calibration refitted without it: the generalisation the search relies on.
 func TestCrossValidatedAccuracy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("leave-one-model-out refits the calibration four times (about a minute); run without -short")
-	}
 	cal, err := EmbeddedCalibration()
 	require.NoError(t, err)
 	start := DefaultCalibration()
@@ -67,16 +64,19 @@ func TestCrossValidatedAccuracy(t *testing.T) {
 	checkBounds(t, Summarize(res), crossValidatedBounds)
 }
 
-// Bounds: the measured figures (README "Accuracy") with a margin, so a regression fails.
+// Bounds: the measured figures (README "Accuracy") with a margin, so a regression fails. They are
+// regression guards, not the project's target (median ITL ≤ 10%, TTFT ≤ 20% on unseen models), which
+// the model does not reach yet for TTFT; see README.
 var trainingBounds = []accuracyBound{
-	{"vllm", "agg", 0.95, 0.50, 0.15},
-	{"sglang", "agg", 0.9, 0.70, 0.20},
-	{"trtllm", "agg", 0.95, 0.60, 0.20},
-	{"sglang", "disagg", 0.85, 0.60, 0.45},
-	{"trtllm", "disagg", 0.95, 0.60, 0.50},
+	{"vllm", "agg", 0.95, 0.45, 0.12},
+	{"sglang", "agg", 0.9, 0.85, 0.18},
+	{"trtllm", "agg", 0.95, 0.65, 0.20},
+	{"sglang", "disagg", 0.85, 0.85, 0.50},
+	{"trtllm", "disagg", 0.95, 0.75, 0.70},
 }
 
+// Leave one model out with a smaller refit budget than make bench-accuracy (120 evaluations).
 var crossValidatedBounds = []accuracyBound{
-	{"all", "agg", 0.95, 0.80, 0.30},
-	{"all", "disagg", 0.85, 0.90, 0.60},
+	{"all", "agg", 0.95, 0.85, 0.30},
+	{"all", "disagg", 0.9, 0.90, 1.10},
 }

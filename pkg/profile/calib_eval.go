@@ -20,6 +20,11 @@ type AccuracyLine struct {
 
 // Summarize groups results by backend and mode (plus an "all" line per mode and overall).
 func Summarize(res []RowResult) []AccuracyLine {
+	return SummarizeBy(res, func(r *ServingRow) string { return r.Fields["backend"] })
+}
+
+// SummarizeBy is Summarize with the first grouping column chosen by key (a model, a system).
+func SummarizeBy(res []RowResult, key func(*ServingRow) string) []AccuracyLine {
 	type acc struct {
 		rows, ok int
 		t, i     []float64
@@ -44,7 +49,7 @@ func Summarize(res []RowResult) []AccuracyLine {
 		a.i = append(a.i, ie)
 	}
 	for _, r := range res {
-		b, m := r.Row.Fields["backend"], r.Row.Fields["mode"]
+		b, m := key(r.Row), r.Row.Fields["mode"]
 		add([2]string{b, m}, r)
 		add([2]string{"all", m}, r)
 		add([2]string{"all", "all"}, r)

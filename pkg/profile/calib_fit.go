@@ -2,9 +2,11 @@ package profile
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/dgdr-dev/dgdr/pkg/hw"
 )
@@ -17,26 +19,33 @@ type fitParam struct {
 	name   string
 	lo, hi float64
 	get    func(*backendCalib) *float64
+	// global: one value for every backend (the physics of kernels and interconnect); otherwise each
+	// backend has its own (engine overheads, how its scheduler lets prompts queue).
+	global bool
 	disagg bool // only disaggregated rows inform it
 	moe    bool // only MoE rows inform it
 	mla    bool // only MLA rows inform it
 }
 
 var fitParams = []fitParam{
-	{"stepMs", 0.05, 20, func(c *backendCalib) *float64 { return &c.StepMs }, false, false, false},
-	{"layerUs", 0.1, 200, func(c *backendCalib) *float64 { return &c.LayerUs }, false, false, false},
-	{"seqUs", 0.1, 500, func(c *backendCalib) *float64 { return &c.SeqUs }, false, false, false},
-	{"decodeScale", 0.4, 3, func(c *backendCalib) *float64 { return &c.DecodeScale }, false, false, false},
-	{"prefillScale", 0.4, 3, func(c *backendCalib) *float64 { return &c.PrefillScale }, false, false, false},
-	{"prefillReqMs", 0.1, 200, func(c *backendCalib) *float64 { return &c.PrefillReqMs }, false, false, false},
-	{"burst", 0.01, 3, func(c *backendCalib) *float64 { return &c.Burst }, false, false, false},
-	{"kvTransferScale", 0.1, 20, func(c *backendCalib) *float64 { return &c.KVTransferScale }, true, false, false},
-	{"prefillShare", 0.05, 4, func(c *backendCalib) *float64 { return &c.PrefillShare }, true, false, false},
-	{"moeScale", 0.3, 3, func(c *backendCalib) *float64 { return &c.MoEScale }, false, true, false},
-	{"mlaScale", 0.3, 5, func(c *backendCalib) *float64 { return &c.MLAScale }, false, false, true},
-	{"slotLag", 0.01, 3, func(c *backendCalib) *float64 { return &c.SlotLag }, false, false, false},
-	{"collectiveUs", 0.1, 200, func(c *backendCalib) *float64 { return &c.CollectiveUs }, false, false, false},
+	{"decodeScale", 0.4, 3, func(c *backendCalib) *float64 { return &c.DecodeScale }, true, false, false, false},
+	{"prefillScale", 0.4, 3, func(c *backendCalib) *float64 { return &c.PrefillScale }, true, false, false, false},
+	{"moeScale", 0.3, 3, func(c *backendCalib) *float64 { return &c.MoEScale }, true, false, true, false},
+	{"mlaScale", 0.3, 5, func(c *backendCalib) *float64 { return &c.MLAScale }, true, false, false, true},
+	{"collectiveUs", 0.1, 200, func(c *backendCalib) *float64 { return &c.CollectiveUs }, true, false, false, false},
+	{"kvTransferScale", 0.1, 20, func(c *backendCalib) *float64 { return &c.KVTransferScale }, true, true, false, false},
+	{"prefillShare", 0.05, 4, func(c *backendCalib) *float64 { return &c.PrefillShare }, true, true, false, false},
+	{"stepMs", 0.05, 20, func(c *backendCalib) *float64 { return &c.StepMs }, false, false, false, false},
+	{"layerUs", 0.1, 200, func(c *backendCalib) *float64 { return &c.LayerUs }, false, false, false, false},
+	{"seqUs", 0.1, 500, func(c *backendCalib) *float64 { return &c.SeqUs }, false, false, false, false},
+	{"prefillReqMs", 0.1, 200, func(c *backendCalib) *float64 { return &c.PrefillReqMs }, false, false, false, false},
+	{"burst", 0.01, 3, func(c *backendCalib) *float64 { return &c.Burst }, false, false, false, false},
+	{"slotLag", 0.01, 3, func(c *backendCalib) *float64 { return &c.SlotLag }, false, false, false, false},
 }
+
+// regularisation pulls each parameter toward its prior (λ per squared log-ratio), so that constants
+// the rows barely inform stay physical instead of absorbing noise.
+const regularisation = 0.02
 
 // RowResult is one row's prediction (or why none).
 type RowResult struct {
@@ -59,6 +68,8 @@ type Evaluator struct {
 	preds  []*Predictor
 	errs   []error
 	groups []string // ModelGroup/mode of each row, for the loss
+	// twin holds copies of the predictors so that the loss can run on two goroutines.
+	twin []*Predictor
 }
 
 // NewEvaluator prepares rows (their Err, unknown backends and unbuildable targets are kept as errors).
@@ -85,6 +96,18 @@ func NewEvaluator(rows []*ServingRow) *Evaluator {
 		cache[key] = p
 		ev.preds[i] = p
 	}
+	copies := map[*Predictor]*Predictor{}
+	ev.twin = make([]*Predictor, len(rows))
+	for i, p := range ev.preds {
+		if p == nil {
+			continue
+		}
+		if copies[p] == nil {
+			c := *p
+			copies[p] = &c
+		}
+		ev.twin[i] = copies[p]
+	}
 	return ev
 }
 
@@ -99,10 +122,14 @@ func (ev *Evaluator) Run(c Calib) []RowResult {
 }
 
 func (ev *Evaluator) one(i int, c Calib) RowResult {
+	return ev.oneWith(ev.preds, i, c)
+}
+
+func (ev *Evaluator) oneWith(preds []*Predictor, i int, c Calib) RowResult {
 	if ev.errs[i] != nil {
 		return RowResult{Err: ev.errs[i]}
 	}
-	p := ev.preds[i]
+	p := preds[i]
 	bc, ok := c.Backends[p.t.Backend]
 	if !ok {
 		return RowResult{Err: fmt.Errorf("calibration lacks backend %q", p.t.Backend)}
@@ -129,25 +156,50 @@ func (ev *Evaluator) loss(c Calib, idx []int) float64 {
 		s float64
 		n int
 	}
-	groups := map[string]*acc{}
-	for _, i := range idx {
-		res := ev.one(i, c)
-		r := ev.rows[i]
-		if res.Err != nil || r.MeasuredTTFTMs <= 0 || r.MeasuredITLMs <= 0 {
-			continue
+	// Two goroutines, each with its own predictors (Evaluator.twin), over alternate rows.
+	var parts [2]map[string]*acc
+	var wg sync.WaitGroup
+	for h := range parts {
+		parts[h] = map[string]*acc{}
+		preds := ev.preds
+		if h == 1 {
+			preds = ev.twin
 		}
-		k := ev.groups[i]
-		a := groups[k]
-		if a == nil {
-			a = &acc{}
+		wg.Go(func() {
+			for j := h; j < len(idx); j += 2 {
+				i := idx[j]
+				res := ev.oneWith(preds, i, c)
+				r := ev.rows[i]
+				if res.Err != nil || r.MeasuredTTFTMs <= 0 || r.MeasuredITLMs <= 0 {
+					continue
+				}
+				a := parts[h][ev.groups[i]]
+				if a == nil {
+					a = &acc{}
+					parts[h][ev.groups[i]] = a
+				}
+				a.s += math.Abs(math.Log(res.Pred.TTFTMs/r.MeasuredTTFTMs)) + math.Abs(math.Log(res.Pred.ITLMs/r.MeasuredITLMs))
+				a.n++
+			}
+		})
+	}
+	wg.Wait()
+	groups := parts[0]
+	for k, a := range parts[1] {
+		if g := groups[k]; g != nil {
+			g.s += a.s
+			g.n += a.n
+		} else {
 			groups[k] = a
 		}
-		a.s += math.Abs(math.Log(res.Pred.TTFTMs/r.MeasuredTTFTMs)) + math.Abs(math.Log(res.Pred.ITLMs/r.MeasuredITLMs))
-		a.n++
 	}
 	// Each group weighs the square root of its rows: more rows count, but do not drown the others.
+	// Summed in key order: the fit must be reproducible to the last bit.
+	keys := mapsKeys(groups)
+	slices.Sort(keys)
 	var s, w float64
-	for _, a := range groups {
+	for _, k := range keys {
+		a := groups[k]
 		wg := math.Sqrt(float64(a.n))
 		s += wg * a.s / float64(a.n)
 		w += wg
@@ -158,9 +210,11 @@ func (ev *Evaluator) loss(c Calib, idx []int) float64 {
 	return s / w
 }
 
-// FitCalibration fits each backend's parameters on the rows (those with measurements), starting from
-// start. Backends without rows keep start's values; disaggregated-only parameters stay put when the
-// backend has no disaggregated rows.
+// FitCalibration fits the calibration on the rows with measurements, starting from start (whose values
+// are also the priors of the regularisation). It alternates two rounds of: the global parameters on
+// all aggregated rows, each backend's parameters on its aggregated rows, then the disaggregation
+// parameters on the disaggregated rows. Parameters no row informs (disaggregation, MoE or MLA ones
+// without such rows) keep start's values.
 func FitCalibration(ev *Evaluator, start Calib, maxEvals int) Calib {
 	out := start
 	out.Backends = map[string]backendCalib{}
@@ -169,45 +223,97 @@ func FitCalibration(ev *Evaluator, start Calib, maxEvals int) Calib {
 	}
 	names := mapsKeys(start.Backends)
 	slices.Sort(names)
-	for _, b := range names {
-		var idx []int
-		hasDisagg, hasMoE, hasMLA := false, false, false
-		for i, r := range ev.rows {
-			if ev.errs[i] == nil && r.Target.Backend == b && r.MeasuredTTFTMs > 0 {
-				idx = append(idx, i)
-				hasDisagg = hasDisagg || r.Config.Mode == ModeDisagg
-				hasMoE = hasMoE || r.Target.Model.Experts > 0
-				hasMLA = hasMLA || r.Target.Model.KVLoraRank > 0
-			}
-		}
-		if len(idx) == 0 {
+	// Kernel physics and engine overheads are fitted on aggregated rows only: the disaggregated rows
+	// give neither worker counts nor speculative-decoding settings, so they inform only the
+	// disaggregation parameters (KV transfer, prefill provisioning).
+	var agg, disagg []int
+	byBackend := map[string][]int{}
+	hasMoE, hasMLA := false, false
+	for i, r := range ev.rows {
+		if ev.errs[i] != nil || r.MeasuredTTFTMs <= 0 {
 			continue
 		}
-		var params []fitParam
-		for _, fp := range fitParams {
-			if (!fp.disagg || hasDisagg) && (!fp.moe || hasMoE) && (!fp.mla || hasMLA) {
-				params = append(params, fp)
-			}
+		if _, ok := start.Backends[r.Target.Backend]; !ok {
+			continue
 		}
-		base := out.Backends[b]
-		toCalib := func(x []float64) Calib {
-			bc := base
+		if r.Config.Mode == ModeDisagg {
+			disagg = append(disagg, i)
+			continue
+		}
+		agg = append(agg, i)
+		byBackend[r.Target.Backend] = append(byBackend[r.Target.Backend], i)
+		hasMoE = hasMoE || r.Target.Model.Experts > 0
+		hasMLA = hasMLA || r.Target.Model.KVLoraRank > 0
+	}
+	var global, local, dis []fitParam
+	for _, fp := range fitParams {
+		switch {
+		case fp.disagg:
+			if len(disagg) > 0 {
+				dis = append(dis, fp)
+			}
+		case (fp.moe && !hasMoE) || (fp.mla && !hasMLA):
+		case fp.global:
+			global = append(global, fp)
+		default:
+			local = append(local, fp)
+		}
+	}
+	prior := func(params []fitParam, b string) []float64 {
+		bc := start.Backends[b]
+		x := make([]float64, len(params))
+		for j, fp := range params {
+			x[j] = math.Log(math.Min(math.Max(*fp.get(&bc), fp.lo), fp.hi))
+		}
+		return x
+	}
+	apply := func(c Calib, params []fitParam, x []float64, backends []string) Calib {
+		c.Backends = maps.Clone(c.Backends)
+		for _, b := range backends {
+			bc := c.Backends[b]
 			for j, fp := range params {
 				*fp.get(&bc) = math.Exp(math.Min(math.Max(x[j], math.Log(fp.lo)), math.Log(fp.hi)))
 			}
-			c := out
-			c.Backends = map[string]backendCalib{b: bc}
-			return c
+			c.Backends[b] = bc
 		}
-		x0 := make([]float64, len(params))
+		return c
+	}
+	current := func(params []fitParam, b string) []float64 {
+		bc := out.Backends[b]
+		x := make([]float64, len(params))
 		for j, fp := range params {
-			x0[j] = math.Log(math.Min(math.Max(*fp.get(&base), fp.lo), fp.hi))
+			x[j] = math.Log(*fp.get(&bc))
 		}
-		// Two rounds: the restart's fresh simplex escapes the collapsed one of the first.
-		f := func(x []float64) float64 { return ev.loss(toCalib(x), idx) }
-		best := nelderMead(f, x0, 0.5, maxEvals/2)
-		best = nelderMead(f, best, 0.2, maxEvals/2)
-		out.Backends[b] = toCalib(best).Backends[b]
+		return x
+	}
+	objective := func(params []fitParam, backends []string, idx []int, x0prior []float64) func([]float64) float64 {
+		return func(x []float64) float64 {
+			var reg float64
+			for j := range x {
+				d := x[j] - x0prior[j]
+				reg += d * d
+			}
+			return ev.loss(apply(out, params, x, backends), idx) + regularisation*reg
+		}
+	}
+	per := max(maxEvals/4, 20)
+	for round := 0; round < 2; round++ {
+		step := 0.5 / float64(round+1)
+		if len(global) > 0 && len(agg) > 0 {
+			x := nelderMead(objective(global, names, agg, prior(global, names[0])), current(global, names[0]), step, per)
+			out = apply(out, global, x, names)
+		}
+		for _, b := range names {
+			if len(byBackend[b]) == 0 {
+				continue
+			}
+			x := nelderMead(objective(local, []string{b}, byBackend[b], prior(local, b)), current(local, b), step, per)
+			out = apply(out, local, x, []string{b})
+		}
+		if len(dis) > 0 {
+			x := nelderMead(objective(dis, names, disagg, prior(dis, names[0])), current(dis, names[0]), step, per/2)
+			out = apply(out, dis, x, names)
+		}
 	}
 	return out
 }

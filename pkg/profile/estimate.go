@@ -19,8 +19,8 @@ import (
 // silicon_tpot_ms may be absent).
 //
 // How a row becomes a query:
-//   - precision: gemm_quant_mode (else precision, else the checkpoint's) for the linear layers,
-//     moe_quant_mode for the routed experts.
+//   - precision: gemm_quant_mode for the linear layers and moe_quant_mode for the routed experts
+//     (either empty: the checkpoint's); precision alone stands for both; none: the checkpoint's.
 //   - agg: one worker of tp_size × attention_dp_size × pp_size GPUs; its Batch is batch_size per
 //     attention-DP rank times the ranks.
 //   - disagg: a prefill and a decode worker from the prefill_*/decode_* columns. Their counts
@@ -127,14 +127,11 @@ func (r *ServingRow) parse(resolve ModelResolver) error {
 	}
 	t := Target{Model: m, GPU: g, Backend: strings.ToLower(f["backend"]),
 		Workload: Workload{ISL: num("isl", 0), OSL: num("osl", 0)}}
-	t.WeightDtype = f["gemm_quant_mode"]
-	if t.WeightDtype == "" {
+	// gemm_quant_mode and moe_quant_mode name the two precisions; precision alone stands for both.
+	t.WeightDtype, t.MoEDtype = f["gemm_quant_mode"], f["moe_quant_mode"]
+	if t.WeightDtype == "" && t.MoEDtype == "" {
 		t.WeightDtype = f["precision"]
 	}
-	if t.WeightDtype == "" && m.WeightQuant == "" {
-		t.WeightDtype = "bf16"
-	}
-	t.MoEDtype = f["moe_quant_mode"]
 	r.Target = t
 	conc := num("concurrency", 0)
 	moe := m.Experts > 0

@@ -53,15 +53,20 @@ func parseDtype(s string) (dtype, error) {
 }
 
 // resolveWeightDtypes picks the precision of the linear layers and of the routed experts: the
-// overrides, else the checkpoint's quantization.
+// overrides, else the checkpoint's (GEMMQuant/MoEQuant when the catalog split them, else WeightQuant).
 func resolveWeightDtypes(linear, experts string, m Model) (dtype, dtype, error) {
-	src := linear
-	if src == "" {
-		src = m.WeightQuant
+	if linear == "" {
+		linear = m.WeightQuant
+		if m.GEMMQuant != "" || m.MoEQuant != "" {
+			linear = m.GEMMQuant
+		}
 	}
-	wd, err := parseDtype(src)
+	wd, err := parseDtype(linear)
 	if err != nil {
 		return 0, 0, err
+	}
+	if experts == "" && m.MoEQuant != "" && linear == m.GEMMQuant {
+		experts = m.MoEQuant
 	}
 	ed := wd
 	if experts != "" {
@@ -72,7 +77,10 @@ func resolveWeightDtypes(linear, experts string, m Model) (dtype, dtype, error) 
 	return wd, ed, nil
 }
 
-func resolveKVDtype(override, backend string, wd dtype) (dtype, error) {
+func resolveKVDtype(override, checkpoint, backend string, wd dtype) (dtype, error) {
+	if override == "" && checkpoint == "fp8" {
+		override = checkpoint
+	}
 	if override != "" {
 		d, err := parseDtype(override)
 		if err != nil {
@@ -139,8 +147,8 @@ func newKernels(g hw.GPU) (kernels, error) {
 	}
 	if g.FP4TFLOPS <= 0 || k.flops[dtFP4] <= 0 {
 		// No fp4 tensor cores (Hopper and older): fp4 weights are dequantised in the kernel and the math
-		// runs at the fp8 (or bf16) rate, so only the weight bytes shrink.
-		k.flops[dtFP4] = k.flops[dtFP8]
+		// runs in bf16 (w4a16, as vLLM's and SGLang's MXFP4 paths on Hopper), so only the bytes shrink.
+		k.flops[dtFP4] = k.flops[dtBF16]
 	}
 	k.intra = g.IntraNodeGBs * 1e6 * linkEfficiency
 	k.inter = g.InterNodeGBs * 1e6 * linkEfficiency

@@ -61,8 +61,8 @@ type Target struct {
 	// unless MoEDtype is set, of the routed experts: bf16, fp8 or fp4 ("" = from Model).
 	WeightDtype string `json:"weightDtype,omitempty"`
 	MoEDtype    string `json:"moeDtype,omitempty"`
-	// KVDtype is the KV-cache precision, bf16 or fp8 ("" = the backend's usual choice: fp8 for
-	// TRT-LLM with quantized weights, bf16 otherwise).
+	// KVDtype is the KV-cache precision, bf16 or fp8 ("" = the checkpoint's fp8 KV cache if it has
+	// one, else the backend's usual choice: fp8 for TRT-LLM with quantized weights, bf16 otherwise).
 	KVDtype string `json:"kvDtype,omitempty"`
 }
 
@@ -164,7 +164,7 @@ func NewPredictor(t Target) (*Predictor, error) {
 	if err != nil {
 		return nil, err
 	}
-	kvd, err := resolveKVDtype(t.KVDtype, t.Backend, wd)
+	kvd, err := resolveKVDtype(t.KVDtype, t.Model.KVQuant, t.Backend, wd)
 	if err != nil {
 		return nil, err
 	}

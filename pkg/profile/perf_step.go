@@ -112,13 +112,13 @@ func (p *Predictor) shard(w Worker) (shard, error) {
 	s.moeL = m.moeLayers / float64(s.pp)
 	if m.moe {
 		gpus := s.tp * s.dp
-		if gpus%s.ep != 0 {
-			return shard{}, fmt.Errorf("ep %d must divide tp×dp = %d: %w", s.ep, gpus, ErrUnsupported)
+		if s.ep > gpus {
+			return shard{}, fmt.Errorf("ep %d exceeds the worker's tp×dp = %d GPUs: %w", s.ep, gpus, ErrUnsupported)
 		}
 		if float64(s.ep) > m.experts {
 			return shard{}, fmt.Errorf("ep %d exceeds the model's %d experts: %w", s.ep, int(m.experts), ErrUnsupported)
 		}
-		s.moeTP = gpus / s.ep
+		s.moeTP = max(gpus/s.ep, 1) // an ep that does not divide tp×dp leaves GPUs idle in the MoE layers
 		s.experts = m.experts / float64(s.ep)
 		s.expertFFN = m.expertFFN / float64(s.moeTP)
 	} else if s.ep > 1 {

@@ -14,7 +14,7 @@ import (
 
 func main() {
 	shared := flag.String("shared", toolutil.SharedDir(), "the shared/ folder")
-	evals := flag.Int("evals", 300, "Nelder-Mead evaluations per backend in each leave-one-model-out refit")
+	evals := flag.Int("evals", 400, "Nelder-Mead evaluations per backend in each leave-one-model-out refit")
 	flag.Parse()
 	if err := run(*shared, *evals); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -39,5 +39,7 @@ func run(shared string, evals int) error {
 	cv := profile.CrossValidate(rows, start, evals)
 	toolutil.PrintTable(os.Stdout, "Leave one model out (each model predicted by a fit that never saw it)", profile.Summarize(cv))
 	toolutil.PrintTable(os.Stdout, "Leave one model out, H100/H200/B200 only", profile.Summarize(toolutil.OnSystems(cv, "h100_sxm", "h200_sxm", "b200_sxm")))
+	toolutil.PrintTable(os.Stdout, "Leave one model out, by model (first column: the model left out)",
+		profile.SummarizeBy(cv, func(r *profile.ServingRow) string { return r.Fields["model_path"] }))
 	return nil
 }

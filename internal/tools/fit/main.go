@@ -21,7 +21,7 @@ import (
 func main() {
 	shared := flag.String("shared", toolutil.SharedDir(), "the shared/ folder")
 	out := flag.String("out", "pkg/profile/tables/calib.json", "where to write the calibration")
-	evals := flag.Int("evals", 600, "Nelder-Mead evaluations per backend")
+	evals := flag.Int("evals", 400, "Nelder-Mead evaluations per backend")
 	flag.Parse()
 	if err := run(*shared, *out, *evals); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)

@@ -51,7 +51,7 @@ func ReadCalibration(shared string) ([]*profile.ServingRow, error) {
 // PrintTable writes accuracy lines as a Markdown table under a title.
 func PrintTable(w io.Writer, title string, lines []profile.AccuracyLine) {
 	fmt.Fprintf(w, "\n%s\n\n", title)
-	fmt.Fprintln(w, "| backend | mode | rows | answered | TTFT median | TTFT p90 | ITL median | ITL p90 |")
+	fmt.Fprintln(w, "| group | mode | rows | answered | TTFT median | TTFT p90 | ITL median | ITL p90 |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
 	for _, l := range lines {
 		fmt.Fprintf(w, "| %s | %s | %d | %.0f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% |\n", l.Backend, l.Mode, l.Rows,
