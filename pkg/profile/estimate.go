@@ -28,6 +28,8 @@ import (
 //     hold the concurrency in their KV cache (at least one), and as many prefill workers as match the
 //     decode pool's request rate (rate matching, at least one). A missing decode batch is the
 //     concurrency over the decode workers.
+//   - MoE workers recorded with the GPU count squared (tp_size or attention_dp_size g², moe_tp_size =
+//     moe_ep_size = g) are read as g GPUs (see unsquare).
 //   - concurrency: the concurrency column when present; else batch_size × attention_dp_size (agg) or
 //     decode batch × decode workers (disagg).
 
@@ -142,6 +144,9 @@ func (r *ServingRow) parse(resolve ModelResolver) error {
 			w.EP = max(num(prefix+"moe_ep_size", 1), 1)
 		}
 		w.Batch = num(prefix+"batch_size", 0) * w.DP
+		if moe {
+			unsquare(&w, max(num(prefix+"moe_tp_size", 1), 1))
+		}
 		return w
 	}
 	switch Mode(strings.ToLower(f["mode"])) {
@@ -173,6 +178,24 @@ func (r *ServingRow) parse(resolve ModelResolver) error {
 	}
 	r.Concurrency = conc
 	return nil
+}
+
+// unsquare repairs a worker recorded with its GPU count squared: some MoE rows of the calibration
+// source give a g-GPU worker (attention TP or DP g, experts EP g, as the row's id names it) as
+// tp_size (or attention_dp_size) g² with moe_tp_size = moe_ep_size = g. An MoE layer split g ways in
+// tensor parallelism and g ways in expert parallelism is not a configuration the backends offer
+// with attention TP or DP of g², so moe_tp_size = moe_ep_size = g with tp×dp = g² is read as g
+// GPUs. The worker's total batch (batch_size × the recorded DP) is kept.
+func unsquare(w *Worker, moeTP int) {
+	g := w.EP
+	if g <= 1 || moeTP != g || w.TP*w.DP != g*g {
+		return
+	}
+	if w.DP > 1 {
+		w.DP = g
+	} else {
+		w.TP = g
+	}
 }
 
 // completeDisagg fills missing disagg worker counts and decode batch (see the rule above).

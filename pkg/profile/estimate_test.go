@@ -53,6 +53,32 @@ h100_sxm,vllm,Qwen/Qwen3-32B,,,,sideways,1024,128,16,2,,,,,,,,,,,
 	assert.ErrorContains(t, rows[5].Err, "expected agg or disagg")
 }
 
+// Rows that record a g-GPU MoE worker with tp_size (or attention_dp_size) g² and moe_tp = moe_ep = g.
+func TestReadServingRowsUnsquare(t *testing.T) {
+	head := "system,backend,model_path,mode,isl,osl,batch_size,tp_size,attention_dp_size,moe_tp_size,moe_ep_size,concurrency\n"
+	tests := []struct {
+		name, row         string
+		tp, dp, ep, batch int
+	}{
+		{"tp squared", "b200_sxm,trtllm,deepseek-ai/DeepSeek-R1,agg,1024,1024,16,64,1,8,8,16", 8, 1, 8, 16},
+		{"dp squared", "b200_sxm,trtllm,deepseek-ai/DeepSeek-R1,agg,1024,1024,1,1,64,8,8,64", 1, 8, 8, 64},
+		{"tp4 ep4 squared", "b200_sxm,sglang,deepseek-ai/DeepSeek-R1,agg,1024,1024,32,16,1,4,4,32", 4, 1, 4, 32},
+		{"plain attention DP", "b200_sxm,trtllm,deepseek-ai/DeepSeek-R1,agg,1024,1024,8,1,8,1,8,64", 1, 8, 8, 64},
+		{"moe tp and ep on tp8", "h200_sxm,trtllm,deepseek-ai/DeepSeek-R1,agg,1024,1024,8,8,1,2,4,8", 8, 1, 4, 8},
+		{"dense model untouched", "h200_sxm,vllm,meta-llama/Llama-3.1-70B,agg,1024,1024,8,16,1,4,4,8", 16, 1, 1, 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, rows, err := ReadServingRows(strings.NewReader(head+tt.row+"\n"), LookupModel)
+			require.NoError(t, err)
+			require.Len(t, rows, 1)
+			require.NoError(t, rows[0].Err)
+			w := rows[0].Config.Workers[0]
+			assert.Equal(t, []int{tt.tp, tt.dp, tt.ep, tt.batch}, []int{w.TP, w.DP, w.EP, w.Batch})
+		})
+	}
+}
+
 func TestCompleteDisagg(t *testing.T) {
 	p, err := NewPredictor(Target{Model: model(t, "Qwen/Qwen3-32B"), GPU: gpu(t, "h200_sxm"), Backend: BackendVLLM,
 		Workload: Workload{ISL: 8192, OSL: 1024}})
