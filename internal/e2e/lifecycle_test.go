@@ -188,7 +188,9 @@ func TestLifecycle(t *testing.T) {
 
 	t.Run("autoApply with the Planner: Deploying, then Deployed", func(t *testing.T) {
 		ns := w.namespace(t, "auto")
-		w.ok(t, "create", "-f", filepath.Join(w.root, "examples", "autoscaling.yaml"), "-n", ns)
+		// The example's flags, with an SLA loose enough that any performance-model revision meets it.
+		w.ok(t, "create", "autoscaling", "-n", ns, "--model", "Qwen/Qwen3-32B", "--backend", "trtllm",
+			"--isl", "2048", "--osl", "512", "--ttft", "5000", "--itl", "200", "--enable-autoscaling", "--auto-apply")
 		w.runProfiler(t, ns, "autoscaling")
 		d := w.dgdr(t, ns, "autoscaling")
 		require.Equal(t, v1alpha1.PhaseDeploying, d.Status.Phase, "%+v", d.Status.Conditions)
@@ -244,7 +246,7 @@ func TestLifecycle(t *testing.T) {
 
 	t.Run("a profiler crash and the Job's retry lose and double nothing", func(t *testing.T) {
 		ns := w.namespace(t, "crash")
-		w.ok(t, "create", "-f", filepath.Join(w.root, "examples", "quick-start.yaml"), "-n", ns)
+		w.ok(t, "create", "quick-start", "-n", ns, "--model", "Qwen/Qwen3-32B", "--ttft", "5000", "--itl", "200", "--auto-apply")
 		crash := errors.New("killed")
 		err := profiler.Run(ctx, profiler.Options{Namespace: ns, Name: "quick-start", Client: w.env.Client,
 			AfterPhase: func(p v1alpha1.Phase) error {
