@@ -54,7 +54,9 @@ func (f *fixture) dgdr(t *testing.T, name string, mutate func(*v1alpha1.DynamoGr
 	t.Helper()
 	d := &v1alpha1.DynamoGraphDeploymentRequest{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns},
-		Spec:       v1alpha1.DynamoGraphDeploymentRequestSpec{Model: "Qwen/Qwen3-32B", Backend: v1alpha1.BackendVLLM},
+		// An SLA every revision of the performance model meets: these tests are about the lifecycle.
+		Spec: v1alpha1.DynamoGraphDeploymentRequestSpec{Model: "Qwen/Qwen3-32B", Backend: v1alpha1.BackendVLLM,
+			SLA: &v1alpha1.SLA{TTFT: ptr.To(5000.0), ITL: ptr.To(200.0)}},
 	}
 	if mutate != nil {
 		mutate(d)
