@@ -136,7 +136,10 @@ func TestProfiler(t *testing.T) {
 		require.NoError(t, env.Client.Get(t.Context(), types.NamespacedName{Namespace: f.ns, Name: "qwen-profiling"}, cm))
 		report, err := lifecycle.ReadResults(cm)
 		require.NoError(t, err)
-		assert.Equal(t, len(res.Pareto), len(report.Pareto))
+		assert.Equal(t, min(len(report.Pareto), maxStoredPareto), len(res.Pareto), "status holds the front, thinned to its bound")
+		if sel := res.SelectedConfig; sel.Index >= 0 {
+			assert.Equal(t, sel.ParetoPoint, res.Pareto[sel.Index], "the selection's index points at it in the stored front")
+		}
 		assert.Greater(t, len(report.Candidates), len(report.Pareto), "dominated candidates are kept for the UI")
 		assert.Equal(t, "h200_sxm", report.GPU)
 		assert.True(t, strings.HasPrefix(cm.Data[lifecycle.PlotKey], "<svg"))
