@@ -66,18 +66,9 @@ func (o *EstimateOptions) Complete() error {
 	if o.ModelConfig == "" {
 		return nil
 	}
-	st, err := os.Stat(o.ModelConfig)
+	extra, err := loadModelConfig(o.ModelConfig)
 	if err != nil {
-		return WithHint(fmt.Errorf("read --model-config: %w", err), "pass a config.json or the folder that holds it")
-	}
-	var extra profile.Model
-	if st.IsDir() {
-		extra, err = profile.LoadConfigDir(o.ModelConfig)
-	} else {
-		extra, err = profile.LoadConfigFile(o.ModelConfig)
-	}
-	if err != nil {
-		return WithHint(err, "pass a Hugging Face config.json of a supported architecture")
+		return err
 	}
 	o.resolve = func(id string) (profile.Model, error) {
 		m, err := profile.LookupModel(id)
