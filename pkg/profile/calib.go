@@ -25,10 +25,11 @@ import (
 //     disaggregated rows — which give neither worker counts nor speculative-decoding settings, so they
 //     inform nothing else. `make bench-accuracy` refits with each model left out to measure how this
 //     carries to models the fit never saw.
-//  4. The memory policy (MemFraction, FractionOfFree, ReserveGiB, ChunkTokens) is not fitted: it is the
+//  4. The memory policy (MemFraction, FractionOfFree, ReserveGiB, KVOnDemand, ChunkTokens) is not fitted: it is the
 //     backends' documented defaults (vLLM gpu_memory_utilization 0.9 of the total; SGLang
 //     mem_fraction_static ≈ 0.88 of the total; TRT-LLM free_gpu_memory_fraction 0.9 of what is free
-//     after the weights; 8192-token prefill budgets).
+//     after the weights; 8192-token prefill budgets; paged on-demand KV in vLLM and SGLang, whole
+//     sequences reserved by TRT-LLM's default capacity scheduler).
 type Calib struct {
 	Method         string                  `json:"method"`
 	GlueUsPerLayer float64                 `json:"glueUsPerLayer"`
@@ -84,6 +85,10 @@ type backendCalib struct {
 	MemFraction    float64 `json:"memFraction"`
 	FractionOfFree bool    `json:"fractionOfFree"`
 	ReserveGiB     float64 `json:"reserveGiB"`
+	// KVOnDemand: the KV cache is paged and allocated as tokens are generated (vLLM, SGLang), so the
+	// sequences of a closed loop, spread evenly over their output, hold isl+osl/2 tokens on average;
+	// otherwise each admitted sequence reserves isl+osl (TRT-LLM's default GUARANTEED_NO_EVICT).
+	KVOnDemand bool `json:"kvOnDemand"`
 }
 
 // calibFile is the embedded calibration in tables/.
@@ -94,6 +99,7 @@ func defaultCalib() Calib {
 	base := backendCalib{StepMs: 1, LayerUs: 5, SeqUs: 10, DecodeScale: 1, PrefillScale: 1, PrefillReqMs: 5, Burst: 0.3, MoEScale: 1, MLAScale: 1, SlotLag: 0.2, CollectiveUs: 5,
 		KVTransferScale: 1, PrefillShare: 1, ChunkTokens: 8192, MemFraction: 0.9, ReserveGiB: 2.5, MixedPrefill: true}
 	vllm, sglang, trt := base, base, base
+	vllm.KVOnDemand, sglang.KVOnDemand = true, true
 	sglang.MixedPrefill = false
 	sglang.MemFraction = 0.88
 	trt.FractionOfFree = true

@@ -63,6 +63,20 @@ func (p *Predictor) kvBytesPerTokenGPU(s *shard) float64 {
 	return per * s.layers
 }
 
+// seqKVTokens is the KV-cache tokens one sequence holds: its prompt on a prefill worker; else its
+// prompt and output, or where the backend allocates on demand, the prompt and half the output (the
+// mean over a closed loop's sequences, spread evenly over their generation).
+func (p *Predictor) seqKVTokens(role Role) float64 {
+	I, O := float64(p.t.Workload.ISL), float64(p.t.Workload.OSL)
+	switch {
+	case role == RolePrefill:
+		return I
+	case p.cal.KVOnDemand:
+		return I + O/2
+	}
+	return I + O
+}
+
 // memory is the per-GPU memory of worker w with batch sequences per worker.
 func (p *Predictor) memory(s *shard, role Role, batch int) MemoryUse {
 	c := &p.cal
@@ -91,7 +105,7 @@ func (p *Predictor) memory(s *shard, role Role, batch int) MemoryUse {
 	}
 	budget = math.Max(budget, 0)
 	kvTok := p.kvBytesPerTokenGPU(s)
-	ctx := float64(p.t.Workload.ISL + p.t.Workload.OSL)
+	ctx := p.seqKVTokens(role)
 	perRank := math.Ceil(float64(batch) / float64(s.dp))
 	kv := perRank * ctx * kvTok
 	return MemoryUse{
@@ -115,28 +129,30 @@ func (p *Predictor) Memory(w Worker, batch int) (MemoryUse, error) {
 	return p.memory(&s, w.Role, batch), nil
 }
 
-// maxBatch is how many sequences of isl+osl tokens worker w holds, or a FitError.
+// maxBatch is how many sequences worker w holds (see seqKVTokens), or a FitError.
 func (p *Predictor) maxBatch(s *shard, role Role) (int, MemoryUse, error) {
 	mu := p.memory(s, role, 1)
 	if mu.KVBudgetGiB <= 0 {
 		return 0, mu, &FitError{Role: role, What: fmt.Sprintf("weights (%.1f GiB) and engine overhead", mu.WeightsGiB),
 			NeedGiB: mu.WeightsGiB + mu.ActivationGiB + mu.OverheadGiB, HaveGiB: mu.CapacityGiB * p.cal.MemFraction}
 	}
-	ctx := float64(p.t.Workload.ISL + p.t.Workload.OSL)
-	if role == RolePrefill {
-		ctx = float64(p.t.Workload.ISL)
+	// One sequence must fit whole (alone, it reaches its full length); many hold seqKVTokens each.
+	full := float64(p.t.Workload.ISL)
+	if role != RolePrefill {
+		full += float64(p.t.Workload.OSL)
 	}
-	perRank := math.Floor(mu.KVTokens / ctx)
-	if perRank < 1 {
-		return 0, mu, &FitError{Role: role, What: fmt.Sprintf("the kv cache of one %d-token sequence", int(ctx)),
-			NeedGiB: mu.WeightsGiB + mu.ActivationGiB + mu.OverheadGiB + ctx*p.kvBytesPerTokenGPU(s)/gib,
+	perRank := math.Floor(mu.KVTokens / p.seqKVTokens(role))
+	if mu.KVTokens < full {
+		return 0, mu, &FitError{Role: role, What: fmt.Sprintf("the kv cache of one %d-token sequence", int(full)),
+			NeedGiB: mu.WeightsGiB + mu.ActivationGiB + mu.OverheadGiB + full*p.kvBytesPerTokenGPU(s)/gib,
 			HaveGiB: mu.CapacityGiB * p.cal.MemFraction}
 	}
 	return int(math.Min(perRank*float64(s.dp), 1<<20)), mu, nil
 }
 
-// MaxBatch is the largest Batch (sequences of isl+osl tokens per worker, all DP ranks) whose KV cache
-// fits next to the weights under the backend's memory policy; a *FitError (errors.Is ErrNoFit) when
+// MaxBatch is the largest Batch (sequences per worker, all DP ranks) whose KV cache fits next to the
+// weights under the backend's memory policy — isl+osl tokens a sequence, or isl+osl/2 on average where
+// the backend allocates the cache on demand (Calib KVOnDemand); a *FitError (errors.Is ErrNoFit) when
 // not even one sequence fits.
 func (p *Predictor) MaxBatch(w Worker) (int, error) {
 	w, err := normWorker(w)
