@@ -19,4 +19,11 @@ func TestWebhookDefaultsAndStartsProfiling(t *testing.T) {
 	require.NoError(t, env.Client.Create(t.Context(), d))
 	assert.Equal(t, v1alpha1.BackendAny, d.Spec.Backend)
 	assert.NotEmpty(t, d.Annotations[v1alpha1.AnnotationProfilingJob])
+
+	// An UPDATE goes through the mutating webhook too, which leaves it as it is.
+	spec := d.Spec.DeepCopy()
+	d.Labels = map[string]string{"team": "serving"}
+	require.NoError(t, env.Client.Update(t.Context(), d))
+	assert.Equal(t, "serving", d.Labels["team"])
+	assert.Equal(t, *spec, d.Spec)
 }
