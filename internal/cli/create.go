@@ -37,7 +37,7 @@ const (
 // specFlags are the flags that build a spec; none of them may be combined with -f.
 var specFlags = []string{
 	"model", "backend", "image", "isl", "osl", "ttft", "itl", "strategy", "auto-apply", "enable-autoscaling",
-	"model-cache-pvc", "model-cache-path", "gpu-type", "total-gpus", "gpus-per-node",
+	"model-cache-pvc", "model-cache-path", "gpu-type", "total-gpus", "gpus-per-node", "hf-token-secret",
 }
 
 // CreateOptions creates one DGDR from a file or from flags.
@@ -54,6 +54,7 @@ type CreateOptions struct {
 	TTFT, ITL                       float64
 	AutoApply, EnableAutoScaling    bool
 	ModelCachePVC, ModelCachePath   string
+	HFTokenSecret                   string
 	GPUType                         string
 	TotalGPUs, GPUsPerNode          int32
 	DryRun                          string
@@ -117,6 +118,7 @@ profiling. A DGDR's spec is immutable: to change it, delete it and create it aga
 	f.BoolVar(&o.EnableAutoScaling, "enable-autoscaling", false, "Add the Dynamo Planner to the generated DGD")
 	f.StringVar(&o.ModelCachePVC, "model-cache-pvc", "", "PersistentVolumeClaim that holds the model weights")
 	f.StringVar(&o.ModelCachePath, "model-cache-path", "", "Folder of the model inside the PVC")
+	f.StringVar(&o.HFTokenSecret, "hf-token-secret", "", "Secret holding HF_TOKEN for gated models (sets the annotation "+v1alpha1.AnnotationHFTokenSecret+")")
 	f.StringVar(&o.GPUType, "gpu-type", "", "GPU type when nodes carry no GPU labels, e.g. h100_sxm")
 	f.Int32Var(&o.TotalGPUs, "total-gpus", 0, "Most GPUs the deployment may use")
 	f.Int32Var(&o.GPUsPerNode, "gpus-per-node", 0, "GPUs in one node")
@@ -199,6 +201,9 @@ func (o *CreateOptions) fromFlags(cmd *cobra.Command) *v1alpha1.DynamoGraphDeplo
 		},
 	}
 	d.SetGroupVersionKind(dgdrGVK)
+	if o.HFTokenSecret != "" {
+		d.Annotations = map[string]string{v1alpha1.AnnotationHFTokenSecret: o.HFTokenSecret}
+	}
 	s := &d.Spec
 	if changed("isl") || changed("osl") {
 		s.Workload = &v1alpha1.Workload{}

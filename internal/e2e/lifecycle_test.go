@@ -203,7 +203,7 @@ func TestLifecycle(t *testing.T) {
 		assert.Equal(t, v1alpha1.PhaseDeployed, w.dgdr(t, ns, "autoscaling").Status.Phase)
 	})
 
-	t.Run("model cache: mounted in the Job and in the DGD", func(t *testing.T) {
+	t.Run("model cache and token Secret: in the Job and in the DGD", func(t *testing.T) {
 		ns := w.namespace(t, "cache")
 		pvc := &corev1.PersistentVolumeClaim{
 			ObjectMeta: metav1.ObjectMeta{Name: "model-cache", Namespace: ns},
@@ -214,7 +214,7 @@ func TestLifecycle(t *testing.T) {
 		}
 		require.NoError(t, w.env.Client.Create(ctx, pvc))
 		w.ok(t, "create", "cached", "-n", ns, "--model", "Qwen/Qwen3-8B", "--backend", "vllm",
-			"--model-cache-pvc", "model-cache", "--model-cache-path", "qwen3-8b")
+			"--model-cache-pvc", "model-cache", "--model-cache-path", "qwen3-8b", "--hf-token-secret", "hf-token-secret")
 		d := w.dgdr(t, ns, "cached")
 		job := &batchv1.Job{}
 		require.NoError(t, w.env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: d.Annotations[v1alpha1.AnnotationProfilingJob]}, job))
@@ -230,6 +230,7 @@ func TestLifecycle(t *testing.T) {
 		out := w.ok(t, "export", "cached", "-n", ns)
 		assert.Contains(t, out, "claimName: model-cache")
 		assert.Contains(t, out, "/models/qwen3-8b")
+		assert.Contains(t, out, "name: hf-token-secret", "the token Secret reaches the workers")
 	})
 
 	t.Run("an impossible SLA is explained", func(t *testing.T) {

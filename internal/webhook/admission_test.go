@@ -313,6 +313,12 @@ func TestAdmission(t *testing.T) {
 				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.Hardware = &v1alpha1.Hardware{GPUType: "h900"} },
 				fields: []string{"spec.hardware.gpuType"}, msg: "h100_sxm",
 			},
+			"token Secret annotation that names no Secret": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+					d.Annotations = map[string]string{v1alpha1.AnnotationHFTokenSecret: "HF Token"}
+				},
+				fields: []string{"metadata.annotations[nvidia.com/dgdr-hf-token-secret]"}, msg: "HF_TOKEN",
+			},
 			"name too long for a label": {
 				name:   strings.Repeat("n", 64),
 				fields: []string{"metadata.name"}, msg: v1alpha1.LabelDGDRName,

@@ -162,6 +162,7 @@ func (h *Handler) validate(ctx context.Context, d *v1alpha1.DynamoGraphDeploymen
 // staticErrors are the checks that need no cluster.
 func (h *Handler) staticErrors(d *v1alpha1.DynamoGraphDeploymentRequest) field.ErrorList {
 	errs := v1alpha1.ValidateName(d.Name)
+	errs = append(errs, v1alpha1.ValidateAnnotations(d.Annotations)...)
 	errs = append(errs, v1alpha1.ValidateSpec(&d.Spec)...)
 	spec := field.NewPath("spec")
 

@@ -67,7 +67,8 @@ type DGDOptions struct {
 	// (multinode.nodeCount nodes, its GPUs split evenly). 0: spec.hardware.gpusPerNode, else no limit.
 	GPUsPerNode int
 	// HFTokenSecret names a Secret holding HF_TOKEN, exposed to the frontend and workers with envFrom
-	// (v1alpha1: envFromSecret), as the recipes do with hf-token-secret. Empty: no Secret.
+	// (v1alpha1: envFromSecret), as the recipes do with hf-token-secret. Empty: the DGDR's annotation
+	// nvidia.com/dgdr-hf-token-secret, else no Secret.
 	HFTokenSecret string
 	// Export produces the DGD without any link to the DGDR (design REQ 7): no dgdr labels or annotations,
 	// no namespace, no ownerReferences, no status and no server-populated metadata.
@@ -151,6 +152,9 @@ type dgdGraph struct {
 func newDGDGraph(dgdr *v1alpha1.DynamoGraphDeploymentRequest, cfg profile.Config, opts DGDOptions) (*dgdGraph, error) {
 	spec := &dgdr.Spec
 	g := &dgdGraph{apiVersion: opts.APIVersion, hfSecret: opts.HFTokenSecret, runtimeVersion: opts.RuntimeVersion}
+	if g.hfSecret == "" {
+		g.hfSecret = dgdr.Annotations[v1alpha1.AnnotationHFTokenSecret]
+	}
 	switch g.apiVersion {
 	case "":
 		g.apiVersion = DGDAPIVersionV1Beta1

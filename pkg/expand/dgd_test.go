@@ -400,6 +400,14 @@ func TestDGDHFTokenSecret(t *testing.T) {
 	for name, c := range dgdComponentsByName(t, u) {
 		assert.Equal(t, []any{map[string]any{"secretRef": map[string]any{"name": "my-hf"}}}, dgdMain(t, c)["envFrom"], name)
 	}
+
+	// The DGDR's annotation configures it wherever the DGD is generated (profiler, promote, export, UI).
+	d.Annotations = map[string]string{v1alpha1.AnnotationHFTokenSecret: "from-annotation"}
+	u, err = GenerateDGD(d, dgdQwenDisagg, DGDOptions{})
+	require.NoError(t, err)
+	for name, c := range dgdComponentsByName(t, u) {
+		assert.Equal(t, []any{map[string]any{"secretRef": map[string]any{"name": "from-annotation"}}}, dgdMain(t, c)["envFrom"], name)
+	}
 }
 
 func TestDGDExport(t *testing.T) {

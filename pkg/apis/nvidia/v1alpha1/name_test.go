@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestValidateName(t *testing.T) {
@@ -33,6 +34,30 @@ func TestValidateName(t *testing.T) {
 				assert.Equal(t, tc.field, errs[0].Field)
 				assert.Contains(t, errs[0].Error(), tc.msg)
 			}
+		})
+	}
+}
+
+func TestValidateAnnotations(t *testing.T) {
+	tests := map[string]struct {
+		annotations map[string]string
+		wantErr     bool
+	}{
+		"none":                {nil, false},
+		"other annotations":   {map[string]string{"team": "Serving Team"}, false},
+		"a Secret name":       {map[string]string{AnnotationHFTokenSecret: "hf-token-secret"}, false},
+		"not a Secret name":   {map[string]string{AnnotationHFTokenSecret: "HF Token"}, true},
+		"empty is not a name": {map[string]string{AnnotationHFTokenSecret: ""}, true},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			errs := ValidateAnnotations(tt.annotations)
+			if !tt.wantErr {
+				assert.Empty(t, errs)
+				return
+			}
+			require.Len(t, errs, 1)
+			assert.Equal(t, "metadata.annotations[nvidia.com/dgdr-hf-token-secret]", errs[0].Field)
 		})
 	}
 }

@@ -17,6 +17,10 @@ const (
 	// AnnotationAppliedSpecHash on a DGD is the sha256 of the spec dgdr last applied (as stored): a
 	// different live spec means someone else changed it, and `promote` refuses to overwrite it without --force.
 	AnnotationAppliedSpecHash = "nvidia.com/dgdr-applied-spec-hash"
+	// AnnotationHFTokenSecret on a DGDR names a Secret (in its namespace) holding HF_TOKEN, which the
+	// generated DGD's frontend and workers read, for gated or private models. The design's spec has no
+	// field for it, so it is an annotation; the DGD generation reads it wherever the DGD is made.
+	AnnotationHFTokenSecret = "nvidia.com/dgdr-hf-token-secret"
 	// ProfilerServiceAccount runs the profiling Job.
 	ProfilerServiceAccount = "dgdr-profiler"
 	// FieldManager is the server-side apply field manager of everything dgdr writes.

@@ -214,3 +214,16 @@ func strs[T ~string](list []T) []string {
 	}
 	return out
 }
+
+// ValidateAnnotations checks the annotations dgdr reads: the token Secret must be a Secret's name.
+func ValidateAnnotations(annotations map[string]string) field.ErrorList {
+	v, ok := annotations[AnnotationHFTokenSecret]
+	if !ok {
+		return nil
+	}
+	if msgs := validation.IsDNS1123Subdomain(v); len(msgs) > 0 {
+		return field.ErrorList{field.Invalid(field.NewPath("metadata", "annotations").Key(AnnotationHFTokenSecret), v,
+			"expected the name of a Secret in this namespace holding HF_TOKEN: "+strings.Join(msgs, "; "))}
+	}
+	return nil
+}
