@@ -9,9 +9,10 @@ import (
 // Calibration: the constants that turn composed kernel times into engine-level TTFT and ITL.
 //
 // Method (reproduce with `go run ./internal/tools/fit`, which rewrites tables/calib.json):
-//  1. GlueUsPerLayer: the per-layer cost the kernel tables leave out or double count (norm, residual,
-//     RoPE and KV-write kernels, launch costs that back-to-back CUDA-graph replay hides) is chosen so
-//     the composed decode step of the Llama-3.1-8B-shaped model matches
+//  1. GlueUsPerLayer: the cost the kernel tables leave out or double count (norm, residual, RoPE and
+//     KV-write kernels, launch costs that back-to-back CUDA-graph replay hides), per layer of the
+//     reference dense decoder and applied per kernel (refKernelsPerLayer), is chosen so the composed
+//     decode step of the Llama-3.1-8B-shaped model matches
 //     shared/gpu-data/h100_sxm/e2e_llama3.1-8b_bf16.csv (CUDA-graph decode rows) in least squares.
 //  2. The fitted parameters of backendCalib are found by Nelder–Mead in log space on
 //     shared/calibration/serving_measurements_train.csv (read at fit time, never copied). The loss is
@@ -62,6 +63,9 @@ type backendCalib struct {
 	// CollectiveUs is the engine's fixed cost per collective (all-reduce, all-to-all) on top of the
 	// interconnect's published latency and bandwidth — fitted.
 	CollectiveUs float64 `json:"collectiveUs"`
+	// CommScale multiplies the bytes term of the collectives: the engines' achieved all-reduce and
+	// all-to-all bandwidth against the published link figures at linkEfficiency — fitted.
+	CommScale float64 `json:"commScale"`
 	// PrefillReqMs is the per-request cost outside the GPU before the first token (tokenisation,
 	// admission, first-token return) — fitted.
 	PrefillReqMs float64 `json:"prefillReqMs"`
@@ -96,7 +100,7 @@ const calibFile = "calib.json"
 
 // defaultCalib holds the priors the fit starts from (and the memory policy it keeps).
 func defaultCalib() Calib {
-	base := backendCalib{StepMs: 1, LayerUs: 5, SeqUs: 10, DecodeScale: 1, PrefillScale: 1, PrefillReqMs: 5, Burst: 0.3, MoEScale: 1, MLAScale: 1, SlotLag: 0.2, CollectiveUs: 5,
+	base := backendCalib{StepMs: 1, LayerUs: 5, SeqUs: 10, DecodeScale: 1, PrefillScale: 1, PrefillReqMs: 5, Burst: 0.3, MoEScale: 1, MLAScale: 1, SlotLag: 0.2, CollectiveUs: 5, CommScale: 1,
 		KVTransferScale: 1, PrefillShare: 1, ChunkTokens: 8192, MemFraction: 0.9, ReserveGiB: 2.5, MixedPrefill: true}
 	vllm, sglang, trt := base, base, base
 	vllm.KVOnDemand, sglang.KVOnDemand = true, true

@@ -33,6 +33,7 @@ var fitParams = []fitParam{
 	{"moeScale", 0.3, 3, func(c *backendCalib) *float64 { return &c.MoEScale }, true, false, true, false},
 	{"mlaScale", 0.3, 5, func(c *backendCalib) *float64 { return &c.MLAScale }, true, false, false, true},
 	{"collectiveUs", 0.1, 200, func(c *backendCalib) *float64 { return &c.CollectiveUs }, true, false, false, false},
+	{"commScale", 0.3, 10, func(c *backendCalib) *float64 { return &c.CommScale }, true, false, false, false},
 	{"kvTransferScale", 0.1, 20, func(c *backendCalib) *float64 { return &c.KVTransferScale }, true, true, false, false},
 	{"prefillShare", 0.05, 4, func(c *backendCalib) *float64 { return &c.PrefillShare }, true, true, false, false},
 	{"stepMs", 0.05, 20, func(c *backendCalib) *float64 { return &c.StepMs }, false, false, false, false},

@@ -32,7 +32,7 @@ package profile
 //
 // A forward step of a worker is composed per GPU from operators: the GEMMs of attention and MLP (or
 // routed and shared experts), prefill attention (FLOPs), decode attention (KV bytes, GQA or MLA),
-// norms/elementwise (bytes) plus a per-layer glue cost fitted on the measured whole-model decode steps,
+// norms/elementwise (bytes) plus a per-kernel glue cost fitted on the measured whole-model decode steps,
 // the logits GEMM, and communication: TP all-reduce, EP all-to-all (attention-DP), PP send/recv. Each
 // kernel time is roofline/utilisation with the utilisation interpolated in the GPU's kernel table.
 // Serving turns steps into TTFT and ITL with a closed-loop mean-field model (perf_serving.go): continuous

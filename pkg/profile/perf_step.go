@@ -151,21 +151,28 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 	}
 	tp := float64(s.tp)
 
-	// Attention projections.
+	// Attention projections. nk counts the kernels of the attention part of a layer (projections,
+	// attention core, norms) for the glue below.
 	var attn float64
+	nk := 3.0 // the elementwise pass and two projections (QKV and O; MLA adds kv_a and q_b below)
 	if m.mla {
 		if m.qLora > 0 {
+			nk++
 			attn += k.gemm(T, m.qLora, m.h, awd) // q_a, replicated across TP
 			attn += k.gemm(T, s.heads*(m.qkNope+m.qkRope), m.qLora, awd)
 		} else {
 			attn += k.gemm(T, s.heads*(m.qkNope+m.qkRope), m.h, awd)
 		}
-		attn += k.gemm(T, m.kvLora+m.qkRope, m.h, awd) // kv_a, replicated
+		// kv_a, replicated across TP
+		attn += k.gemm(T, m.kvLora+m.qkRope, m.h, awd)
+		nk++
 		if b.prefillTokens > 0 {
+			nk++
 			// Prefill expands the latent cache to per-head K and V over the whole context.
 			attn += k.gemm(b.prefillTokens+b.prefillSeqs*b.prefillCtx, s.heads*(m.qkNope+m.vHead), m.kvLora, awd)
 		}
 		if b.decodeSeqs > 0 {
+			nk += 2
 			// Decode absorbs the up-projections into the query and the output (two batched GEMMs).
 			attn += k.gemm(b.decodeSeqs, s.heads*m.kvLora, m.qkNope, dtBF16)
 			attn += k.gemm(b.decodeSeqs, s.heads*m.vHead, m.kvLora, dtBF16)
@@ -217,27 +224,40 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 		attnCore = core(b.prefillCtx, full)
 	}
 
-	// Norms, residuals, activation, RoPE, KV write: bytes moved plus fixed glue per layer.
-	ew := k.memop(T*m.h*2*8) + p.glue
+	if b.prefillTokens > 0 {
+		nk++
+	}
+	if b.decodeSeqs > 0 {
+		nk++
+	}
+	// Norms, residuals, activation, RoPE, KV write: bytes moved. The glue (fitted per layer of the
+	// reference dense decoder, refKernelsPerLayer kernels) is a cost per kernel: mostly the launch and
+	// synchronisation that the isolated kernel timings carry and CUDA-graph replay hides, so a layer of
+	// many small kernels (MLA, routed and shared experts) sheds more of it than a dense layer.
+	ew := k.memop(T * m.h * 2 * 8)
+	glueK := p.glue / refKernelsPerLayer
 
 	// Communication: all-reduce after attention and after the MLP over TP.
 	// The engine's own cost per collective (synchronisation, its all-reduce kernel) comes on top.
 	coll := p.cal.CollectiveUs / 1000
-	ar := k.allReduce(T*m.h*2, s.tp)
+	cs := p.cal.CommScale
+	ar := k.allReduce(T*m.h*2*cs, s.tp)
 	if s.tp > 1 {
 		ar += coll
 	}
 
-	perDense := attn + attnCore + ew + 2*ar
+	perDense := attn + attnCore + ew + 2*ar + glueK*(nk+3)
 	if m.denseLayers > 0 {
 		ffn := m.ffn / tp
 		perDense += k.gemm(T, 2*ffn, m.h, wd) + k.gemm(T, m.h, ffn, wd) + k.memop(T*ffn*2*3)
 	}
 	total := s.denseL * perDense
 	if s.moeL > 0 {
+		nm := nk + 4 // router, and the expert block's gate-up, activation and down kernels
 		perMoE := attn + attnCore + ew + ar
 		perMoE += k.gemm(T, m.experts, m.h, dtBF16) // router
 		if m.shared > 0 {
+			nm += 2
 			sf := m.shared * m.expertFFN / tp
 			perMoE += k.gemm(T, 2*sf, m.h, wd) + k.gemm(T, m.h, sf, wd)
 		}
@@ -251,11 +271,11 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 				ab = 1
 			}
 			g := s.tp * s.dp
-			perMoE += k.allToAll(T*m.topK*m.h*ab, g) + k.allToAll(T*m.topK*m.h*2, g) + 2*coll
+			perMoE += k.allToAll(T*m.topK*m.h*ab*cs, g) + k.allToAll(T*m.topK*m.h*2*cs, g) + 2*coll
 		} else {
 			perMoE += ar
 		}
-		total += s.moeL * perMoE
+		total += s.moeL * (perMoE + glueK*nm)
 	}
 
 	// Logits for the sequences that emit a token, vocab split over TP; embedding lookup.
@@ -266,6 +286,11 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 	}
 	return total
 }
+
+// refKernelsPerLayer is the kernels of a decode step's layer of the reference dense decoder the glue
+// is fitted on (E2EModel): QKV and O projections, decode attention, the elementwise pass, gate-up,
+// activation and down.
+const refKernelsPerLayer = 7
 
 // kvElemsGPU is the KV-cache elements one GPU holds per token per layer.
 func (p *Predictor) kvElemsGPU(s *shard) float64 {

@@ -15,7 +15,16 @@ import (
 func main() {
 	shared := flag.String("shared", toolutil.SharedDir(), "the shared/ folder")
 	evals := flag.Int("evals", 400, "Nelder-Mead evaluations per backend in each leave-one-model-out refit")
+	residuals := flag.String("residuals", "", "write each row's predicted/measured TTFT and ITL to this CSV and stop")
+	lomo := flag.Bool("lomo", false, "with -residuals: predict each row with the leave-one-model-out fit instead of the shipped calibration")
 	flag.Parse()
+	if *residuals != "" {
+		if err := writeResiduals(*shared, *residuals, *lomo, *evals); err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*shared, *evals); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
@@ -42,4 +51,45 @@ func run(shared string, evals int) error {
 	toolutil.PrintTable(os.Stdout, "Leave one model out, by model (first column: the model left out)",
 		profile.SummarizeBy(cv, func(r *profile.ServingRow) string { return r.Fields["model_path"] }))
 	return nil
+}
+
+// writeResiduals writes the row's identifying columns and the ratios predicted/measured (for finding
+// the structure the serving model misses; the file holds measured rows, so keep it out of the repo).
+func writeResiduals(shared, path string, lomo bool, evals int) error {
+	rows, err := toolutil.ReadCalibration(shared)
+	if err != nil {
+		return err
+	}
+	cal, err := profile.EmbeddedCalibration()
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("create residuals file: %w", err)
+	}
+	defer f.Close()
+	cols := []string{"model_path", "system", "backend", "backend_version", "mode", "isl", "osl", "concurrency",
+		"batch_size", "tp_size", "attention_dp_size", "moe_ep_size", "gemm_quant_mode"}
+	for _, c := range cols {
+		fmt.Fprintf(f, "%s,", c)
+	}
+	fmt.Fprintln(f, "meas_ttft,meas_itl,pred_ttft,pred_itl,ttft_ratio,itl_ratio,pred_batch,decode_step")
+	res := profile.NewEvaluator(rows).Run(cal)
+	if lomo {
+		start := profile.DefaultCalibration()
+		start.GlueUsPerLayer = cal.GlueUsPerLayer
+		res = profile.CrossValidate(rows, start, evals)
+	}
+	for _, r := range res {
+		if r.Err != nil || r.Row.MeasuredITLMs <= 0 {
+			continue
+		}
+		for _, c := range cols {
+			fmt.Fprintf(f, "%s,", r.Row.Fields[c])
+		}
+		fmt.Fprintf(f, "%g,%g,%g,%g,%g,%g,%d,%g\n", r.Row.MeasuredTTFTMs, r.Row.MeasuredITLMs, r.Pred.TTFTMs, r.Pred.ITLMs,
+			r.Pred.TTFTMs/r.Row.MeasuredTTFTMs, r.Pred.ITLMs/r.Row.MeasuredITLMs, r.Pred.RunningBatch, r.Pred.DecodeStepMs)
+	}
+	return f.Close()
 }
