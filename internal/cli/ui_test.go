@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -211,29 +210,11 @@ func assertNoDGD(t *testing.T, h *harness, ns, name string) {
 	assert.True(t, apierrors.IsNotFound(err), "DGD %s/%s must not exist: %v", ns, name, err)
 }
 
-// lockedBuffer is written by the serving command and read by the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // serve runs a serving command (ui, plan --ui) until the test ends and returns the URL it printed.
 func serve(t *testing.T, args ...string) (string, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	out, errOut := &lockedBuffer{}, &lockedBuffer{}
+	out, errOut := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	root := NewRootCmd(genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
 	root.SetArgs(args)
 	done := make(chan error, 1)

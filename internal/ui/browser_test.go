@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -128,24 +127,6 @@ func waitFor(t *testing.T, ctx context.Context, expr string, timeout time.Durati
 	}
 }
 
-// lockedBuffer is written by the serving command and read by the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // kubectlDGDR runs the plugin in-process and returns its stdout.
 func kubectlDGDR(t *testing.T, env *testenv.Env, args ...string) string {
 	t.Helper()
@@ -160,7 +141,7 @@ func kubectlDGDR(t *testing.T, env *testenv.Env, args ...string) string {
 func serveUI(t *testing.T, env *testenv.Env, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut := &lockedBuffer{}, &lockedBuffer{}
+	out, errOut := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	root := cli.NewRootCmd(genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
 	root.SetArgs(append([]string{"ui", "--kubeconfig", env.Kubeconfig, "--port", "0"}, args...))
 	done := make(chan error, 1)
