@@ -51,8 +51,8 @@ type backendCalib struct {
 	// stand-ins (paged attention, fused MoE, quantisation overheads) — fitted.
 	DecodeScale  float64 `json:"decodeScale"`
 	PrefillScale float64 `json:"prefillScale"`
-	// MoEScale multiplies the routed-expert time: the engine's fused MoE kernels against the measured
-	// bf16 grouped GEMM — fitted where MoE rows exist.
+	// MoEScale multiplies the routed-expert time: the engine's fused MoE kernels against dense GEMMs
+	// of the routed shape — fitted where MoE rows exist.
 	MoEScale float64 `json:"moeScale"`
 	// MLAScale multiplies MLA decode attention (latent-cache kernels such as FlashMLA against the
 	// dense-cache stand-in of the kernel tables) — fitted where MLA rows exist.

@@ -34,9 +34,8 @@ type KernelTable struct {
 	PrefillAttn Curve `json:"prefillAttn"`
 	// DecodeAttn: decode attention utilisation (of the memory bandwidth) against log2(KV bytes read).
 	DecodeAttn Curve `json:"decodeAttn"`
-	// MoE: grouped expert GEMM (gate/up, activation, down) utilisation of the roofline against
-	// log2(routed rows per touched expert).
-	MoE Curve `json:"moe"`
+	// No MoE curve: the expert block is costed on the GEMM grids (kernels.moe); gpu-data's moe.csv
+	// (torch grouped GEMM) only checks it (TestMoEBlockAgainstGroupedGEMM).
 }
 
 // Curve is a piecewise-linear function of X (a log2 size), with the smallest measured time Floor
@@ -95,7 +94,7 @@ func interp1(xs, ys []float64, x float64) float64 {
 }
 
 func (t *KernelTable) validate() error {
-	curves := map[string]Curve{"memBW": t.MemBW, "prefillAttn": t.PrefillAttn, "decodeAttn": t.DecodeAttn, "moe": t.MoE}
+	curves := map[string]Curve{"memBW": t.MemBW, "prefillAttn": t.PrefillAttn, "decodeAttn": t.DecodeAttn}
 	for name, c := range curves {
 		if len(c.X) == 0 || len(c.X) != len(c.Y) || !slices.IsSorted(c.X) {
 			return fmt.Errorf("kernel table %s: curve %s must have sorted x and as many y", t.GPU, name)

@@ -56,7 +56,7 @@ func build(dir, gpu string) (*profile.KernelTable, error) {
 	}
 	t := &profile.KernelTable{
 		GPU:        gpu,
-		Source:     "derived by internal/tools/tables from shared/gpu-data/" + gpu + " (membw, gemm, attention, moe)",
+		Source:     "derived by internal/tools/tables from shared/gpu-data/" + gpu + " (membw, gemm, attention)",
 		BF16TFLOPS: g.BF16TFLOPS, FP8TFLOPS: g.FP8TFLOPS, MemGBs: g.MemBandwidthGBs,
 		GEMM: map[string]profile.Grid{},
 	}
@@ -116,27 +116,6 @@ func build(dir, gpu string) (*profile.KernelTable, error) {
 	t.PrefillAttn = curve(pre, 1, 0.6)
 	t.DecodeAttn = curve(dec, 1, 0.6)
 
-	// MoE grouped GEMM: util of max(compute, weights+activations traffic) against rows per touched expert.
-	rows, err = readCSV(filepath.Join(dir, "moe.csv"))
-	if err != nil {
-		return nil, err
-	}
-	shapes := map[string][2]float64{"deepseek-v3": {7168, 2048}, "qwen3-235b-a22b": {4096, 1536}, "gpt-oss-120b": {2880, 2880}}
-	var moe []point
-	for _, r := range rows {
-		sh, ok := shapes[r["model"]]
-		if !ok {
-			return nil, fmt.Errorf("moe.csv: unknown model %q", r["model"])
-		}
-		h, inter := sh[0], sh[1]
-		rowsN, el, ms := num(r, "routed_rows"), num(r, "local_experts"), num(r, "ms")
-		touched := math.Min(el, rowsN)
-		fl := 2 * rowsN * 3 * h * inter
-		by := 2 * (touched*3*h*inter + rowsN*(2*h+3*inter))
-		sol := math.Max(fl/peak["bf16"], by/bw)
-		moe = append(moe, point{x: math.Log2(rowsN / touched), util: sol / ms, ms: ms})
-	}
-	t.MoE = curve(moe, 1, 0.6)
 	return t, nil
 }
 
