@@ -241,10 +241,10 @@ func (r *run) thorough(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentReq
 // Points reported to AfterPhase during a thorough search (the tests' crash points): once the plan and
 // budget are recorded, before any candidate is deployed; and when candidate <name> is ready, before it
 // is benchmarked ("ThoroughReady c1").
-const (
-	phaseThoroughPlanned v1alpha1.Phase = "ThoroughPlanned"
-	phaseThoroughReady                  = "ThoroughReady "
-)
+const phaseThoroughPlanned v1alpha1.Phase = "ThoroughPlanned"
+
+// phaseThoroughReady is a prefix: the candidate's name follows it.
+const phaseThoroughReady = "ThoroughReady "
 
 // thoroughDeadline is the earlier of Options.Thorough.Deadline and the profiling Job's hard stop less the
 // margin; zero when neither is known.
