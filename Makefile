@@ -65,12 +65,19 @@ generate: ## regenerate deepcopy code and the CRD from the API types
 	$(GO) tool controller-gen object paths=./pkg/apis/...
 	$(GO) tool controller-gen crd:allowDangerousTypes=true paths=./pkg/apis/... output:crd:dir=manifests/crd
 
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: lint
+lint: ## staticcheck (pinned; fetched from the module proxy)
+	$(GO) run $(STATICCHECK) ./...
+
 .PHONY: verify
-verify: ## fail when generated files drift, code is unformatted, vet complains or go.mod is untidy
+verify: ## fail when generated files drift, code is unformatted, vet or staticcheck complain, or go.mod is untidy
 	$(MAKE) generate
 	git diff --exit-code -- pkg/apis manifests/crd || { echo "generated files drifted: run make generate and commit"; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "run gofmt -w"; exit 1; }
 	$(GO) vet ./...
+	$(MAKE) lint
 	cp go.mod /tmp/dgdr-go.mod.bak; cp go.sum /tmp/dgdr-go.sum.bak
 	$(GO) mod tidy
 	git diff --exit-code -- go.mod go.sum || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
