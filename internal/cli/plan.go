@@ -205,7 +205,7 @@ func (o *PlanOptions) Run() error {
 	if o.UI {
 		return o.Serve.Serve(o.ctx, o.IOStreams, ui.Options{Plan: ui.PlanView(o.req, res)})
 	}
-	out := NewPlanOutput(&o.req, &res)
+	out := profile.NewReport(&o.req, &res, false)
 	switch o.Output {
 	case "json":
 		enc := json.NewEncoder(o.Out)
@@ -222,24 +222,9 @@ func (o *PlanOptions) Run() error {
 	return RenderPlan(o.Out, out)
 }
 
-// PlanOutput is the `plan -o json|yaml` document (profile.Report), also stored by the profiler.
-type PlanOutput = profile.Report
-
-// NewPlanOutput builds the plan document without the candidate list.
-func NewPlanOutput(req *profile.SearchRequest, res *profile.SearchResult) PlanOutput {
-	return profile.NewReport(req, res, false)
-}
-
-// Aliases of the report's parts, for the commands that print it.
-type (
-	PlanMiss       = profile.ReportMiss
-	PlanRejections = profile.ReportRejections
-	PlanExample    = profile.ReportExample
-)
-
 // RenderPlan writes the plan for a terminal: a heading, the front as a table with the selected row
 // marked, the plot, and the recommendation (or the closest miss and the rejections).
-func RenderPlan(w io.Writer, out PlanOutput) error {
+func RenderPlan(w io.Writer, out profile.Report) error {
 	fmt.Fprintf(w, "%s on %d x %s (%d per node), ISL %d, OSL %d; SLA: TTFT <= %s ms, ITL <= %s ms\n\n",
 		out.Model, out.TotalGPUs, out.GPU, out.GPUsPerNode, out.Workload.ISL, out.Workload.OSL,
 		planNum(out.SLA.TTFTMs), planNum(out.SLA.ITLMs))

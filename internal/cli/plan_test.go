@@ -30,7 +30,7 @@ func runPlan(t *testing.T, args ...string) (string, string, error) {
 
 // fixedPlan is a small search result written by hand, so the golden files test the output format
 // and not the performance model's current numbers.
-func fixedPlan(t *testing.T, meets bool) PlanOutput {
+func fixedPlan(t *testing.T, meets bool) profile.Report {
 	t.Helper()
 	g, err := hw.Lookup("h200_sxm")
 	require.NoError(t, err)
@@ -64,7 +64,7 @@ func fixedPlan(t *testing.T, meets bool) PlanOutput {
 		res.Explanation = "no configuration meets TTFT ≤ 100 ms and ITL ≤ 3.5 ms; the closest, vllm agg 1x tp8 bs1, misses ITL 4 ms > 3.5 ms (+0.5 ms, +14%); rejected: 1 gpuBudget, 4 itl"
 		res.Rejected[profile.RejectITL] = profile.Rejections{Count: 4, Examples: []profile.Candidate{{Config: cands[3].Config, Detail: "ITL 4 ms > 3.5 ms (+0.5 ms, +14%)"}}}
 	}
-	return NewPlanOutput(&req, &res)
+	return profile.NewReport(&req, &res, false)
 }
 
 func TestPlanOutputGolden(t *testing.T) {
@@ -97,7 +97,7 @@ func TestPlanOutputShape(t *testing.T) {
 	assert.Equal(t, -1, out.SelectedIndex)
 	require.NotNil(t, out.Closest)
 	require.Len(t, out.Misses, 1)
-	assert.Equal(t, PlanMiss{Target: "ITL", Value: 4, Limit: 3.5, Over: 0.5}, out.Misses[0])
+	assert.Equal(t, profile.ReportMiss{Target: "ITL", Value: 4, Limit: 3.5, Over: 0.5}, out.Misses[0])
 }
 
 func TestPlanTable(t *testing.T) {
@@ -126,7 +126,7 @@ func TestPlanTable(t *testing.T) {
 func TestPlanJSON(t *testing.T) {
 	out, _, err := runPlan(t, "--model", "Qwen/Qwen3-8B", "--total-gpus", "4", "-o", "json")
 	require.NoError(t, err)
-	var doc PlanOutput
+	var doc profile.Report
 	require.NoError(t, json.Unmarshal([]byte(out), &doc))
 	require.NotNil(t, doc.Selected)
 	require.NotEmpty(t, doc.Pareto)
@@ -159,7 +159,7 @@ func TestPlanJSON(t *testing.T) {
 func TestPlanYAMLClosest(t *testing.T) {
 	out, _, err := runPlan(t, "--model", "Qwen/Qwen3-8B", "--backend", "sglang", "--total-gpus", "2", "--ttft", "1", "--itl", "1", "-o", "yaml")
 	require.NoError(t, err, "an unreachable SLA is a result, not an error")
-	var doc PlanOutput
+	var doc profile.Report
 	require.NoError(t, yaml.Unmarshal([]byte(out), &doc))
 	assert.Nil(t, doc.Selected)
 	require.NotNil(t, doc.Closest)
@@ -180,7 +180,7 @@ func TestPlanModelConfig(t *testing.T) {
 	for _, path := range []string{dir, filepath.Join(dir, "config.json")} {
 		out, _, err := runPlan(t, "--model", "acme/tiny", "--model-config", path, "--backend", "vllm", "--total-gpus", "2", "-o", "json")
 		require.NoError(t, err)
-		var doc PlanOutput
+		var doc profile.Report
 		require.NoError(t, json.Unmarshal([]byte(out), &doc))
 		assert.Equal(t, "acme/tiny", doc.Model)
 		assert.NotEmpty(t, doc.Pareto)

@@ -27,6 +27,7 @@ import (
 	"github.com/dgdr-dev/dgdr/internal/testenv"
 	"github.com/dgdr-dev/dgdr/internal/ui"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
 // profiledByProfiler creates a DGDR with explicit hardware and runs the real profiler on it: status, the
@@ -317,7 +318,7 @@ func TestPlanUI(t *testing.T) {
 	// The same search as `plan -o json`.
 	js, _, err := runPlan(t, "--model", "Qwen/Qwen3-32B", "-o", "json")
 	require.NoError(t, err)
-	var doc PlanOutput
+	var doc profile.Report
 	require.NoError(t, json.NewDecoder(bufio.NewReader(strings.NewReader(js))).Decode(&doc))
 	front := 0
 	for _, c := range v.Candidates {

@@ -204,6 +204,37 @@ type ArchiveFile struct {
 	Path string
 }
 
+// ArchiveEntry is one file read back from an archive.
+type ArchiveEntry struct {
+	Name string
+	Mode int64
+	Data []byte
+}
+
+// ReadArchive reads a gzip-compressed tar (what WriteArchive writes), for checking release archives.
+func ReadArchive(r io.Reader) ([]ArchiveEntry, error) {
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("reading archive: expected gzip: %w", err)
+	}
+	tr := tar.NewReader(gz)
+	var out []ArchiveEntry
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading archive: %w", err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s from archive: %w", hdr.Name, err)
+		}
+		out = append(out, ArchiveEntry{Name: hdr.Name, Mode: hdr.Mode, Data: data})
+	}
+}
+
 // WriteArchive writes a gzip-compressed tar of files at the archive's root. Owner, group and time
 // are fixed (root, mtime), so the same files give the same bytes, hence the same sha256.
 func WriteArchive(w io.Writer, mtime time.Time, files ...ArchiveFile) error {

@@ -1,9 +1,7 @@
 package ship
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"io"
 	"os"
 	"path/filepath"
@@ -65,30 +63,6 @@ func TestNames(t *testing.T) {
 	}
 }
 
-type tarEntry struct {
-	name string
-	mode int64
-	data string
-}
-
-func readTarGz(t *testing.T, b []byte) []tarEntry {
-	t.Helper()
-	gz, err := gzip.NewReader(bytes.NewReader(b))
-	require.NoError(t, err)
-	tr := tar.NewReader(gz)
-	var out []tarEntry
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		require.NoError(t, err)
-		data, err := io.ReadAll(tr)
-		require.NoError(t, err)
-		out = append(out, tarEntry{hdr.Name, hdr.Mode, string(data)})
-	}
-}
-
 func TestWriteArchive(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
@@ -105,10 +79,12 @@ func TestWriteArchive(t *testing.T) {
 
 	assert.Equal(t, a.Bytes(), b.Bytes(), "the same files and time must give the same archive (and sha256)")
 	assert.NotEqual(t, a.Bytes(), c.Bytes(), "the recorded time is part of the archive")
-	assert.Equal(t, []tarEntry{{"kubectl-dgdr", 0o755, "binary"}, {"LICENSE", 0o644, "license text"}}, readTarGz(t, a.Bytes()),
+	entries, err := ReadArchive(bytes.NewReader(a.Bytes()))
+	require.NoError(t, err)
+	assert.Equal(t, []ArchiveEntry{{"kubectl-dgdr", 0o755, []byte("binary")}, {"LICENSE", 0o644, []byte("license text")}}, entries,
 		"modes come from the archive spec, not from the files on disk")
 
-	err := WriteArchive(io.Discard, mtime, ArchiveFile{Name: "x", Mode: 0o644, Path: filepath.Join(dir, "missing")})
+	err = WriteArchive(io.Discard, mtime, ArchiveFile{Name: "x", Mode: 0o644, Path: filepath.Join(dir, "missing")})
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
 

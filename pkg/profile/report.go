@@ -70,7 +70,8 @@ type ReportExample struct {
 	Detail string `json:"detail"`
 }
 
-// NewPlanOutput turns a search result into the plan document.
+// NewReport turns a search result into the report: the plan document, and with withCandidates every
+// costed candidate too (what the profiler stores).
 func NewReport(req *SearchRequest, res *SearchResult, withCandidates bool) Report {
 	gpn := req.GPUsPerNode
 	if gpn == 0 {

@@ -7,16 +7,13 @@
 package ship_test
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"debug/elf"
 	"debug/macho"
 	"debug/pe"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,31 +125,14 @@ func run(t *testing.T, env []string, name string, args ...string) (string, strin
 	return out.String(), errOut.String(), err
 }
 
-type entry struct {
-	name string
-	mode int64
-	data []byte
-}
-
-func readArchive(t *testing.T, path string) []entry {
+func readArchive(t *testing.T, path string) []ship.ArchiveEntry {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
 	defer f.Close()
-	gz, err := gzip.NewReader(f)
+	entries, err := ship.ReadArchive(f)
 	require.NoError(t, err)
-	tr := tar.NewReader(gz)
-	var out []entry
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		require.NoError(t, err)
-		data, err := io.ReadAll(tr)
-		require.NoError(t, err)
-		out = append(out, entry{hdr.Name, hdr.Mode, data})
-	}
+	return entries
 }
 
 // binaryTarget reads the OS and architecture an executable was built for from its header.
@@ -186,18 +166,18 @@ func TestArchives(t *testing.T) {
 			entries := readArchive(t, filepath.Join(r.dist, ship.ArchiveName(testVersion, p)))
 			require.Len(t, entries, 2)
 			bin, lic := entries[0], entries[1]
-			assert.Equal(t, p.Bin(), bin.name)
-			assert.Equal(t, int64(0o755), bin.mode)
-			assert.Equal(t, "LICENSE", lic.name)
-			assert.Equal(t, string(license), string(lic.data))
+			assert.Equal(t, p.Bin(), bin.Name)
+			assert.Equal(t, int64(0o755), bin.Mode)
+			assert.Equal(t, "LICENSE", lic.Name)
+			assert.Equal(t, string(license), string(lic.Data))
 
-			got, err := binaryTarget(bin.data)
+			got, err := binaryTarget(bin.Data)
 			require.NoError(t, err)
 			assert.Equal(t, p, got)
 			if p.OS == "linux" {
-				require.NoError(t, ship.CheckStaticELF(bytes.NewReader(bin.data)))
+				require.NoError(t, ship.CheckStaticELF(bytes.NewReader(bin.Data)))
 			}
-			assert.NotContains(t, string(bin.data), r.root, "-trimpath: no build-machine paths in the binary")
+			assert.NotContains(t, string(bin.Data), r.root, "-trimpath: no build-machine paths in the binary")
 		})
 	}
 }
