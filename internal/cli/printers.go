@@ -16,6 +16,7 @@ import (
 
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/expand"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
 // dgdrColumns are `kubectl dgdr get`'s columns: the CRD's printer columns, then (Priority 1, -o wide only)
@@ -103,7 +104,7 @@ func (p *getPrinter) toPrinter(withNamespace bool) (printers.ResourcePrinter, er
 // pointLabel names a stored configuration compactly with the plan renderer's layout,
 // e.g. "vllm agg 2x tp4 bs64".
 func pointLabel(p v1alpha1.ParetoPoint) string {
-	return fmt.Sprintf("%s %s %s", p.Backend, p.Mode, expand.ConfigFromPoint(p).Layout())
+	return profile.Describe(expand.ConfigFromPoint(p))
 }
 
 // phaseOf is the DGDR's phase; a DGDR nothing has written a phase to yet is Pending (the design's first phase).

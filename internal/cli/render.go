@@ -44,14 +44,10 @@ func RenderParetoTable(w io.Writer, configs []profile.Config, selected int) erro
 			sla = "yes"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%.1f\t%.2f\t%.1f\t%.1f\t%s\n", mark, c.Backend, c.Mode, c.GPUs,
-			Layout(c), c.TTFTMs, c.ITLMs, c.TokensPerSecondPerGPU, c.TokensPerSecondPerUser, sla)
+			c.Layout(), c.TTFTMs, c.ITLMs, c.TokensPerSecondPerGPU, c.TokensPerSecondPerUser, sla)
 	}
 	return tw.Flush()
 }
-
-// Layout describes how a configuration places its workers, e.g. "4x (2P tp2 bs1 + 1D tp4 bs68)";
-// see profile.Config.Layout.
-func Layout(c profile.Config) string { return c.Layout() }
 
 // PlotPoint is one point of the plot: X is tokens/s/user, Y tokens/s/GPU, Mark its character.
 type PlotPoint struct {

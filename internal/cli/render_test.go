@@ -89,7 +89,7 @@ func TestLayout(t *testing.T) {
 			{Role: profile.RoleDecode, Count: 1, TP: 4, PP: 1, EP: 1, Batch: 64}}}, "2x (3P tp1 bs1 + 1D tp4 bs64)"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { assert.Equal(t, tt.want, Layout(tt.c)) })
+		t.Run(tt.name, func(t *testing.T) { assert.Equal(t, tt.want, tt.c.Layout()) })
 	}
 }
 
