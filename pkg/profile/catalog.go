@@ -77,6 +77,8 @@ var familyAliases = map[string]string{
 	"mistral-small-3.2-24b":   "mistral-small-24b",
 	"llama-3.1-nemotron-70b":  "llama-3.1-70b",
 	"qwq-32b":                 "qwen2.5-32b",
+	"minimax-m2":              "minimax-m2.5", // M2, M2.1 and M2.5 share the architecture
+	"minimax-m2.1":            "minimax-m2.5",
 	"qwen2.5-coder-32b":       "qwen2.5-32b",
 	"qwen2.5-coder-14b":       "qwen2.5-14b",
 	"qwen2.5-coder-7b":        "qwen2.5-7b",

@@ -35,7 +35,7 @@ func TestCatalogParams(t *testing.T) {
 	tests := []struct {
 		id            string
 		arch          string
-		total, active float64 // billions; active 0 = dense
+		total, active float64 // billions; active 0 = dense, -1 = MoE without a published figure
 		// embeds is how many vocab×hidden tables the published active figure counts beyond
 		// ActiveParams: +1 when it includes the input embedding, -1 when it leaves out the LM head too.
 		embeds int
@@ -71,6 +71,12 @@ func TestCatalogParams(t *testing.T) {
 		{"deepseek-ai/DeepSeek-V2", profile.ArchMLAMoE, 236, 21, +1},
 		{"deepseek-ai/DeepSeek-V2-Lite", profile.ArchMLAMoE, 15.7, 2.4, 0},
 		{"moonshotai/Kimi-K2-Instruct", profile.ArchMLAMoE, 1030, 32, +1},
+		{"moonshotai/Kimi-K2.5", profile.ArchMLAMoE, 1030, 32, +1},
+		{"MiniMaxAI/MiniMax-M2.5", profile.ArchMoE, 229, 10, 0},
+		{"Qwen/Qwen3.5-397B-A17B", profile.ArchMoE, 397, 17, +1},
+		{"Qwen/Qwen3.5-122B-A10B", profile.ArchMoE, 122, 10, +1},
+		{"Qwen/Qwen3.5-35B-A3B", profile.ArchMoE, 35, 3, 0},
+		{"Qwen/Qwen3-Next-80B-A3B-Instruct", profile.ArchMoE, 80, -1, 0}, // "A3B" is all the card says of active weights
 		{"zai-org/GLM-4.5", profile.ArchMoE, 355, 32, -1},
 		{"zai-org/GLM-4.5-Air", profile.ArchMoE, 106, 12, -1},
 	}
@@ -87,6 +93,10 @@ func TestCatalogParams(t *testing.T) {
 					lookup = 0
 				}
 				assert.InEpsilon(t, m.Params(), m.ActiveParams()+lookup, 1e-9, "a dense model uses every weight")
+				return
+			}
+			if tt.active < 0 {
+				assert.True(t, m.IsMoE())
 				return
 			}
 			active := m.ActiveParams() + float64(tt.embeds)*float64(m.Vocab*m.Hidden)

@@ -13,14 +13,26 @@ import (
 
 // Architecture names (config.json architectures[0]) ParseConfig understands, by family.
 var (
-	denseArchs  = []string{"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"}
-	moeArchs    = []string{"MixtralForCausalLM", "Qwen3MoeForCausalLM", "GptOssForCausalLM", "Glm4MoeForCausalLM"}
+	denseArchs = []string{"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+		"Qwen3_5ForCausalLM"}
+	moeArchs = []string{"MixtralForCausalLM", "Qwen3MoeForCausalLM", "GptOssForCausalLM", "Glm4MoeForCausalLM",
+		"MiniMaxM2ForCausalLM", "Qwen3NextForCausalLM", "Qwen3_5MoeForCausalLM"}
 	mlaMoEArchs = []string{"DeepseekV3ForCausalLM", "DeepseekV2ForCausalLM"}
+	// textArchs are multimodal wrappers whose language model, in text_config, is costed as the named
+	// architecture (the vision encoder runs once per image and is left out).
+	textArchs = map[string]string{
+		"Qwen3_5ForConditionalGeneration":    "Qwen3_5ForCausalLM",
+		"Qwen3_5MoeForConditionalGeneration": "Qwen3_5MoeForCausalLM",
+		"KimiK25ForConditionalGeneration":    "DeepseekV3ForCausalLM",
+	}
 )
 
 // SupportedArchitectures lists the config.json architectures ParseConfig accepts, sorted.
 func SupportedArchitectures() []string {
 	out := slices.Concat(denseArchs, moeArchs, mlaMoEArchs)
+	for a := range textArchs {
+		out = append(out, a)
+	}
 	slices.Sort(out)
 	return out
 }
@@ -76,6 +88,21 @@ type hfConfig struct {
 	QKRopeHeadDim *int `json:"qk_rope_head_dim"`
 	VHeadDim      *int `json:"v_head_dim"`
 
+	// Shared expert given as a width (Qwen3-Next, Qwen3.5) rather than a count.
+	SharedExpertIntermediateSize *int `json:"shared_expert_intermediate_size"`
+
+	// Linear attention (Gated DeltaNet: Qwen3-Next, Qwen3.5).
+	FullAttentionInterval *int  `json:"full_attention_interval"`
+	LinearNumKeyHeads     *int  `json:"linear_num_key_heads"`
+	LinearNumValueHeads   *int  `json:"linear_num_value_heads"`
+	LinearKeyHeadDim      *int  `json:"linear_key_head_dim"`
+	LinearValueHeadDim    *int  `json:"linear_value_head_dim"`
+	LinearConvKernelDim   *int  `json:"linear_conv_kernel_dim"`
+	AttnOutputGate        *bool `json:"attn_output_gate"`
+
+	// TextConfig is the language model of a multimodal wrapper (textArchs).
+	TextConfig json.RawMessage `json:"text_config"`
+
 	QuantizationConfig json.RawMessage `json:"quantization_config"`
 }
 
@@ -98,6 +125,20 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 	}
 	arch := c.Architectures[0]
 	m := Model{ID: id, HFArch: arch}
+	if text, ok := textArchs[arch]; ok {
+		if len(c.TextConfig) == 0 {
+			return Model{}, fmt.Errorf("config.json of %q (%s) lacks text_config: expected the language model's config in it", id, arch)
+		}
+		var tc hfConfig
+		if err := json.Unmarshal(c.TextConfig, &tc); err != nil {
+			return Model{}, fmt.Errorf("parse text_config of %q: %w", id, err)
+		}
+		if len(tc.QuantizationConfig) == 0 {
+			tc.QuantizationConfig = c.QuantizationConfig
+		}
+		tc.TorchDtype = cmpOrString(tc.TorchDtype, tc.Dtype, c.TorchDtype, c.Dtype)
+		c, arch = tc, text
+	}
 	switch {
 	case slices.Contains(denseArchs, arch):
 		m.Arch = ArchDense
@@ -139,9 +180,9 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 	}
 
 	switch arch {
-	case "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM":
+	case "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen3_5ForCausalLM":
 		m.FFN = need("intermediate_size", c.IntermediateSize)
-	case "MixtralForCausalLM", "GptOssForCausalLM":
+	case "MixtralForCausalLM", "GptOssForCausalLM", "MiniMaxM2ForCausalLM":
 		// The experts are the only MLPs; intermediate_size is their width.
 		m.FFN = need("intermediate_size", c.IntermediateSize)
 		m.ExpertFFN = m.FFN
@@ -158,6 +199,15 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 				m.DenseLayers++
 			}
 		}
+	case "Qwen3NextForCausalLM", "Qwen3_5MoeForCausalLM":
+		// Every layer is an MoE block with one gated shared expert given by its width.
+		m.ExpertFFN = need("moe_intermediate_size", c.MoeIntermediateSize)
+		m.Experts = need("num_experts", c.NumExperts)
+		m.TopK = need("num_experts_per_tok", c.NumExpertsPerTok)
+		m.FFN = opt(c.IntermediateSize, m.ExpertFFN)
+		if sh := opt(c.SharedExpertIntermediateSize, 0); sh > 0 && m.ExpertFFN > 0 {
+			m.SharedExperts = (sh + m.ExpertFFN - 1) / m.ExpertFFN
+		}
 	case "Glm4MoeForCausalLM", "DeepseekV3ForCausalLM", "DeepseekV2ForCausalLM":
 		m.FFN = need("intermediate_size", c.IntermediateSize)
 		m.ExpertFFN = need("moe_intermediate_size", c.MoeIntermediateSize)
@@ -173,6 +223,15 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 			m.VHeadDim = need("v_head_dim", c.VHeadDim)
 			m.HeadDim = m.QKNopeHeadDim + m.QKRopeHeadDim
 		}
+	}
+	if arch == "Qwen3NextForCausalLM" || strings.HasPrefix(arch, "Qwen3_5") {
+		m.LinearLayers = linearLayers(c, m.Layers)
+		m.LinearKeyHeads = need("linear_num_key_heads", c.LinearNumKeyHeads)
+		m.LinearValueHeads = need("linear_num_value_heads", c.LinearNumValueHeads)
+		m.LinearKeyDim = need("linear_key_head_dim", c.LinearKeyHeadDim)
+		m.LinearValueDim = need("linear_value_head_dim", c.LinearValueHeadDim)
+		m.LinearConvKernel = opt(c.LinearConvKernelDim, 4)
+		m.AttnGate = c.AttnOutputGate == nil || *c.AttnOutputGate // both families gate by default
 	}
 	if len(missing) > 0 {
 		return Model{}, fmt.Errorf("config.json of %q (%s) lacks %s", id, arch, strings.Join(missing, ", "))
@@ -191,6 +250,25 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 		return Model{}, fmt.Errorf("config.json of %q (%s): %w", id, arch, err)
 	}
 	return m, nil
+}
+
+// linearLayers counts the linear-attention layers: from layer_types when given, else every layer but
+// each full_attention_interval-th (default 4, the published hybrids' 3:1 layout).
+func linearLayers(c hfConfig, layers int) int {
+	if len(c.LayerTypes) > 0 {
+		n := 0
+		for _, t := range c.LayerTypes {
+			if t == "linear_attention" {
+				n++
+			}
+		}
+		return min(n, layers)
+	}
+	every := 4
+	if c.FullAttentionInterval != nil && *c.FullAttentionInterval > 0 {
+		every = *c.FullAttentionInterval
+	}
+	return max(layers, 0) - max(layers, 0)/every
 }
 
 // slidingWindow returns the window and how many layers use it. Explicit layer_types (gpt-oss,
@@ -246,6 +324,11 @@ func (m Model) validate() error {
 		dims = append(dims, dim{"expert count", m.Experts, maxDim}, dim{"experts per token", m.TopK, m.Experts},
 			dim{"expert intermediate size", m.ExpertFFN, maxDim})
 	}
+	if m.LinearLayers > 0 {
+		dims = append(dims, dim{"linear_num_key_heads", m.LinearKeyHeads, maxDim},
+			dim{"linear_num_value_heads", m.LinearValueHeads, maxDim}, dim{"linear_key_head_dim", m.LinearKeyDim, maxDim},
+			dim{"linear_value_head_dim", m.LinearValueDim, maxDim}, dim{"linear_conv_kernel_dim", m.LinearConvKernel, 64})
+	}
 	if m.IsMLA() {
 		dims = append(dims, dim{"kv_lora_rank", m.KVLoraRank, maxDim},
 			dim{"qk_rope_head_dim", m.QKRopeHeadDim, maxDim}, dim{"v_head_dim", m.VHeadDim, maxDim})
@@ -262,7 +345,7 @@ func (m Model) validate() error {
 		{"num_key_value_heads", m.KVHeads, m.Heads}, {"first_k_dense_replace", m.DenseLayers, m.Layers},
 		{"n_shared_experts", m.SharedExperts, maxDim}, {"q_lora_rank", m.QLoraRank, maxDim},
 		{"qk_nope_head_dim", m.QKNopeHeadDim, maxDim}, {"intermediate_size", m.FFN, maxDim},
-		{"max_position_embeddings", m.MaxContext, 1 << 30},
+		{"max_position_embeddings", m.MaxContext, 1 << 30}, {"linear-attention layers", m.LinearLayers, m.Layers - 1},
 	}
 	for _, c := range checks {
 		if c.v < 0 || c.v > c.max {

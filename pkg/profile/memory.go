@@ -54,6 +54,9 @@ func (p *Predictor) weightBytesGPU(s *shard) float64 {
 func (p *Predictor) kvBytesPerTokenGPU(s *shard) float64 {
 	m := &p.model
 	per := p.kvElemsGPU(s) * p.kvd.bytes()
+	if m.linLayers > 0 {
+		per *= 1 - m.linLayers/m.layers // linear-attention layers keep a fixed state instead (seqStateBytesGPU)
+	}
 	if m.window > 0 && m.windowLayers > 0 {
 		// Windowed layers keep at most the window; counted at the workload's context below.
 		ctx := float64(p.t.Workload.ISL + p.t.Workload.OSL)
@@ -61,6 +64,20 @@ func (p *Predictor) kvBytesPerTokenGPU(s *shard) float64 {
 		return per * s.layers * ((1 - frac) + frac*math.Min(1, m.window/ctx))
 	}
 	return per * s.layers
+}
+
+// seqStateBytesGPU is the fixed recurrent state one sequence holds on one GPU in the linear-attention
+// layers of its pipeline stage: fp32 DeltaNet matrices and the convolution taps in bf16.
+func (p *Predictor) seqStateBytesGPU(s *shard) float64 {
+	m := &p.model
+	if m.linLayers == 0 {
+		return 0
+	}
+	tp := float64(s.tp)
+	kh, vh := math.Ceil(m.lkh/tp), math.Ceil(m.lvh/tp)
+	rec := vh * m.lkd * m.lvd * 4
+	conv := (2*kh*m.lkd + vh*m.lvd) * math.Max(m.conv-1, 0) * 2
+	return math.Ceil(m.linLayers/float64(s.pp)) * (rec + conv)
 }
 
 // seqKVTokens is the KV-cache tokens one sequence holds: its prompt on a prefill worker; else its
@@ -107,7 +124,7 @@ func (p *Predictor) memory(s *shard, role Role, batch int) MemoryUse {
 	kvTok := p.kvBytesPerTokenGPU(s)
 	ctx := p.seqKVTokens(role)
 	perRank := math.Ceil(float64(batch) / float64(s.dp))
-	kv := perRank * ctx * kvTok
+	kv := perRank * (ctx*kvTok + p.seqStateBytesGPU(s))
 	return MemoryUse{
 		WeightsGiB: weights / gib, KVCacheGiB: kv / gib, ActivationGiB: act / gib, OverheadGiB: overhead / gib,
 		TotalGiB:    (weights + kv + act + overhead) / gib,
@@ -141,8 +158,9 @@ func (p *Predictor) maxBatch(s *shard, role Role) (int, MemoryUse, error) {
 	if role != RolePrefill {
 		full += float64(p.t.Workload.OSL)
 	}
-	perRank := math.Floor(mu.KVTokens / p.seqKVTokens(role))
-	if mu.KVTokens < full {
+	state := p.seqStateBytesGPU(s) / p.kvBytesPerTokenGPU(s) // a sequence's fixed state, in tokens
+	perRank := math.Floor(mu.KVTokens / (p.seqKVTokens(role) + state))
+	if mu.KVTokens < full+state {
 		return 0, mu, &FitError{Role: role, What: fmt.Sprintf("the kv cache of one %d-token sequence", int(full)),
 			NeedGiB: mu.WeightsGiB + mu.ActivationGiB + mu.OverheadGiB + full*p.kvBytesPerTokenGPU(s)/gib,
 			HaveGiB: mu.CapacityGiB * p.cal.MemFraction}

@@ -45,6 +45,18 @@ type Model struct {
 	SlidingWindow int `json:"slidingWindow,omitempty"`
 	SlidingLayers int `json:"slidingLayers,omitempty"`
 
+	// Linear attention (Qwen3-Next, Qwen3.5: Gated DeltaNet): LinearLayers of the Layers replace softmax
+	// attention by a recurrence over a fixed per-sequence state (LinearValueHeads matrices of
+	// LinearKeyDim × LinearValueDim, after a causal convolution of LinearConvKernel taps); they keep no
+	// KV cache. AttnGate: the softmax layers' query projection also emits an output gate.
+	LinearLayers     int  `json:"linearLayers,omitempty"`
+	LinearKeyHeads   int  `json:"linearKeyHeads,omitempty"`
+	LinearValueHeads int  `json:"linearValueHeads,omitempty"`
+	LinearKeyDim     int  `json:"linearKeyDim,omitempty"`
+	LinearValueDim   int  `json:"linearValueDim,omitempty"`
+	LinearConvKernel int  `json:"linearConvKernel,omitempty"`
+	AttnGate         bool `json:"attnGate,omitempty"`
+
 	// Dtype is the checkpoint's compute dtype (bf16, fp16); WeightQuant the weight quantization
 	// from quantization_config ("" for none, fp8, mxfp4, nvfp4, …).
 	Dtype       string `json:"dtype"`
@@ -78,7 +90,22 @@ func (m Model) MoELayers() int {
 	return m.Layers - m.DenseLayers
 }
 
-// AttnParams is the weight count of one layer's attention projections (biases and norms left out).
+// LinearAttnParams is the weight count of one linear-attention layer's projections: q, k, v and the
+// output gate z, the decay and update gates (a, b), the convolution and the output.
+func (m Model) LinearAttnParams() float64 {
+	h := float64(m.Hidden)
+	qk := 2 * float64(m.LinearKeyHeads*m.LinearKeyDim)
+	v := float64(m.LinearValueHeads * m.LinearValueDim)
+	conv := (qk + v) * float64(m.LinearConvKernel)
+	return h*(qk+2*v+2*float64(m.LinearValueHeads)) + conv + v*h
+}
+
+// attnParamsAll is the attention weights of all layers, softmax and linear.
+func (m Model) attnParamsAll() float64 {
+	return float64(m.Layers-m.LinearLayers)*m.AttnParams() + float64(m.LinearLayers)*m.LinearAttnParams()
+}
+
+// AttnParams is the weight count of one softmax-attention layer's projections (biases and norms left out).
 func (m Model) AttnParams() float64 {
 	h := float64(m.Hidden)
 	if m.IsMLA() {
@@ -95,6 +122,9 @@ func (m Model) AttnParams() float64 {
 	}
 	q := h * float64(m.Heads*m.HeadDim)
 	kv := 2 * h * float64(m.KVHeads*m.HeadDim)
+	if m.AttnGate {
+		return 3*q + kv // the gate doubles the query projection
+	}
 	return 2*q + kv // q and o are the same size
 }
 
@@ -124,7 +154,7 @@ func (m Model) mlpParams(experts int) float64 {
 func (m Model) Params() float64 {
 	in, head := m.embedParams()
 	norms := float64(m.Layers)*2*float64(m.Hidden) + float64(m.Hidden)
-	return in + head + norms + float64(m.Layers)*m.AttnParams() + m.mlpParams(m.Experts)
+	return in + head + norms + m.attnParamsAll() + m.mlpParams(m.Experts)
 }
 
 // ActiveParams is the weight count one token multiplies through: attention, dense MLPs, the
@@ -136,18 +166,30 @@ func (m Model) ActiveParams() float64 {
 		head = float64(m.Vocab) * float64(m.Hidden)
 	}
 	norms := float64(m.Layers)*2*float64(m.Hidden) + float64(m.Hidden)
-	return head + norms + float64(m.Layers)*m.AttnParams() + m.mlpParams(m.TopK)
+	return head + norms + m.attnParamsAll() + m.mlpParams(m.TopK)
 }
 
 // KVCacheElems is the number of KV cache elements one sequence of seqLen tokens holds across all
 // layers: the compressed latent plus the rope key for MLA, K and V per KV head otherwise, with
-// windowed layers capped at their window.
+// windowed layers capped at their window and linear-attention layers holding none (their fixed
+// state is LinearStateElems).
 func (m Model) KVCacheElems(seqLen int) float64 {
 	perTok := float64(2 * m.KVHeads * m.HeadDim)
 	if m.IsMLA() {
 		perTok = float64(m.KVLoraRank + m.QKRopeHeadDim)
 	}
-	full := float64(m.Layers-m.SlidingLayers) * float64(seqLen)
+	full := float64(m.Layers-m.SlidingLayers-m.LinearLayers) * float64(seqLen)
 	windowed := float64(m.SlidingLayers) * float64(min(seqLen, m.SlidingWindow))
 	return perTok * (full + windowed)
+}
+
+// LinearStateElems is the recurrent state one sequence holds across the linear-attention layers,
+// whatever its length: the DeltaNet matrices and the convolution's last taps.
+func (m Model) LinearStateElems() float64 {
+	if m.LinearLayers == 0 {
+		return 0
+	}
+	rec := float64(m.LinearValueHeads * m.LinearKeyDim * m.LinearValueDim)
+	conv := float64(2*m.LinearKeyHeads*m.LinearKeyDim+m.LinearValueHeads*m.LinearValueDim) * float64(max(m.LinearConvKernel-1, 0))
+	return float64(m.LinearLayers) * (rec + conv)
 }

@@ -13,9 +13,12 @@ type modelShape struct {
 	experts, topK, expertFFN, shared     float64
 	qLora, kvLora, qkNope, qkRope, vHead float64
 	window, windowLayers                 float64
-	attnParams, mlpParams, expertParams  float64 // per layer (one expert for expertParams)
-	sharedParams, embedParams            float64
-	kvElemsPerTokenLayer                 float64 // K+V (or MLA latent) elements per token per layer, unsharded
+	// Linear attention: linLayers of layers; key and value heads, their dims, the state bytes.
+	linLayers, lkh, lvh, lkd, lvd, conv float64
+	gate                                float64 // 1 when the query projection also emits an output gate
+	attnParams, mlpParams, expertParams float64 // per layer (one expert for expertParams; attention averaged over softmax and linear layers)
+	sharedParams, embedParams           float64
+	kvElemsPerTokenLayer                float64 // K+V (or MLA latent) elements per token per layer, unsharded
 }
 
 func newModelShape(m Model) (modelShape, error) {
@@ -29,6 +32,17 @@ func newModelShape(m Model) (modelShape, error) {
 	}
 	if m.KVHeads <= 0 {
 		s.kvHeads = s.heads
+	}
+	if m.LinearLayers > 0 {
+		if m.LinearLayers >= m.Layers || m.LinearKeyHeads <= 0 || m.LinearValueHeads <= 0 || m.LinearKeyDim <= 0 || m.LinearValueDim <= 0 {
+			return modelShape{}, fmt.Errorf("model %q: linear attention needs key and value heads and dims, and a softmax layer", m.ID)
+		}
+		s.linLayers = float64(m.LinearLayers)
+		s.lkh, s.lvh = float64(m.LinearKeyHeads), float64(m.LinearValueHeads)
+		s.lkd, s.lvd, s.conv = float64(m.LinearKeyDim), float64(m.LinearValueDim), float64(m.LinearConvKernel)
+	}
+	if m.AttnGate {
+		s.gate = 1
 	}
 	if s.hd <= 0 {
 		s.hd = s.h / s.heads
@@ -71,8 +85,12 @@ func newModelShape(m Model) (modelShape, error) {
 			s.kvLora*s.heads*(s.qkNope+s.vHead) + s.heads*s.vHead*s.h
 		s.kvElemsPerTokenLayer = s.kvLora + s.qkRope
 	} else {
-		s.attnParams = s.h*(s.heads+2*s.kvHeads)*s.hd + s.heads*s.hd*s.h
+		s.attnParams = s.h*((1+s.gate)*s.heads+2*s.kvHeads)*s.hd + s.heads*s.hd*s.h
 		s.kvElemsPerTokenLayer = 2 * s.kvHeads * s.hd
+	}
+	if s.linLayers > 0 {
+		full := (s.layers - s.linLayers) / s.layers
+		s.attnParams = full*s.attnParams + (1-full)*m.LinearAttnParams()
 	}
 	s.mlpParams = 3 * s.h * s.ffn
 	s.expertParams = 3 * s.h * s.expertFFN
@@ -179,7 +197,7 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 		}
 		attn += k.gemm(T, m.h, s.heads*m.vHead, awd)
 	} else {
-		attn += k.gemm(T, (s.heads+2*s.kvHeads)*m.hd, m.h, awd)
+		attn += k.gemm(T, ((1+m.gate)*s.heads+2*s.kvHeads)*m.hd, m.h, awd)
 		attn += k.gemm(T, m.h, s.heads*m.hd, awd)
 	}
 
@@ -229,6 +247,14 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 	}
 	if b.decodeSeqs > 0 {
 		nk++
+	}
+	if m.linLayers > 0 {
+		// Hybrid models: the layer's attention part is the softmax layers' and the linear layers' in
+		// proportion (the same count per pipeline stage).
+		lf := m.linLayers / m.layers
+		attn = (1-lf)*attn + lf*p.linearAttnMs(s, b, T, awd)
+		attnCore *= 1 - lf
+		nk = (1-lf)*nk + lf*5 // in-projections, convolution, recurrence, gated norm, out-projection
 	}
 	// Norms, residuals, activation, RoPE, KV write: bytes moved. The glue (fitted per layer of the
 	// reference dense decoder, refKernelsPerLayer kernels) is a cost per kernel: mostly the launch and
@@ -285,6 +311,29 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 		total += k.p2p(T*m.h*2, s.ppCross)
 	}
 	return total
+}
+
+// linearAttnMs is one Gated DeltaNet layer: the q/k/v/z and gate projections, the causal convolution,
+// the recurrence and the output projection, heads split over TP. Decode reads and writes each
+// sequence's state matrices (fp32, as the engines keep them); prefill runs the chunked form, whose
+// work per token is a few state-sized products per head.
+func (p *Predictor) linearAttnMs(s *shard, b batchLoad, T float64, wd dtype) float64 {
+	m, k := &p.model, &p.k
+	tp := float64(s.tp)
+	kh, vh := math.Ceil(m.lkh/tp), math.Ceil(m.lvh/tp)
+	qkv := 2*kh*m.lkd + vh*m.lvd
+	t := k.gemm(T, qkv+vh*m.lvd+2*vh, m.h, wd) + k.gemm(T, m.h, vh*m.lvd, wd)
+	t += k.memop(T * qkv * 2 * 2) // convolution: read and write the mixed projections
+	state := vh * m.lkd * m.lvd
+	if b.decodeSeqs > 0 {
+		t += k.memop(b.decodeSeqs * state * 4 * 2)
+	}
+	if b.prefillTokens > 0 {
+		const chunk = 64
+		t += k.prefillAttn(b.prefillTokens * vh * (4*m.lkd*m.lvd + 2*chunk*(m.lkd+m.lvd)))
+		t += k.memop(b.prefillSeqs * state * 4 * 2)
+	}
+	return t
 }
 
 // refKernelsPerLayer is the kernels of a decode step's layer of the reference dense decoder the glue

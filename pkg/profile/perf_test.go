@@ -160,3 +160,38 @@ func abs(x float64) float64 {
 	}
 	return x
 }
+
+// TestHybridLinearAttention: Qwen3.5's linear-attention layers keep a fixed recurrent state instead
+// of a KV cache, so a sequence costs a quarter of the KV bytes plus its state, and many more fit.
+func TestHybridLinearAttention(t *testing.T) {
+	hybrid := model(t, "Qwen/Qwen3.5-397B-A17B")
+	softmax := hybrid
+	softmax.LinearLayers = 0 // the same model with softmax attention in every layer
+	target := func(m Model) *Predictor {
+		p, err := NewPredictor(Target{Model: m, GPU: gpu(t, "h200_sxm"), Backend: BackendSGLang, WeightDtype: "fp8",
+			Workload: Workload{ISL: 8192, OSL: 1024}})
+		require.NoError(t, err)
+		return p
+	}
+	pH, pS := target(hybrid), target(softmax)
+	w := Worker{Role: RoleAgg, TP: 8, EP: 8}
+	sH, err := pH.shard(w)
+	require.NoError(t, err)
+	sS, err := pS.shard(w)
+	require.NoError(t, err)
+	assert.InEpsilon(t, pS.kvBytesPerTokenGPU(&sS)/4, pH.kvBytesPerTokenGPU(&sH), 1e-9, "15 of 60 layers keep KV")
+	// Per GPU: 45 layers × (8 value heads × 128×128 fp32 + (2×2×128 + 8×128) channels × 3 taps in bf16).
+	assert.InDelta(t, 45*(8*128*128*4+(2*2*128+8*128)*3*2), pH.seqStateBytesGPU(&sH), 1e-6)
+	assert.Zero(t, pS.seqStateBytesGPU(&sS))
+
+	bH, err := pH.MaxBatch(w)
+	require.NoError(t, err)
+	bS, err := pS.MaxBatch(w)
+	require.NoError(t, err)
+	assert.Greater(t, bH, 3*bS, "a quarter of the KV plus a 24 MB state per sequence")
+
+	pred, err := pH.Predict(Config{Mode: ModeAgg, Replicas: 1, Workers: []Worker{{Role: RoleAgg, Count: 1, TP: 8, EP: 8, Batch: 64}}}, 64)
+	require.NoError(t, err)
+	assert.Greater(t, pred.ITLMs, 1.0)
+	assert.Greater(t, pred.TTFTMs, pred.ITLMs)
+}
