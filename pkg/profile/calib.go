@@ -75,6 +75,9 @@ type backendCalib struct {
 	// KVTransferScale multiplies the disaggregated KV transfer time over the interconnect — fitted
 	// where disaggregated rows exist.
 	KVTransferScale float64 `json:"kvTransferScale"`
+	// MTPAccept is the mean tokens a decode step emits under speculative decoding with the model's
+	// MTP modules (Target.SpecDraft) — fitted on the disaggregated rows, whose campaigns ran it.
+	MTPAccept float64 `json:"mtpAccept"`
 	// PrefillShare is the prefill capacity of a disaggregated deployment relative to rate matching,
 	// used only when a benchmark row does not give the worker counts — fitted where disagg rows exist.
 	PrefillShare float64 `json:"prefillShare"`
@@ -101,7 +104,7 @@ const calibFile = "calib.json"
 // defaultCalib holds the priors the fit starts from (and the memory policy it keeps).
 func defaultCalib() Calib {
 	base := backendCalib{StepMs: 1, LayerUs: 5, SeqUs: 10, DecodeScale: 1, PrefillScale: 1, PrefillReqMs: 5, Burst: 0.3, MoEScale: 1, MLAScale: 1, SlotLag: 0.2, CollectiveUs: 5, CommScale: 1,
-		KVTransferScale: 1, PrefillShare: 1, ChunkTokens: 8192, MemFraction: 0.9, ReserveGiB: 2.5, MixedPrefill: true}
+		KVTransferScale: 1, PrefillShare: 1, MTPAccept: 1.8, ChunkTokens: 8192, MemFraction: 0.9, ReserveGiB: 2.5, MixedPrefill: true}
 	vllm, sglang, trt := base, base, base
 	vllm.KVOnDemand, sglang.KVOnDemand = true, true
 	sglang.MixedPrefill = false

@@ -36,6 +36,7 @@ var fitParams = []fitParam{
 	{"commScale", 0.3, 10, func(c *backendCalib) *float64 { return &c.CommScale }, true, false, false, false},
 	{"kvTransferScale", 0.1, 20, func(c *backendCalib) *float64 { return &c.KVTransferScale }, true, true, false, false},
 	{"prefillShare", 0.05, 4, func(c *backendCalib) *float64 { return &c.PrefillShare }, true, true, false, false},
+	{"mtpAccept", 1, 4, func(c *backendCalib) *float64 { return &c.MTPAccept }, false, true, false, false},
 	{"stepMs", 0.05, 20, func(c *backendCalib) *float64 { return &c.StepMs }, false, false, false, false},
 	{"layerUs", 0.1, 200, func(c *backendCalib) *float64 { return &c.LayerUs }, false, false, false, false},
 	{"seqUs", 0.1, 500, func(c *backendCalib) *float64 { return &c.SeqUs }, false, false, false, false},
@@ -84,7 +85,7 @@ func NewEvaluator(rows []*ServingRow) *Evaluator {
 			continue
 		}
 		t := r.Target
-		key := fmt.Sprintf("%s|%s|%s|%s|%s|%d|%d", t.Model.ID, t.GPU.Name, t.Backend, t.WeightDtype, t.MoEDtype, t.Workload.ISL, t.Workload.OSL)
+		key := t.key()
 		if p, ok := cache[key]; ok {
 			ev.preds[i] = p
 			continue
@@ -228,7 +229,7 @@ func FitCalibration(ev *Evaluator, start Calib, maxEvals int) Calib {
 	// give neither worker counts nor speculative-decoding settings, so they inform only the
 	// disaggregation parameters (KV transfer, prefill provisioning).
 	var agg, disagg []int
-	byBackend := map[string][]int{}
+	byBackend, disByBackend := map[string][]int{}, map[string][]int{}
 	hasMoE, hasMLA := false, false
 	for i, r := range ev.rows {
 		if ev.errs[i] != nil || r.MeasuredTTFTMs <= 0 {
@@ -239,6 +240,7 @@ func FitCalibration(ev *Evaluator, start Calib, maxEvals int) Calib {
 		}
 		if r.Config.Mode == ModeDisagg {
 			disagg = append(disagg, i)
+			disByBackend[r.Target.Backend] = append(disByBackend[r.Target.Backend], i)
 			continue
 		}
 		agg = append(agg, i)
@@ -246,13 +248,15 @@ func FitCalibration(ev *Evaluator, start Calib, maxEvals int) Calib {
 		hasMoE = hasMoE || r.Target.Model.Experts > 0
 		hasMLA = hasMLA || r.Target.Model.KVLoraRank > 0
 	}
-	var global, local, dis []fitParam
+	var global, local, dis, disLocal []fitParam
 	for _, fp := range fitParams {
 		switch {
-		case fp.disagg:
+		case fp.disagg && fp.global:
 			if len(disagg) > 0 {
 				dis = append(dis, fp)
 			}
+		case fp.disagg:
+			disLocal = append(disLocal, fp)
 		case (fp.moe && !hasMoE) || (fp.mla && !hasMLA):
 		case fp.global:
 			global = append(global, fp)
@@ -314,6 +318,13 @@ func FitCalibration(ev *Evaluator, start Calib, maxEvals int) Calib {
 		if len(dis) > 0 {
 			x := nelderMead(objective(dis, names, disagg, prior(dis, names[0])), current(dis, names[0]), step, per/2)
 			out = apply(out, dis, x, names)
+		}
+		for _, b := range names {
+			if len(disLocal) == 0 || len(disByBackend[b]) == 0 {
+				continue
+			}
+			x := nelderMead(objective(disLocal, []string{b}, disByBackend[b], prior(disLocal, b)), current(disLocal, b), step, per/4)
+			out = apply(out, disLocal, x, []string{b})
 		}
 	}
 	return out

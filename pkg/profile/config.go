@@ -100,6 +100,10 @@ type hfConfig struct {
 	LinearConvKernelDim   *int  `json:"linear_conv_kernel_dim"`
 	AttnOutputGate        *bool `json:"attn_output_gate"`
 
+	// Multi-token prediction modules.
+	NumNextnPredictLayers *int `json:"num_nextn_predict_layers"` // DeepSeek, GLM
+	MtpNumHiddenLayers    *int `json:"mtp_num_hidden_layers"`    // Qwen3-Next, Qwen3.5
+
 	// TextConfig is the language model of a multimodal wrapper (textArchs).
 	TextConfig json.RawMessage `json:"text_config"`
 
@@ -237,6 +241,7 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 		return Model{}, fmt.Errorf("config.json of %q (%s) lacks %s", id, arch, strings.Join(missing, ", "))
 	}
 
+	m.MTPLayers = max(opt(cmpOr(c.NumNextnPredictLayers, c.MtpNumHiddenLayers), 0), 0)
 	m.SlidingWindow, m.SlidingLayers = slidingWindow(c, m.Layers)
 	m.Dtype = normalizeDtype(cmpOrString(c.TorchDtype, c.Dtype))
 

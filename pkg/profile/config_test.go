@@ -141,7 +141,7 @@ func TestParseConfig(t *testing.T) {
 				"quantization_config":{"activation_scheme":"dynamic","fmt":"e4m3","quant_method":"fp8","weight_block_size":[128,128]}}`),
 			want: Model{ID: "x", Arch: ArchMLAMoE, HFArch: "DeepseekV3ForCausalLM", Layers: 61, Hidden: 7168, Heads: 128,
 				KVHeads: 128, HeadDim: 192, FFN: 18432, Vocab: 129280, MaxContext: 163840, Dtype: "bf16",
-				Experts: 256, TopK: 8, ExpertFFN: 2048, SharedExperts: 1, DenseLayers: 3,
+				Experts: 256, TopK: 8, ExpertFFN: 2048, SharedExperts: 1, DenseLayers: 3, MTPLayers: 1,
 				QLoraRank: 1536, KVLoraRank: 512, QKNopeHeadDim: 128, QKRopeHeadDim: 64, VHeadDim: 128,
 				WeightQuant: "fp8", GEMMQuant: "fp8_block", MoEQuant: "fp8_block"},
 		},

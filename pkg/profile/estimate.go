@@ -161,6 +161,13 @@ func (r *ServingRow) parse(resolve ModelResolver) error {
 		}
 		r.Config = Config{Backend: t.Backend, Mode: ModeAgg, Replicas: 1, Workers: []Worker{w}}
 	case ModeDisagg:
+		// The disaggregated campaigns decode with the model's MTP modules as drafters (their ITLs are
+		// below what the same decode batch takes aggregated, most at small batch, as speculation
+		// gives); the rows do not record it, so rows of models that ship MTP modules are read with
+		// assumedSpecDraft drafts and the fitted acceptance.
+		if m.MTPLayers > 0 {
+			r.Target.SpecDraft = assumedSpecDraft
+		}
 		pw, dw := worker("prefill_", RolePrefill), worker("decode_", RoleDecode)
 		r.CountsGiven = pw.Count > 0 && dw.Count > 0
 		if conc <= 0 {
@@ -179,6 +186,11 @@ func (r *ServingRow) parse(resolve ModelResolver) error {
 	r.Concurrency = conc
 	return nil
 }
+
+// assumedSpecDraft is the draft length of the MTP speculative decoding the disaggregated rows are read
+// with: three, the nextn of the published DeepSeek-R1 disaggregated recipes of TensorRT-LLM and
+// SGLang's EAGLE/MTP default of three steps.
+const assumedSpecDraft = 3
 
 // unsquare repairs a worker recorded with its GPU count squared: some MoE rows of the calibration
 // source give a g-GPU worker (attention TP or DP g, experts EP g, as the row's id names it) as
@@ -240,7 +252,7 @@ func EstimateRow(row *ServingRow, cache map[string]*Predictor, cal *Calib) (Pred
 		return Prediction{}, row.Err
 	}
 	t := row.Target
-	key := fmt.Sprintf("%s|%s|%s|%s|%s|%d|%d", t.Model.ID, t.GPU.Name, t.Backend, t.WeightDtype, t.MoEDtype, t.Workload.ISL, t.Workload.OSL)
+	key := t.key()
 	p := cache[key]
 	if p == nil {
 		var err error

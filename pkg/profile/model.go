@@ -49,6 +49,10 @@ type Model struct {
 	// attention by a recurrence over a fixed per-sequence state (LinearValueHeads matrices of
 	// LinearKeyDim × LinearValueDim, after a causal convolution of LinearConvKernel taps); they keep no
 	// KV cache. AttnGate: the softmax layers' query projection also emits an output gate.
+	// MTPLayers is the number of multi-token-prediction modules the checkpoint ships (DeepSeek-V3's
+	// num_nextn_predict_layers, Qwen3.5's mtp_num_hidden_layers), usable as speculative-decoding drafters.
+	MTPLayers int `json:"mtpLayers,omitempty"`
+
 	LinearLayers     int  `json:"linearLayers,omitempty"`
 	LinearKeyHeads   int  `json:"linearKeyHeads,omitempty"`
 	LinearValueHeads int  `json:"linearValueHeads,omitempty"`

@@ -64,6 +64,16 @@ type Target struct {
 	// KVDtype is the KV-cache precision, bf16 or fp8 ("" = the checkpoint's fp8 KV cache if it has
 	// one, else the backend's usual choice: fp8 for TRT-LLM with quantized weights, bf16 otherwise).
 	KVDtype string `json:"kvDtype,omitempty"`
+	// SpecDraft is the draft tokens per decode step of speculative decoding with the model's own
+	// multi-token-prediction modules (0: off; ignored for a model without them). The mean tokens a
+	// step emits are the calibration's MTPAccept, capped at 1+SpecDraft.
+	SpecDraft int `json:"specDraft,omitempty"`
+}
+
+// key identifies the target among a table's rows, for sharing one Predictor between them.
+func (t Target) key() string {
+	return fmt.Sprintf("%s|%s|%s|%s|%s|%s|%d|%d|%d", t.Model.ID, t.GPU.Name, t.Backend, t.WeightDtype, t.MoEDtype,
+		t.KVDtype, t.Workload.ISL, t.Workload.OSL, t.SpecDraft)
 }
 
 // Method is where the kernel times of a prediction came from.

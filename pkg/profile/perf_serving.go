@@ -35,12 +35,24 @@ type engineLoad struct {
 	kvMean float64 // mean cached tokens of a decoding sequence
 }
 
-// decodeMs is one decode iteration at nd sequences per rank: GPU time of all stages plus overheads.
+// decodeMs is the time per emitted token of the decode iterations at nd sequences per rank: GPU time
+// of all stages plus overheads. With speculative decoding (Target.SpecDraft) an iteration runs the
+// MTP module once per draft token, verifies 1+k tokens per sequence in one pass and emits MTPAccept
+// tokens on average.
 func (p *Predictor) decodeMs(e *engineLoad, nd float64) float64 {
 	nd = math.Max(nd, 1)
 	pp := float64(e.s.pp)
-	gpu := pp * p.stepMs(e.s, batchLoad{decodeSeqs: nd / pp, decodeKV: e.kvMean})
-	return p.cal.DecodeScale*gpu + p.cal.StepMs + p.cal.LayerUs/1000*p.model.layers + p.cal.SeqUs/1000*nd
+	b := batchLoad{decodeSeqs: nd / pp, decodeKV: e.kvMean}
+	emitted := 1.0
+	var draft float64
+	if k := float64(p.t.SpecDraft); k > 0 && p.model.mtp > 0 {
+		// A draft pass is one decoder layer (and the logits) at one token a sequence.
+		draft = k * pp * p.stepMs(e.s, b) / p.model.layers
+		emitted = math.Min(math.Max(p.cal.MTPAccept, 1), 1+k)
+	}
+	gpu := pp*p.stepMs(e.s, b) + draft
+	step := p.cal.DecodeScale*gpu + p.cal.StepMs + p.cal.LayerUs/1000*p.model.layers + p.cal.SeqUs/1000*nd
+	return step / emitted
 }
 
 // prefillTokenMs is the marginal time of one prompt token when pt prompt tokens (in whole prompts of

@@ -16,6 +16,7 @@ type modelShape struct {
 	// Linear attention: linLayers of layers; key and value heads, their dims, the state bytes.
 	linLayers, lkh, lvh, lkd, lvd, conv float64
 	gate                                float64 // 1 when the query projection also emits an output gate
+	mtp                                 float64 // multi-token-prediction modules
 	attnParams, mlpParams, expertParams float64 // per layer (one expert for expertParams; attention averaged over softmax and linear layers)
 	sharedParams, embedParams           float64
 	kvElemsPerTokenLayer                float64 // K+V (or MLA latent) elements per token per layer, unsharded
@@ -44,6 +45,7 @@ func newModelShape(m Model) (modelShape, error) {
 	if m.AttnGate {
 		s.gate = 1
 	}
+	s.mtp = float64(m.MTPLayers)
 	if s.hd <= 0 {
 		s.hd = s.h / s.heads
 	}
@@ -153,6 +155,7 @@ type batchLoad struct {
 	prefillSeqs   float64 // prompts those tokens belong to (their last chunk emits logits)
 	prefillCtx    float64 // mean tokens already cached before each prompt chunk (chunked prefill)
 	decodeSeqs    float64 // sequences generating one token
+	decodeQ       float64 // tokens each decoding sequence runs through the step (1 + speculative drafts; 0 means 1)
 	decodeKV      float64 // mean cached tokens of the decoding sequences
 }
 
@@ -163,7 +166,9 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 	m := &p.model
 	k := &p.k
 	wd, awd := p.wd, p.wd
-	T := b.prefillTokens + b.decodeSeqs
+	// dq is the decode tokens: each sequence's KV is read once whatever the query length.
+	dq := b.decodeSeqs * math.Max(b.decodeQ, 1)
+	T := b.prefillTokens + dq
 	if T <= 0 {
 		return 0
 	}
@@ -192,8 +197,8 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 		if b.decodeSeqs > 0 {
 			nk += 2
 			// Decode absorbs the up-projections into the query and the output (two batched GEMMs).
-			attn += k.gemm(b.decodeSeqs, s.heads*m.kvLora, m.qkNope, dtBF16)
-			attn += k.gemm(b.decodeSeqs, s.heads*m.vHead, m.kvLora, dtBF16)
+			attn += k.gemm(dq, s.heads*m.kvLora, m.qkNope, dtBF16)
+			attn += k.gemm(dq, s.heads*m.vHead, m.kvLora, dtBF16)
 		}
 		attn += k.gemm(T, m.h, s.heads*m.vHead, awd)
 	} else {
@@ -223,7 +228,7 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 			bytes := b.decodeSeqs * L * kvb * p.kvElemsGPU(s)
 			var flops float64
 			if m.mla {
-				flops = 2 * b.decodeSeqs * L * s.heads * (2*m.kvLora + m.qkRope)
+				flops = 2 * dq * L * s.heads * (2*m.kvLora + m.qkRope)
 			}
 			dt := k.decodeAttn(bytes, flops)
 			if m.mla {
@@ -305,7 +310,7 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 	}
 
 	// Logits for the sequences that emit a token, vocab split over TP; embedding lookup.
-	logits := b.decodeSeqs + b.prefillSeqs
+	logits := dq + b.prefillSeqs
 	total += k.gemm(logits, m.vocab/tp, m.h, dtBF16) + k.memop(logits*m.vocab/tp*4) + k.memop(T*m.h*2)
 	if s.pp > 1 {
 		total += k.p2p(T*m.h*2, s.ppCross)
