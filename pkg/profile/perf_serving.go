@@ -51,7 +51,8 @@ func (p *Predictor) decodeMs(e *engineLoad, nd float64) float64 {
 		emitted = math.Min(math.Max(p.cal.MTPAccept, 1), 1+k)
 	}
 	gpu := pp*p.stepMs(e.s, b) + draft
-	step := p.cal.DecodeScale*gpu + p.cal.StepMs + p.cal.LayerUs/1000*p.model.layers + p.cal.SeqUs/1000*nd
+	step := p.cal.DecodeScale*gpu + p.cal.StepMs + p.cal.LayerUs/1000*p.model.layers +
+		(p.cal.SeqUs+p.cal.SeqLayerUs*e.s.layers)/1000*nd
 	return step / emitted
 }
 
