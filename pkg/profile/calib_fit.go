@@ -139,15 +139,7 @@ func (ev *Evaluator) oneWith(preds []*Predictor, i int, c Calib) RowResult {
 	}
 	p.cal = bc
 	p.glue = c.GlueUsPerLayer / 1000
-	r := ev.rows[i]
-	cfg := r.Config
-	if cfg.Mode == ModeDisagg {
-		var err error
-		if cfg, err = completeDisagg(p, cfg, r.Concurrency); err != nil {
-			return RowResult{Err: err}
-		}
-	}
-	pred, err := p.Predict(cfg, r.Concurrency)
+	pred, err := predictRow(p, ev.rows[i])
 	return RowResult{Pred: pred, Err: err}
 }
 

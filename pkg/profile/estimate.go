@@ -266,6 +266,28 @@ func EstimateRow(row *ServingRow, cache map[string]*Predictor, cal *Calib) (Pred
 		}
 		cache[key] = p
 	}
+	return predictRow(p, row)
+}
+
+// raisedMemFraction is the memory fraction a row is read with when the backend's default leaves no
+// room for the weights: the row was measured, so its operator raised --mem-fraction-static or
+// --gpu-memory-utilization, as large deployments do, to about this.
+const raisedMemFraction = 0.95
+
+// predictRow predicts a parsed row with p (its disaggregated worker counts completed).
+func predictRow(p *Predictor, row *ServingRow) (Prediction, error) {
+	pred, err := predictRowOnce(p, row)
+	var fe *FitError
+	if errors.As(err, &fe) && !p.cal.FractionOfFree && p.cal.MemFraction < raisedMemFraction {
+		saved := p.cal.MemFraction
+		p.cal.MemFraction = raisedMemFraction
+		defer func() { p.cal.MemFraction = saved }()
+		return predictRowOnce(p, row)
+	}
+	return pred, err
+}
+
+func predictRowOnce(p *Predictor, row *ServingRow) (Prediction, error) {
 	c := row.Config
 	if c.Mode == ModeDisagg {
 		var err error

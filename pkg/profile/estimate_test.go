@@ -130,3 +130,33 @@ func FuzzReadServingRows(f *testing.F) {
 		}
 	})
 }
+
+// TestEstimateRowReadsMeasuredMemoryAndMTP: a measured row whose weights leave no room under the
+// backend's default memory fraction ran with a raised one, and the disaggregated rows of a model with
+// MTP modules are read with speculative decoding (lower ITL than without).
+func TestEstimateRowReadsMeasuredMemoryAndMTP(t *testing.T) {
+	in := `system,backend,model_path,gemm_quant_mode,moe_quant_mode,mode,isl,osl,batch_size,tp_size,moe_tp_size,moe_ep_size,prefill_tp_size,prefill_moe_ep_size,decode_tp_size,decode_moe_ep_size,concurrency
+b200_sxm,sglang,deepseek-ai/DeepSeek-R1,fp8,fp8_block,agg,8192,1024,8,4,4,1,,,,,8
+b200_sxm,trtllm,deepseek-ai/DeepSeek-R1,fp8,fp8,disagg,1024,1024,,,,,8,8,8,8,16
+b200_sxm,trtllm,meta-llama/Llama-3.1-70B,fp8,,disagg,1024,1024,,,,,4,,4,,16
+`
+	_, rows, err := ReadServingRows(strings.NewReader(in), LookupModel)
+	require.NoError(t, err)
+	require.Len(t, rows, 3)
+
+	cache := map[string]*Predictor{}
+	_, err = EstimateRow(&rows[0], cache, nil)
+	require.NoError(t, err, "answered with the memory fraction raised")
+	p := cache[rows[0].Target.key()]
+	require.ErrorIs(t, p.Fit(rows[0].Config.Workers[0]), ErrNoFit, "the backend's default fraction does not hold the weights")
+
+	assert.Equal(t, assumedSpecDraft, rows[1].Target.SpecDraft, "DeepSeek-R1 ships an MTP module")
+	assert.Zero(t, rows[2].Target.SpecDraft, "Llama has none")
+	spec, err := EstimateRow(&rows[1], cache, nil)
+	require.NoError(t, err)
+	plain := rows[1]
+	plain.Target.SpecDraft = 0
+	noSpec, err := EstimateRow(&plain, cache, nil)
+	require.NoError(t, err)
+	assert.Less(t, spec.ITLMs, noSpec.ITLMs)
+}
