@@ -47,6 +47,9 @@ type backendCalib struct {
 	LayerUs float64 `json:"layerUs"`
 	// SeqUs is the per-sequence cost per iteration (batch bookkeeping, detokenisation) — fitted.
 	SeqUs float64 `json:"seqUs"`
+	// PrefillKernelUs is the host-side cost per kernel of a prefill pass, which engines run eagerly
+	// (outside CUDA graphs): launches, the MoE routing bookkeeping — fitted.
+	PrefillKernelUs float64 `json:"prefillKernelUs"`
 	// SeqLayerUs is the per-sequence cost per layer of a decode iteration outside the kernel tables
 	// (RoPE, KV-cache writes, the paged-attention metadata of each sequence) — fitted.
 	SeqLayerUs float64 `json:"seqLayerUs"`
@@ -106,7 +109,7 @@ const calibFile = "calib.json"
 
 // defaultCalib holds the priors the fit starts from (and the memory policy it keeps).
 func defaultCalib() Calib {
-	base := backendCalib{StepMs: 1, LayerUs: 5, SeqUs: 10, SeqLayerUs: 0.2, DecodeScale: 1, PrefillScale: 1, PrefillReqMs: 5, Burst: 0.3, MoEScale: 1, MLAScale: 1, SlotLag: 0.2, CollectiveUs: 5, CommScale: 1,
+	base := backendCalib{StepMs: 1, LayerUs: 5, SeqUs: 10, SeqLayerUs: 0.2, PrefillKernelUs: 20, DecodeScale: 1, PrefillScale: 1, PrefillReqMs: 5, Burst: 0.3, MoEScale: 1, MLAScale: 1, SlotLag: 0.2, CollectiveUs: 5, CommScale: 1,
 		KVTransferScale: 1, PrefillShare: 1, MTPAccept: 1.8, ChunkTokens: 8192, MemFraction: 0.9, ReserveGiB: 2.5, MixedPrefill: true}
 	vllm, sglang, trt := base, base, base
 	vllm.KVOnDemand, sglang.KVOnDemand = true, true

@@ -40,6 +40,7 @@ var fitParams = []fitParam{
 	{"stepMs", 0.05, 20, func(c *backendCalib) *float64 { return &c.StepMs }, false, false, false, false},
 	{"layerUs", 0.1, 200, func(c *backendCalib) *float64 { return &c.LayerUs }, false, false, false, false},
 	{"seqUs", 0.1, 500, func(c *backendCalib) *float64 { return &c.SeqUs }, false, false, false, false},
+	{"prefillKernelUs", 0.5, 500, func(c *backendCalib) *float64 { return &c.PrefillKernelUs }, false, false, false, false},
 	{"seqLayerUs", 0.001, 5, func(c *backendCalib) *float64 { return &c.SeqLayerUs }, false, false, false, false},
 	{"prefillReqMs", 0.1, 200, func(c *backendCalib) *float64 { return &c.PrefillReqMs }, false, false, false, false},
 	{"burst", 0.01, 3, func(c *backendCalib) *float64 { return &c.Burst }, false, false, false, false},

@@ -56,6 +56,12 @@ func (p *Predictor) decodeMs(e *engineLoad, nd float64) float64 {
 	return step / emitted
 }
 
+// prefillStepMs is the fixed cost of an iteration that runs prompt tokens: the engine's step cost and
+// the eager launch of every kernel of every layer of a pipeline stage.
+func (p *Predictor) prefillStepMs() float64 {
+	return p.cal.StepMs + p.cal.PrefillKernelUs/1000*p.model.kernelsPerLayer*p.model.layers
+}
+
 // prefillTokenMs is the marginal time of one prompt token when pt prompt tokens (in whole prompts of
 // isl, chunked) share an iteration with nd decoding sequences.
 func (p *Predictor) prefillTokenMs(e *engineLoad, pt, nd float64) float64 {
@@ -86,7 +92,7 @@ func (p *Predictor) serveAgg(e *engineLoad, n, b float64) aggResult {
 	steps := math.Ceil(I / e.chunk)
 	// An idle engine: the prompt alone, then the first token.
 	tauAlone := p.prefillTokenMs(e, math.Min(I, e.chunk), 0)
-	prefill1 := I*tauAlone + steps*(c.StepMs) + c.PrefillReqMs
+	prefill1 := I*tauAlone + steps*p.prefillStepMs() + c.PrefillReqMs
 
 	d0 := p.decodeMs(e, nr)
 	itl := d0
@@ -121,7 +127,7 @@ func (p *Predictor) serveAgg(e *engineLoad, n, b float64) aggResult {
 		}
 		rho := math.Min(x*I*tau, rhoMax)
 		newITL := d / (1 - rho)
-		svc := I*tau + math.Ceil(I/avail)*d + 0.5*newITL
+		svc := I*tau + math.Ceil(I/avail)*(d+p.prefillStepMs()-c.StepMs) + 0.5*newITL
 		wait := c.Burst*(nr-1)/2*I*tauFull + svc*rho/(2*(1-rho))
 		// Closed-loop saturation: the engine admits at most rhoMax/(I·τ) prompts per ms.
 		sat := nr*I*tau/rhoMax - (O-1)*newITL
@@ -227,9 +233,9 @@ func (p *Predictor) predictDisagg(pw, dw Worker, replicas, concurrency int) (Pre
 	tau1 := p.prefillTokenMs(&pe, math.Min(I, pe.chunk), 0)
 	tauK := p.prefillTokenMs(&pe, math.Min(k*I, math.Max(pe.chunk, I)), 0)
 	steps := math.Ceil(I / pe.chunk)
-	prefill1 := I*tau1 + steps*c.StepMs + c.PrefillReqMs
-	perReq := I*tauK + steps*c.StepMs/k // busy prefill rank: time per request
-	muP := pRanks / perReq              // requests per ms
+	prefill1 := I*tau1 + steps*p.prefillStepMs() + c.PrefillReqMs
+	perReq := I*tauK + steps*p.prefillStepMs()/k // busy prefill rank: time per request
+	muP := pRanks / perReq                       // requests per ms
 
 	// KV transfer: each prefill GPU ships its shard; the slower side's GPU count sets the parallel links.
 	kvBytes := I * p.kvBytesPerTokenGPU(&ps) * float64(ps.pp)

@@ -17,6 +17,7 @@ type modelShape struct {
 	linLayers, lkh, lvh, lkd, lvd, conv float64
 	gate                                float64 // 1 when the query projection also emits an output gate
 	mtp                                 float64 // multi-token-prediction modules
+	kernelsPerLayer                     float64 // kernels an eager (prefill) pass launches per layer, averaged over layers
 	attnParams, mlpParams, expertParams float64 // per layer (one expert for expertParams; attention averaged over softmax and linear layers)
 	sharedParams, embedParams           float64
 	kvElemsPerTokenLayer                float64 // K+V (or MLA latent) elements per token per layer, unsharded
@@ -94,6 +95,21 @@ func newModelShape(m Model) (modelShape, error) {
 		full := (s.layers - s.linLayers) / s.layers
 		s.attnParams = full*s.attnParams + (1-full)*m.LinearAttnParams()
 	}
+	// Kernels per layer: a dense decoder layer runs refKernelsPerLayer; MLA adds its low-rank
+	// projections, an MoE block replaces the MLP's three by the router, permutation, the expert
+	// GEMMs and the combine (and the shared expert's two).
+	kpl := float64(refKernelsPerLayer)
+	if s.mla {
+		kpl += 3
+	}
+	if s.moe {
+		moeK := 6.0
+		if s.shared > 0 {
+			moeK += 2
+		}
+		kpl += (moeK - 3) * s.moeLayers / s.layers
+	}
+	s.kernelsPerLayer = kpl
 	s.mlpParams = 3 * s.h * s.ffn
 	s.expertParams = 3 * s.h * s.expertFFN
 	s.sharedParams = s.shared * s.expertParams

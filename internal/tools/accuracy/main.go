@@ -74,7 +74,7 @@ func writeResiduals(shared, path string, lomo bool, evals int) error {
 	for _, c := range cols {
 		fmt.Fprintf(f, "%s,", c)
 	}
-	fmt.Fprintln(f, "meas_ttft,meas_itl,pred_ttft,pred_itl,ttft_ratio,itl_ratio,pred_batch,decode_step")
+	fmt.Fprintln(f, "meas_ttft,meas_itl,pred_ttft,pred_itl,ttft_ratio,itl_ratio,pred_batch,decode_step,prefill_ms")
 	res := profile.NewEvaluator(rows).Run(cal)
 	if lomo {
 		start := profile.DefaultCalibration()
@@ -88,8 +88,8 @@ func writeResiduals(shared, path string, lomo bool, evals int) error {
 		for _, c := range cols {
 			fmt.Fprintf(f, "%s,", r.Row.Fields[c])
 		}
-		fmt.Fprintf(f, "%g,%g,%g,%g,%g,%g,%d,%g\n", r.Row.MeasuredTTFTMs, r.Row.MeasuredITLMs, r.Pred.TTFTMs, r.Pred.ITLMs,
-			r.Pred.TTFTMs/r.Row.MeasuredTTFTMs, r.Pred.ITLMs/r.Row.MeasuredITLMs, r.Pred.RunningBatch, r.Pred.DecodeStepMs)
+		fmt.Fprintf(f, "%g,%g,%g,%g,%g,%g,%d,%g,%g\n", r.Row.MeasuredTTFTMs, r.Row.MeasuredITLMs, r.Pred.TTFTMs, r.Pred.ITLMs,
+			r.Pred.TTFTMs/r.Row.MeasuredTTFTMs, r.Pred.ITLMs/r.Row.MeasuredITLMs, r.Pred.RunningBatch, r.Pred.DecodeStepMs, r.Pred.PrefillMs)
 	}
 	return f.Close()
 }
