@@ -57,6 +57,10 @@ type backendCalib struct {
 	// stand-ins (paged attention, fused MoE, quantisation overheads) — fitted.
 	DecodeScale  float64 `json:"decodeScale"`
 	PrefillScale float64 `json:"prefillScale"`
+	// RooflineScale multiplies composed GPU time on GPUs without kernel tables (the catalog's peak
+	// figures through the H200's efficiency curves): how far those GPUs' achieved efficiency falls
+	// short of the H200's at the same fraction of peak — fitted.
+	RooflineScale float64 `json:"rooflineScale"`
 	// MoEScale multiplies the routed-expert time: the engine's fused MoE kernels against dense GEMMs
 	// of the routed shape — fitted where MoE rows exist.
 	MoEScale float64 `json:"moeScale"`
@@ -109,7 +113,7 @@ const calibFile = "calib.json"
 
 // defaultCalib holds the priors the fit starts from (and the memory policy it keeps).
 func defaultCalib() Calib {
-	base := backendCalib{StepMs: 1, LayerUs: 5, SeqUs: 10, SeqLayerUs: 0.2, PrefillKernelUs: 20, DecodeScale: 1, PrefillScale: 1, PrefillReqMs: 5, Burst: 0.3, MoEScale: 1, MLAScale: 1, SlotLag: 0.2, CollectiveUs: 5, CommScale: 1,
+	base := backendCalib{StepMs: 1, LayerUs: 5, SeqUs: 10, SeqLayerUs: 0.2, PrefillKernelUs: 20, RooflineScale: 1, DecodeScale: 1, PrefillScale: 1, PrefillReqMs: 5, Burst: 0.3, MoEScale: 1, MLAScale: 1, SlotLag: 0.2, CollectiveUs: 5, CommScale: 1,
 		KVTransferScale: 1, PrefillShare: 1, MTPAccept: 1.8, ChunkTokens: 8192, MemFraction: 0.9, ReserveGiB: 2.5, MixedPrefill: true}
 	vllm, sglang, trt := base, base, base
 	vllm.KVOnDemand, sglang.KVOnDemand = true, true

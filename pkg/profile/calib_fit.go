@@ -30,6 +30,7 @@ type fitParam struct {
 var fitParams = []fitParam{
 	{"decodeScale", 0.4, 3, func(c *backendCalib) *float64 { return &c.DecodeScale }, true, false, false, false},
 	{"prefillScale", 0.4, 3, func(c *backendCalib) *float64 { return &c.PrefillScale }, true, false, false, false},
+	{"rooflineScale", 0.5, 2, func(c *backendCalib) *float64 { return &c.RooflineScale }, true, false, false, false},
 	{"moeScale", 0.3, 3, func(c *backendCalib) *float64 { return &c.MoEScale }, true, false, true, false},
 	{"mlaScale", 0.3, 5, func(c *backendCalib) *float64 { return &c.MLAScale }, true, false, false, true},
 	{"collectiveUs", 0.1, 200, func(c *backendCalib) *float64 { return &c.CollectiveUs }, true, false, false, false},

@@ -51,9 +51,17 @@ func (p *Predictor) decodeMs(e *engineLoad, nd float64) float64 {
 		emitted = math.Min(math.Max(p.cal.MTPAccept, 1), 1+k)
 	}
 	gpu := pp*p.stepMs(e.s, b) + draft
-	step := p.cal.DecodeScale*gpu + p.cal.StepMs + p.cal.LayerUs/1000*p.model.layers +
+	step := p.cal.DecodeScale*p.gpuScale()*gpu + p.cal.StepMs + p.cal.LayerUs/1000*p.model.layers +
 		(p.cal.SeqUs+p.cal.SeqLayerUs*e.s.layers)/1000*nd
 	return step / emitted
+}
+
+// gpuScale is RooflineScale where the kernel times come from the roofline, else 1.
+func (p *Predictor) gpuScale() float64 {
+	if p.k.method == MethodRoofline && p.cal.RooflineScale > 0 {
+		return p.cal.RooflineScale
+	}
+	return 1
 }
 
 // prefillStepMs is the fixed cost of an iteration that runs prompt tokens: the engine's step cost and
@@ -75,7 +83,7 @@ func (p *Predictor) prefillTokenMs(e *engineLoad, pt, nd float64) float64 {
 	if nd > 0 {
 		without = pp * p.stepMs(e.s, batchLoad{decodeSeqs: nd / pp, decodeKV: e.kvMean})
 	}
-	return p.cal.PrefillScale * math.Max(with-without, 0) / pt
+	return p.cal.PrefillScale * p.gpuScale() * math.Max(with-without, 0) / pt
 }
 
 // aggResult is one engine's steady state.
