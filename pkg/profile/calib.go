@@ -21,7 +21,7 @@ import (
 //     (defaultCalib), so that constants the rows barely inform stay physical.
 //  3. Parameters are never per model or per GPU. Kernel physics (decode/prefill/MoE/MLA scales, the
 //     per-collective cost) is global, one value for all backends; each backend has its overheads (per
-//     step, per layer, per sequence, per request) and how its scheduler queues (burst, slot lag). Two rounds alternate: global parameters on all aggregated rows, each backend's on its
+//     step, per layer, per sequence, per request) and how its scheduler queues (burst). Two rounds alternate: global parameters on all aggregated rows, each backend's on its
 //     aggregated rows, then the disaggregation parameters (KV transfer, prefill provisioning) on the
 //     disaggregated rows — which give neither worker counts nor speculative-decoding settings, so they
 //     inform nothing else. `make bench-accuracy` refits with each model left out to measure how this
@@ -67,9 +67,6 @@ type backendCalib struct {
 	// MLAScale multiplies MLA decode attention (latent-cache kernels such as FlashMLA against the
 	// dense-cache stand-in of the kernel tables) — fitted where MLA rows exist.
 	MLAScale float64 `json:"mlaScale"`
-	// SlotLag is the share of an inter-completion interval a new request waits for a batch slot
-	// when every slot is taken (a finished request holds its slot until its response is out) — fitted.
-	SlotLag float64 `json:"slotLag"`
 	// CollectiveUs is the engine's fixed cost per collective (all-reduce, all-to-all) on top of the
 	// interconnect's published latency and bandwidth — fitted.
 	CollectiveUs float64 `json:"collectiveUs"`
@@ -113,7 +110,7 @@ const calibFile = "calib.json"
 
 // defaultCalib holds the priors the fit starts from (and the memory policy it keeps).
 func defaultCalib() Calib {
-	base := backendCalib{StepMs: 1, LayerUs: 5, SeqUs: 10, SeqLayerUs: 0.2, PrefillKernelUs: 20, RooflineScale: 1, DecodeScale: 1, PrefillScale: 1, PrefillReqMs: 5, Burst: 0.3, MoEScale: 1, MLAScale: 1, SlotLag: 0.2, CollectiveUs: 5, CommScale: 1,
+	base := backendCalib{StepMs: 1, LayerUs: 5, SeqUs: 10, SeqLayerUs: 0.2, PrefillKernelUs: 20, RooflineScale: 1, DecodeScale: 1, PrefillScale: 1, PrefillReqMs: 5, Burst: 0.3, MoEScale: 1, MLAScale: 1, CollectiveUs: 5, CommScale: 1,
 		KVTransferScale: 1, PrefillShare: 1, MTPAccept: 1.8, ChunkTokens: 8192, MemFraction: 0.9, ReserveGiB: 2.5, MixedPrefill: true}
 	vllm, sglang, trt := base, base, base
 	vllm.KVOnDemand, sglang.KVOnDemand = true, true

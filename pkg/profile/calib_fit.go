@@ -45,7 +45,6 @@ var fitParams = []fitParam{
 	{"seqLayerUs", 0.001, 5, func(c *backendCalib) *float64 { return &c.SeqLayerUs }, false, false, false, false},
 	{"prefillReqMs", 0.1, 200, func(c *backendCalib) *float64 { return &c.PrefillReqMs }, false, false, false, false},
 	{"burst", 0.01, 3, func(c *backendCalib) *float64 { return &c.Burst }, false, false, false, false},
-	{"slotLag", 0.01, 3, func(c *backendCalib) *float64 { return &c.SlotLag }, false, false, false, false},
 }
 
 // regularisation pulls each parameter toward its prior (λ per squared log-ratio), so that constants

@@ -149,12 +149,6 @@ func (p *Predictor) serveAgg(e *engineLoad, n, b float64) aggResult {
 		// The excess waits outside the batch: one slot frees every 1/x.
 		ttft += (n - nr) / x
 	}
-	if n >= b && nr > 1 {
-		// Every slot taken: a replacement request may find its predecessor's slot not yet released
-		// and wait for another request to finish (1/x apart); a single slot is freed by the request
-		// that finished.
-		ttft += c.SlotLag * (nr - 1) / nr / x
-	}
 	return aggResult{ttft: ttft, itl: itl, x: x, decode: d0, prefill1: prefill1, nd: nd, svc: svcOut, rho: rhoOut, tauFull: tauFull}
 }
 
