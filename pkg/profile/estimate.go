@@ -274,7 +274,8 @@ func EstimateRow(row *ServingRow, cache map[string]*Predictor, cal *Calib) (Pred
 // --gpu-memory-utilization, as large deployments do, to about this.
 const raisedMemFraction = 0.95
 
-// predictRow predicts a parsed row with p (its disaggregated worker counts completed).
+// predictRow predicts a parsed row with p (its disaggregated worker counts completed). It may change
+// p's memory fraction for the call, so p must not be shared between goroutines.
 func predictRow(p *Predictor, row *ServingRow) (Prediction, error) {
 	pred, err := predictRowOnce(p, row)
 	var fe *FitError

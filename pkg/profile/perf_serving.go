@@ -36,9 +36,10 @@ type engineLoad struct {
 }
 
 // decodeMs is the time per emitted token of the decode iterations at nd sequences per rank: GPU time
-// of all stages plus overheads. With speculative decoding (Target.SpecDraft) an iteration runs the
-// MTP module once per draft token, verifies 1+k tokens per sequence in one pass and emits MTPAccept
-// tokens on average.
+// of all stages plus overheads. With speculative decoding (Target.SpecDraft) an iteration also runs the
+// MTP module once per draft token and emits MTPAccept tokens on average; the verification pass is
+// costed as an ordinary decode step (costing its 1+k tokens a sequence, which touch more experts,
+// over-predicted the measured speed-up ×2).
 func (p *Predictor) decodeMs(e *engineLoad, nd float64) float64 {
 	nd = math.Max(nd, 1)
 	pp := float64(e.s.pp)
