@@ -17,7 +17,15 @@ func main() {
 	evals := flag.Int("evals", 400, "Nelder-Mead evaluations per backend in each leave-one-model-out refit")
 	residuals := flag.String("residuals", "", "write each row's predicted/measured TTFT and ITL to this CSV and stop")
 	lomo := flag.Bool("lomo", false, "with -residuals: predict each row with the leave-one-model-out fit instead of the shipped calibration")
+	campaigns := flag.Int("campaigns", 0, "print the aggregated campaigns of at least this many rows (shipped calibration against a TTFT fitted to each) and stop")
 	flag.Parse()
+	if *campaigns > 0 {
+		if err := runCampaigns(*shared, *campaigns); err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *residuals != "" {
 		if err := writeResiduals(*shared, *residuals, *lomo, *evals); err != nil {
 			fmt.Fprintln(os.Stderr, "error:", err)
@@ -50,6 +58,19 @@ func run(shared string, evals int) error {
 	toolutil.PrintTable(os.Stdout, "Leave one model out, H100/H200/B200 only", profile.Summarize(toolutil.OnSystems(cv, "h100_sxm", "h200_sxm", "b200_sxm")))
 	toolutil.PrintTable(os.Stdout, "Leave one model out, by model (first column: the model left out)",
 		profile.SummarizeBy(cv, func(r *profile.ServingRow) string { return r.Fields["model_path"] }))
+	return nil
+}
+
+func runCampaigns(shared string, minRows int) error {
+	rows, err := toolutil.ReadCalibration(shared)
+	if err != nil {
+		return err
+	}
+	cal, err := profile.EmbeddedCalibration()
+	if err != nil {
+		return err
+	}
+	printCampaigns(os.Stdout, profile.NewEvaluator(rows).Run(cal), minRows)
 	return nil
 }
 
