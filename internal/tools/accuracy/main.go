@@ -39,12 +39,18 @@ func main() {
 	}
 }
 
-func run(shared string, evals int) error {
+// load reads the calibration table and the shipped calibration.
+func load(shared string) ([]*profile.ServingRow, profile.Calib, error) {
 	rows, err := toolutil.ReadCalibration(shared)
 	if err != nil {
-		return err
+		return nil, profile.Calib{}, err
 	}
 	cal, err := profile.EmbeddedCalibration()
+	return rows, cal, err
+}
+
+func run(shared string, evals int) error {
+	rows, cal, err := load(shared)
 	if err != nil {
 		return err
 	}
@@ -62,11 +68,7 @@ func run(shared string, evals int) error {
 }
 
 func runCampaigns(shared string, minRows int) error {
-	rows, err := toolutil.ReadCalibration(shared)
-	if err != nil {
-		return err
-	}
-	cal, err := profile.EmbeddedCalibration()
+	rows, cal, err := load(shared)
 	if err != nil {
 		return err
 	}
@@ -77,11 +79,7 @@ func runCampaigns(shared string, minRows int) error {
 // writeResiduals writes the row's identifying columns and the ratios predicted/measured (for finding
 // the structure the serving model misses; the file holds measured rows, so keep it out of the repo).
 func writeResiduals(shared, path string, lomo bool, evals int) error {
-	rows, err := toolutil.ReadCalibration(shared)
-	if err != nil {
-		return err
-	}
-	cal, err := profile.EmbeddedCalibration()
+	rows, cal, err := load(shared)
 	if err != nil {
 		return err
 	}
