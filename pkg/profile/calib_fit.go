@@ -422,20 +422,16 @@ var E2EModel = Model{ID: "e2e-llama3.1-8b", Arch: ArchDense, Layers: 32, Hidden:
 
 // ComposedDecodeMs is the composed GPU time of one decode step of m on g (TP 1) with the given glue.
 func ComposedDecodeMs(m Model, g hw.GPU, glueUs float64, batch, kv int) (float64, error) {
-	p, err := NewPredictor(Target{Model: m, GPU: g, Backend: BackendVLLM, Workload: Workload{ISL: kv, OSL: 1}})
-	if err != nil {
-		return 0, err
-	}
-	p.glue = glueUs / 1000
-	s, err := p.shard(Worker{TP: 1, PP: 1, DP: 1, EP: 1})
-	if err != nil {
-		return 0, err
-	}
-	return p.stepMs(&s, batchLoad{decodeSeqs: float64(batch), decodeKV: float64(kv)}), nil
+	return composedStepMs(m, g, glueUs, kv, batchLoad{decodeSeqs: float64(batch), decodeKV: float64(kv)})
 }
 
 // ComposedPrefillMs is the composed GPU time of prefilling one prompt of isl tokens (TP 1).
 func ComposedPrefillMs(m Model, g hw.GPU, glueUs float64, isl int) (float64, error) {
+	return composedStepMs(m, g, glueUs, isl, batchLoad{prefillTokens: float64(isl), prefillSeqs: 1})
+}
+
+// composedStepMs is one step's composed GPU time on one GPU (TP 1), with a workload of isl tokens.
+func composedStepMs(m Model, g hw.GPU, glueUs float64, isl int, b batchLoad) (float64, error) {
 	p, err := NewPredictor(Target{Model: m, GPU: g, Backend: BackendVLLM, Workload: Workload{ISL: isl, OSL: 1}})
 	if err != nil {
 		return 0, err
@@ -445,7 +441,7 @@ func ComposedPrefillMs(m Model, g hw.GPU, glueUs float64, isl int) (float64, err
 	if err != nil {
 		return 0, err
 	}
-	return p.stepMs(&s, batchLoad{prefillTokens: float64(isl), prefillSeqs: 1}), nil
+	return p.stepMs(&s, b), nil
 }
 
 // FitGlue picks the per-layer glue (µs) that makes the composed decode steps of E2EModel on g match

@@ -89,51 +89,44 @@ func (p *Predictor) prefillTokenMs(e *engineLoad, pt, nd float64) float64 {
 
 // aggResult is one engine's steady state.
 type aggResult struct {
-	ttft, itl, x, decode, prefill1, nd float64
-	svc, rho, tauFull                  float64
+	ttft, itl, x, decode, prefill1 float64
 }
 
 // serveAgg solves the closed loop of one aggregated engine with n requests and b slots.
 func (p *Predictor) serveAgg(e *engineLoad, n, b float64) aggResult {
 	c := &p.cal
 	I, O := e.isl, e.osl
+	// Every admitted sequence is in the decode batch: the engines schedule a prompt's chunks with the
+	// decoders, and fixed-length requests keep their slots (counting only the share of a request's
+	// life spent decoding, X·(O−1)·ITL, fitted left-out ITL worse: 10.1% against 9.7%).
 	nr := math.Max(math.Min(n, b), 1)
 	steps := math.Ceil(I / e.chunk)
 	// An idle engine: the prompt alone, then the first token.
 	tauAlone := p.prefillTokenMs(e, math.Min(I, e.chunk), 0)
 	prefill1 := I*tauAlone + steps*p.prefillStepMs() + c.PrefillReqMs
 
-	// Every admitted sequence is in the decode batch: the engines schedule a prompt's chunks with the
-	// decoders, and fixed-length requests keep their slots (counting only the share of a request's
-	// life spent decoding, X·(O−1)·ITL, fitted left-out ITL worse: 10.1% against 9.7%).
-	nd := nr
-	d0 := p.decodeMs(e, nd)
-	itl := d0
+	d := p.decodeMs(e, nr)
+	itl := d
 	ttft := prefill1
-	// A step carries at most a budget of prompt tokens: beyond that share of time, prompts queue.
-	availMax := e.chunk
-	if c.MixedPrefill {
-		availMax = math.Max(e.chunk-nr, e.chunk/8)
-	}
-	tauFull := p.prefillTokenMs(e, availMax, 0)
+	// A step carries at most a budget of prompt tokens (beside the decoders where the backend mixes
+	// them): beyond that share of time, prompts queue.
+	avail := e.chunk
 	rhoMax := 0.95
 	if c.MixedPrefill {
-		full := availMax * p.prefillTokenMs(e, availMax, nr)
-		rhoMax = math.Min(full/(d0+full), rhoMax)
+		avail = math.Max(e.chunk-nr, e.chunk/8)
+		full := avail * p.prefillTokenMs(e, avail, nr)
+		rhoMax = math.Min(full/(d+full), rhoMax)
 	}
-	var x, svcOut, rhoOut float64
+	tauFull := p.prefillTokenMs(e, avail, 0)
+	var x float64
 	for i := 0; i < fixedPointIters; i++ {
 		x = nr / (ttft + (O-1)*itl)
-		d := d0
-		var tau, avail float64
 		// Prompts are prefilled in chunks of at least one prompt (or the budget), whatever the mean rate.
+		pt := math.Min(math.Max(x*I*itl, I), avail)
+		var tau float64
 		if c.MixedPrefill {
-			avail = math.Max(e.chunk-nd, e.chunk/8)
-			pt := math.Min(math.Max(x*I*itl, I), avail)
-			tau = p.prefillTokenMs(e, pt, nd)
+			tau = p.prefillTokenMs(e, pt, nr)
 		} else {
-			avail = e.chunk
-			pt := math.Min(math.Max(x*I*itl, I), avail)
 			tau = p.prefillTokenMs(e, pt, 0) + c.StepMs/pt
 		}
 		rho := math.Min(x*I*tau, rhoMax)
@@ -143,7 +136,6 @@ func (p *Predictor) serveAgg(e *engineLoad, n, b float64) aggResult {
 		// Closed-loop saturation: the engine admits at most rhoMax/(I·τ) prompts per ms.
 		sat := nr*I*tau/rhoMax - (O-1)*newITL
 		newTTFT := math.Max(svc+wait, sat) + c.PrefillReqMs
-		svcOut, rhoOut = svc, rho
 		itl = 0.5*itl + 0.5*newITL
 		ttft = 0.5*ttft + 0.5*newTTFT
 	}
@@ -152,7 +144,7 @@ func (p *Predictor) serveAgg(e *engineLoad, n, b float64) aggResult {
 		// The excess waits outside the batch: one slot frees every 1/x.
 		ttft += (n - nr) / x
 	}
-	return aggResult{ttft: ttft, itl: itl, x: x, decode: d0, prefill1: prefill1, nd: nd, svc: svcOut, rho: rhoOut, tauFull: tauFull}
+	return aggResult{ttft: ttft, itl: itl, x: x, decode: d, prefill1: prefill1}
 }
 
 func (p *Predictor) newEngine(s *shard) engineLoad {

@@ -171,7 +171,6 @@ type batchLoad struct {
 	prefillSeqs   float64 // prompts those tokens belong to (their last chunk emits logits)
 	prefillCtx    float64 // mean tokens already cached before each prompt chunk (chunked prefill)
 	decodeSeqs    float64 // sequences generating one token
-	decodeQ       float64 // tokens each decoding sequence runs through the step (1 + speculative drafts; 0 means 1)
 	decodeKV      float64 // mean cached tokens of the decoding sequences
 }
 
@@ -182,9 +181,7 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 	m := &p.model
 	k := &p.k
 	wd, awd := p.wd, p.wd
-	// dq is the decode tokens: each sequence's KV is read once whatever the query length.
-	dq := b.decodeSeqs * math.Max(b.decodeQ, 1)
-	T := b.prefillTokens + dq
+	T := b.prefillTokens + b.decodeSeqs
 	if T <= 0 {
 		return 0
 	}
@@ -213,8 +210,8 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 		if b.decodeSeqs > 0 {
 			nk += 2
 			// Decode absorbs the up-projections into the query and the output (two batched GEMMs).
-			attn += k.gemm(dq, s.heads*m.kvLora, m.qkNope, dtBF16)
-			attn += k.gemm(dq, s.heads*m.vHead, m.kvLora, dtBF16)
+			attn += k.gemm(b.decodeSeqs, s.heads*m.kvLora, m.qkNope, dtBF16)
+			attn += k.gemm(b.decodeSeqs, s.heads*m.vHead, m.kvLora, dtBF16)
 		}
 		attn += k.gemm(T, m.h, s.heads*m.vHead, awd)
 	} else {
@@ -244,7 +241,7 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 			bytes := b.decodeSeqs * L * kvb * p.kvElemsGPU(s)
 			var flops float64
 			if m.mla {
-				flops = 2 * dq * L * s.heads * (2*m.kvLora + m.qkRope)
+				flops = 2 * b.decodeSeqs * L * s.heads * (2*m.kvLora + m.qkRope)
 			}
 			dt := k.decodeAttn(bytes, flops)
 			if m.mla {
@@ -326,7 +323,7 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 	}
 
 	// Logits for the sequences that emit a token, vocab split over TP; embedding lookup.
-	logits := dq + b.prefillSeqs
+	logits := b.decodeSeqs + b.prefillSeqs
 	total += k.gemm(logits, m.vocab/tp, m.h, dtBF16) + k.memop(logits*m.vocab/tp*4) + k.memop(T*m.h*2)
 	if s.pp > 1 {
 		total += k.p2p(T*m.h*2, s.ppCross)
