@@ -174,7 +174,7 @@ func NewPredictor(t Target) (*Predictor, error) {
 	if err != nil {
 		return nil, err
 	}
-	kvd, err := resolveKVDtype(t.KVDtype, t.Model.KVQuant, t.Backend, wd)
+	kvd, err := resolveKVDtype(t.KVDtype, t.Model.KVQuant, t.Backend, wd, ms.mla, t.GPU)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,25 @@ func TestPredictRooflineForUnmeasuredGPU(t *testing.T) {
 	assert.Equal(t, "fp8", pred.KVDtype, "trtllm with quantized weights keeps an fp8 kv cache")
 }
 
+func TestKVCacheDtypeDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name, model, gpu, backend, want string
+	}{
+		{"trtllm quantized", "meta-llama/Llama-3.1-70B", "h200_sxm", BackendTRTLLM, "fp8"},
+		{"vllm keeps the model dtype", "meta-llama/Llama-3.1-70B", "b200_sxm", BackendVLLM, "bf16"},
+		{"sglang mla on blackwell", "deepseek-ai/DeepSeek-R1", "b200_sxm", BackendSGLang, "fp8"},
+		{"sglang mla on hopper", "deepseek-ai/DeepSeek-R1", "h200_sxm", BackendSGLang, "bf16"},
+		{"sglang gqa on blackwell", "meta-llama/Llama-3.1-70B", "b200_sxm", BackendSGLang, "bf16"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pred, err := Predict(Target{Model: model(t, tc.model), GPU: gpu(t, tc.gpu), Backend: tc.backend,
+				WeightDtype: "fp8", Workload: Workload{ISL: 1024, OSL: 1024}}, aggConfig(8, 8), 8)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, pred.KVDtype)
+		})
+	}
+}
+
 func TestFitAndMaxBatch(t *testing.T) {
 	ds := model(t, "deepseek-ai/DeepSeek-R1")
 	p, err := NewPredictor(Target{Model: ds, GPU: gpu(t, "h100_sxm"), Backend: BackendSGLang, Workload: Workload{ISL: 1024, OSL: 1024}})
