@@ -79,6 +79,13 @@ var familyAliases = map[string]string{
 	"qwq-32b":                 "qwen2.5-32b",
 	"minimax-m2":              "minimax-m2.5", // M2, M2.1 and M2.5 share the architecture
 	"minimax-m2.1":            "minimax-m2.5",
+	"minimax-m2.7":            "minimax-m2.5",
+	"glm-4.6":                 "glm-4.5", // 4.6 and 4.7 keep 4.5's dimensions (longer context only)
+	"glm-4.7":                 "glm-4.5",
+	"kimi-k2.6":               "kimi-k2.5", // the same KimiK25 wrapper around the same DeepSeek-V3 text model
+	"kimi-k2.7-code":          "kimi-k2.5",
+	"qwen3.6-35b-a3b":         "qwen3.5-35b-a3b", // Qwen3.6 reuses the Qwen3.5 shapes
+	"glm-5.1":                 "glm-5",           // 5.1 republishes 5's dimensions
 	"qwen2.5-coder-32b":       "qwen2.5-32b",
 	"qwen2.5-coder-14b":       "qwen2.5-14b",
 	"qwen2.5-coder-7b":        "qwen2.5-7b",
@@ -153,12 +160,12 @@ func matchScore(q, e modelKey) int {
 }
 
 // applyQuant sets the quantization a name suffix announces on a catalog entry of another precision.
-// Qwen's and DeepSeek's own FP8 releases use 128×128 block scales, others' FP8 is per tensor or
-// channel.
+// Qwen's, DeepSeek's and Z.ai's own FP8 releases use 128×128 block scales, others' FP8 is per
+// tensor or channel.
 func applyQuant(m *Model, q modelKey) {
 	m.WeightQuant = q.quant
 	gemm := q.quant
-	if q.quant == "fp8" && (q.org == "qwen" || q.org == "deepseek-ai") {
+	if q.quant == "fp8" && slices.Contains([]string{"qwen", "deepseek-ai", "zai-org"}, q.org) {
 		gemm = "fp8_block"
 	}
 	m.GEMMQuant = gemm
@@ -182,7 +189,7 @@ type modelKey struct {
 // releaseTokens are name tokens that mark a release of an architecture rather than another shape.
 var releaseTokens = map[string]bool{
 	"instruct": true, "base": true, "chat": true, "it": true, "hf": true, "thinking": true,
-	"terminus": true, "reasoning": true,
+	"terminus": true, "reasoning": true, "exp": true, "speciale": true,
 }
 
 // quantTokens map a name token to the weight quantization it announces.

@@ -77,6 +77,9 @@ func TestCatalogParams(t *testing.T) {
 		{"Qwen/Qwen3.5-122B-A10B", profile.ArchMoE, 122, 10, +1},
 		{"Qwen/Qwen3.5-35B-A3B", profile.ArchMoE, 35, 3, 0},
 		{"Qwen/Qwen3-Next-80B-A3B-Instruct", profile.ArchMoE, 80, -1, 0}, // "A3B" is all the card says of active weights
+		{"deepseek-ai/DeepSeek-V3.2", profile.ArchMLAMoE, 671, 37, +1},   // 685B with the MTP module
+		{"zai-org/GLM-5", profile.ArchMLAMoE, 744, 40, 0},
+		{"Qwen/Qwen3.6-27B", profile.ArchDense, 27, 0, 0},
 		{"zai-org/GLM-4.5", profile.ArchMoE, 355, 32, -1},
 		{"zai-org/GLM-4.5-Air", profile.ArchMoE, 106, 12, -1},
 	}
@@ -152,6 +155,13 @@ func TestLookupModel(t *testing.T) {
 		{"Qwen/QwQ-32B", "Qwen/Qwen2.5-32B-Instruct", "", "", "", ""},
 		{"nvidia/Llama-3.1-Nemotron-70B-Instruct-HF", "meta-llama/Llama-3.1-70B-Instruct", "", "", "", ""},
 		{"mistralai/Mistral-Small-3.1-24B-Instruct-2503", "mistralai/Mistral-Small-24B-Instruct-2501", "", "", "", ""},
+		{"deepseek-ai/DeepSeek-V3.2-Exp", "deepseek-ai/DeepSeek-V3.2", "fp8", "fp8_block", "fp8_block", ""},
+		{"nvidia/DeepSeek-V3.2-NVFP4", "deepseek-ai/DeepSeek-V3.2", "nvfp4", "nvfp4", "nvfp4", ""},
+		{"zai-org/GLM-5.1-FP8", "zai-org/GLM-5", "fp8", "fp8_block", "fp8_block", ""},
+		{"zai-org/GLM-4.7", "zai-org/GLM-4.5", "", "", "", ""},
+		{"MiniMaxAI/MiniMax-M2.7", "MiniMaxAI/MiniMax-M2.5", "fp8", "fp8_block", "fp8_block", ""},
+		{"moonshotai/Kimi-K2.6", "moonshotai/Kimi-K2.5", "int4", "", "int4", ""},
+		{"nvidia/Qwen3.6-35B-A3B-NVFP4", "Qwen/Qwen3.5-35B-A3B", "nvfp4", "nvfp4", "nvfp4", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
@@ -173,7 +183,7 @@ func TestLookupModelUnknown(t *testing.T) {
 		closest []string
 	}{
 		{"Qwen/Qwen3-31B", []string{"Qwen/Qwen3-32B"}},
-		{"deepseek-ai/DeepSeek-V3.2-Exp", []string{"deepseek-ai/DeepSeek-V3"}},
+		{"deepseek-ai/DeepSeek-V4", []string{"deepseek-ai/DeepSeek-V3"}},
 		{"nvidia/gpt-oss-120b-Eagle3-v3", []string{"openai/gpt-oss-120b"}},
 		{"google/gemma-3-27b-it", nil},
 		{"", nil},

@@ -17,7 +17,9 @@ var (
 		"Qwen3_5ForCausalLM"}
 	moeArchs = []string{"MixtralForCausalLM", "Qwen3MoeForCausalLM", "GptOssForCausalLM", "Glm4MoeForCausalLM",
 		"MiniMaxM2ForCausalLM", "Qwen3NextForCausalLM", "Qwen3_5MoeForCausalLM"}
-	mlaMoEArchs = []string{"DeepseekV3ForCausalLM", "DeepseekV2ForCausalLM"}
+	mlaMoEArchs = []string{"DeepseekV3ForCausalLM", "DeepseekV2ForCausalLM", "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM"}
+	// dsaArchs add DeepSeek sparse attention (a lightning indexer and top-k attention) to MLA.
+	dsaArchs = []string{"DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM"}
 	// textArchs are multimodal wrappers whose language model, in text_config, is costed as the named
 	// architecture (the vision encoder runs once per image and is left out).
 	textArchs = map[string]string{
@@ -87,6 +89,11 @@ type hfConfig struct {
 	QKNopeHeadDim *int `json:"qk_nope_head_dim"`
 	QKRopeHeadDim *int `json:"qk_rope_head_dim"`
 	VHeadDim      *int `json:"v_head_dim"`
+
+	// DeepSeek sparse attention.
+	IndexNHeads  *int `json:"index_n_heads"`
+	IndexHeadDim *int `json:"index_head_dim"`
+	IndexTopK    *int `json:"index_topk"`
 
 	// Shared expert given as a width (Qwen3-Next, Qwen3.5) rather than a count.
 	SharedExpertIntermediateSize *int `json:"shared_expert_intermediate_size"`
@@ -212,7 +219,7 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 		if sh := opt(c.SharedExpertIntermediateSize, 0); sh > 0 && m.ExpertFFN > 0 {
 			m.SharedExperts = (sh + m.ExpertFFN - 1) / m.ExpertFFN
 		}
-	case "Glm4MoeForCausalLM", "DeepseekV3ForCausalLM", "DeepseekV2ForCausalLM":
+	case "Glm4MoeForCausalLM", "DeepseekV3ForCausalLM", "DeepseekV2ForCausalLM", "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM":
 		m.FFN = need("intermediate_size", c.IntermediateSize)
 		m.ExpertFFN = need("moe_intermediate_size", c.MoeIntermediateSize)
 		m.Experts = need("n_routed_experts", c.NRoutedExperts)
@@ -226,6 +233,11 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 			m.QKRopeHeadDim = need("qk_rope_head_dim", c.QKRopeHeadDim)
 			m.VHeadDim = need("v_head_dim", c.VHeadDim)
 			m.HeadDim = m.QKNopeHeadDim + m.QKRopeHeadDim
+		}
+		if slices.Contains(dsaArchs, arch) {
+			m.IndexHeads = need("index_n_heads", c.IndexNHeads)
+			m.IndexHeadDim = need("index_head_dim", c.IndexHeadDim)
+			m.IndexTopK = need("index_topk", c.IndexTopK)
 		}
 	}
 	if arch == "Qwen3NextForCausalLM" || strings.HasPrefix(arch, "Qwen3_5") {
@@ -337,6 +349,10 @@ func (m Model) validate() error {
 	if m.IsMLA() {
 		dims = append(dims, dim{"kv_lora_rank", m.KVLoraRank, maxDim},
 			dim{"qk_rope_head_dim", m.QKRopeHeadDim, maxDim}, dim{"v_head_dim", m.VHeadDim, maxDim})
+	}
+	if m.IndexHeads > 0 || m.IndexHeadDim > 0 || m.IndexTopK > 0 {
+		dims = append(dims, dim{"index_n_heads", m.IndexHeads, maxDim}, dim{"index_head_dim", m.IndexHeadDim, maxDim},
+			dim{"index_topk", m.IndexTopK, 1 << 30})
 	}
 	for _, d := range dims {
 		if d.v <= 0 || d.v > d.max {

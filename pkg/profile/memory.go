@@ -54,6 +54,9 @@ func (p *Predictor) weightBytesGPU(s *shard) float64 {
 func (p *Predictor) kvBytesPerTokenGPU(s *shard) float64 {
 	m := &p.model
 	per := p.kvElemsGPU(s) * p.kvd.bytes()
+	if m.idxDim > 0 {
+		per += m.idxDim + idxScaleBytes // DSA's fp8 index key, on every rank
+	}
 	if m.linLayers > 0 {
 		per *= 1 - m.linLayers/m.layers // linear-attention layers keep a fixed state instead (seqStateBytesGPU)
 	}

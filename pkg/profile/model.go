@@ -41,6 +41,13 @@ type Model struct {
 	QKRopeHeadDim int `json:"qkRopeHeadDim,omitempty"`
 	VHeadDim      int `json:"vHeadDim,omitempty"`
 
+	// DeepSeek sparse attention (DeepSeek-V3.2, GLM-5): a lightning indexer of IndexHeads heads of
+	// IndexHeadDim scores every cached token (fp8 keys, one per token and layer) and the MLA core
+	// attends to the IndexTopK best. 0: dense attention.
+	IndexHeads   int `json:"indexHeads,omitempty"`
+	IndexHeadDim int `json:"indexHeadDim,omitempty"`
+	IndexTopK    int `json:"indexTopK,omitempty"`
+
 	// SlidingWindow is the attention window of windowed layers (0: none); SlidingLayers how many layers use it.
 	SlidingWindow int `json:"slidingWindow,omitempty"`
 	SlidingLayers int `json:"slidingLayers,omitempty"`
@@ -122,7 +129,7 @@ func (m Model) AttnParams() float64 {
 		kv := h*float64(m.KVLoraRank+m.QKRopeHeadDim) +
 			float64(m.KVLoraRank)*heads*float64(m.QKNopeHeadDim+m.VHeadDim)
 		o := heads * float64(m.VHeadDim) * h
-		return q + kv + o
+		return q + kv + o + m.indexerParams()
 	}
 	q := h * float64(m.Heads*m.HeadDim)
 	kv := 2 * h * float64(m.KVHeads*m.HeadDim)
@@ -130,6 +137,20 @@ func (m Model) AttnParams() float64 {
 		return 3*q + kv // the gate doubles the query projection
 	}
 	return 2*q + kv // q and o are the same size
+}
+
+// indexerParams is a DSA indexer's projections: its queries from the compressed query (or the
+// hidden state), one key and the per-head weights from the hidden state.
+func (m Model) indexerParams() float64 {
+	if m.IndexHeads <= 0 {
+		return 0
+	}
+	qIn := float64(m.QLoraRank)
+	if qIn <= 0 {
+		qIn = float64(m.Hidden)
+	}
+	ih, id, h := float64(m.IndexHeads), float64(m.IndexHeadDim), float64(m.Hidden)
+	return qIn*ih*id + h*id + h*ih
 }
 
 // ExpertParams is the weight count of one routed expert (gate, up and down projections).
@@ -180,7 +201,7 @@ func (m Model) ActiveParams() float64 {
 func (m Model) KVCacheElems(seqLen int) float64 {
 	perTok := float64(2 * m.KVHeads * m.HeadDim)
 	if m.IsMLA() {
-		perTok = float64(m.KVLoraRank + m.QKRopeHeadDim)
+		perTok = float64(m.KVLoraRank + m.QKRopeHeadDim + m.IndexHeadDim) // DSA adds the index key
 	}
 	full := float64(m.Layers-m.SlidingLayers-m.LinearLayers) * float64(seqLen)
 	windowed := float64(m.SlidingLayers) * float64(min(seqLen, m.SlidingWindow))

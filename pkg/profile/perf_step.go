@@ -17,6 +17,7 @@ type modelShape struct {
 	linLayers, lkh, lvh, lkd, lvd, conv float64
 	gate                                float64 // 1 when the query projection also emits an output gate
 	mtp                                 float64 // multi-token-prediction modules
+	idxHeads, idxDim, idxTopK           float64 // DSA indexer heads and dim, tokens attended (0: dense attention)
 	kernelsPerLayer                     float64 // kernels an eager (prefill) pass launches per layer, averaged over layers
 	attnParams, mlpParams, expertParams float64 // per layer (one expert for expertParams; attention averaged over softmax and linear layers)
 	sharedParams, embedParams           float64
@@ -78,17 +79,16 @@ func newModelShape(m Model) (modelShape, error) {
 	if s.denseLayers > 0 && s.ffn <= 0 {
 		return modelShape{}, fmt.Errorf("model %q: dense MLP layers need an intermediate size", m.ID)
 	}
-	if s.mla {
-		qIn := s.h
-		if s.qLora > 0 {
-			qIn = s.qLora
-			s.attnParams += s.h * s.qLora
+	if m.IndexHeads > 0 {
+		if !s.mla || m.IndexHeadDim <= 0 || m.IndexTopK <= 0 {
+			return modelShape{}, fmt.Errorf("model %q: sparse attention needs MLA, the indexer's heads and dim, and its top-k", m.ID)
 		}
-		s.attnParams += qIn*s.heads*(s.qkNope+s.qkRope) + s.h*(s.kvLora+s.qkRope) +
-			s.kvLora*s.heads*(s.qkNope+s.vHead) + s.heads*s.vHead*s.h
+		s.idxHeads, s.idxDim, s.idxTopK = float64(m.IndexHeads), float64(m.IndexHeadDim), float64(m.IndexTopK)
+	}
+	s.attnParams = m.AttnParams()
+	if s.mla {
 		s.kvElemsPerTokenLayer = s.kvLora + s.qkRope
 	} else {
-		s.attnParams = s.h*((1+s.gate)*s.heads+2*s.kvHeads)*s.hd + s.heads*s.hd*s.h
 		s.kvElemsPerTokenLayer = 2 * s.kvHeads * s.hd
 	}
 	if s.linLayers > 0 {
@@ -202,18 +202,31 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 		// kv_a, replicated across TP
 		attn += k.gemm(T, m.kvLora+m.qkRope, m.h, awd)
 		nk++
-		if b.prefillTokens > 0 {
+		// Decode absorbs the up-projections into the query and the output (two batched GEMMs) and
+		// attends to the latent cache; so does sparse (DSA) prefill. Dense prefill instead expands
+		// the latent cache to per-head K and V over the whole context.
+		absorbed := b.decodeSeqs
+		if m.idxTopK > 0 {
+			absorbed += b.prefillTokens
+		} else if b.prefillTokens > 0 {
 			nk++
-			// Prefill expands the latent cache to per-head K and V over the whole context.
 			attn += k.gemm(b.prefillTokens+b.prefillSeqs*b.prefillCtx, s.heads*(m.qkNope+m.vHead), m.kvLora, awd)
 		}
-		if b.decodeSeqs > 0 {
+		if absorbed > 0 {
 			nk += 2
-			// Decode absorbs the up-projections into the query and the output (two batched GEMMs).
-			attn += k.gemm(b.decodeSeqs, s.heads*m.kvLora, m.qkNope, dtBF16)
-			attn += k.gemm(b.decodeSeqs, s.heads*m.vHead, m.kvLora, dtBF16)
+			attn += k.gemm(absorbed, s.heads*m.kvLora, m.qkNope, dtBF16)
+			attn += k.gemm(absorbed, s.heads*m.vHead, m.kvLora, dtBF16)
 		}
 		attn += k.gemm(T, m.h, s.heads*m.vHead, awd)
+		if m.idxHeads > 0 {
+			// DSA indexer projections (replicated across TP) and the top-k selection.
+			nk += 4
+			qIn := m.qLora
+			if qIn <= 0 {
+				qIn = m.h
+			}
+			attn += k.gemm(T, m.idxHeads*m.idxDim, qIn, awd) + k.gemm(T, m.idxDim, m.h, awd) + k.gemm(T, m.idxHeads, m.h, dtBF16)
+		}
 	} else {
 		attn += k.gemm(T, ((1+m.gate)*s.heads+2*s.kvHeads)*m.hd, m.h, awd)
 		attn += k.gemm(T, m.h, s.heads*m.hd, awd)
@@ -231,7 +244,10 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 				pairs = b.prefillSeqs * chunk * math.Min(kv, ctx+chunk)
 			}
 			qk, v := m.hd, m.hd
-			if m.mla {
+			switch {
+			case m.idxTopK > 0:
+				qk, v = m.kvLora+m.qkRope, m.kvLora // on the latent
+			case m.mla:
 				qk, v = m.qkNope+m.qkRope, m.vHead
 			}
 			t += k.prefillAttn(2 * s.heads * (qk + v) * pairs)
@@ -253,10 +269,24 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 	}
 	full := math.Inf(1)
 	var attnCore float64
-	if m.window > 0 && m.windowLayers > 0 {
+	switch {
+	case m.window > 0 && m.windowLayers > 0:
 		fw := m.windowLayers / m.layers
 		attnCore = fw*core(b.prefillCtx, m.window) + (1-fw)*core(b.prefillCtx, full)
-	} else {
+	case m.idxTopK > 0:
+		// Sparse attention: the core attends to the top-k tokens (costed like a window of k), and the
+		// indexer scores every cached token against each query in fp8 (twice the bf16 rate).
+		attnCore = core(b.prefillCtx, m.idxTopK)
+		if b.prefillTokens > 0 {
+			chunk := b.prefillTokens / math.Max(b.prefillSeqs, 1)
+			pairs := b.prefillSeqs * (chunk*b.prefillCtx + chunk*chunk/2)
+			attnCore += k.prefillAttn(2*m.idxHeads*m.idxDim*pairs) / 2
+		}
+		if b.decodeSeqs > 0 {
+			keys := b.decodeSeqs * b.decodeKV
+			attnCore += k.decodeAttn(keys*(m.idxDim+idxScaleBytes), 2*keys*m.idxHeads*m.idxDim/2)
+		}
+	default:
 		attnCore = core(b.prefillCtx, full)
 	}
 
@@ -358,6 +388,9 @@ func (p *Predictor) linearAttnMs(s *shard, b batchLoad, T float64, wd dtype) flo
 // is fitted on (E2EModel): QKV and O projections, decode attention, the elementwise pass, gate-up,
 // activation and down.
 const refKernelsPerLayer = 7
+
+// idxScaleBytes is the fp32 scale the engines keep beside each fp8 DSA index key.
+const idxScaleBytes = 4
 
 // kvElemsGPU is the KV-cache elements one GPU holds per token per layer.
 func (p *Predictor) kvElemsGPU(s *shard) float64 {

@@ -214,3 +214,41 @@ func TestHybridLinearAttention(t *testing.T) {
 	assert.Greater(t, pred.ITLMs, 1.0)
 	assert.Greater(t, pred.TTFTMs, pred.ITLMs)
 }
+
+func TestSparseAttention(t *testing.T) {
+	sparse := model(t, "deepseek-ai/DeepSeek-V3.2")
+	dense := model(t, "deepseek-ai/DeepSeek-V3")
+	target := func(m Model, isl int) *Predictor {
+		p, err := NewPredictor(Target{Model: m, GPU: gpu(t, "h200_sxm"), Backend: BackendSGLang,
+			Workload: Workload{ISL: isl, OSL: 1024}})
+		require.NoError(t, err)
+		return p
+	}
+	w := Worker{Role: RoleAgg, TP: 1, DP: 8, EP: 8} // attention data-parallel, as SGLang runs DSA
+	pS, pD := target(sparse, 32768), target(dense, 32768)
+	sS, err := pS.shard(w)
+	require.NoError(t, err)
+	sD, err := pD.shard(w)
+	require.NoError(t, err)
+	// Per token and layer: the bf16 latent and rope key (576 × 2 bytes) plus a 128-byte fp8 index key and its scale.
+	assert.InDelta(t, 61*(576*2+128+4), pS.kvBytesPerTokenGPU(&sS), 1e-9)
+	assert.InDelta(t, 61*576*2, pD.kvBytesPerTokenGPU(&sD), 1e-9)
+
+	// At a 32k context the core attends to 2,048 tokens: decode and prefill are cheaper than dense MLA.
+	load := func(p *Predictor, s *shard) (decode, prefill float64) {
+		decode = p.stepMs(s, batchLoad{decodeSeqs: 64, decodeKV: 32768})
+		prefill = p.stepMs(s, batchLoad{prefillTokens: 8192, prefillSeqs: 1, prefillCtx: 24576})
+		return decode, prefill
+	}
+	dS, fS := load(pS, &sS)
+	dD, fD := load(pD, &sD)
+	assert.Less(t, dS, dD)
+	assert.Less(t, fS, 0.8*fD)
+
+	// Within the top-k both attend to every token; the indexer, its projections and the latent
+	// (absorbed) form of sparse prefill cost a little more.
+	pS, pD = target(sparse, 1024), target(dense, 1024)
+	short := batchLoad{prefillTokens: 1024, prefillSeqs: 1}
+	assert.Greater(t, pS.stepMs(&sS, short), pD.stepMs(&sD, short))
+	assert.Less(t, pS.stepMs(&sS, short), 1.25*pD.stepMs(&sD, short))
+}
