@@ -85,7 +85,12 @@ var familyAliases = map[string]string{
 	"kimi-k2.6":               "kimi-k2.5", // the same KimiK25 wrapper around the same DeepSeek-V3 text model
 	"kimi-k2.7-code":          "kimi-k2.5",
 	"qwen3.6-35b-a3b":         "qwen3.5-35b-a3b", // Qwen3.6 reuses the Qwen3.5 shapes
-	"glm-5.1":                 "glm-5",           // 5.1 republishes 5's dimensions
+	"qwen3-vl-235b-a22b":      "qwen3-235b-a22b", // Qwen3-VL's language models are Qwen3's
+	"qwen3-vl-30b-a3b":        "qwen3-30b-a3b",
+	"qwen3-vl-8b":             "qwen3-8b",
+	"qwen3-vl-4b":             "qwen3-4b",
+	"qwen3-vl-2b":             "qwen3-1.7b",
+	"glm-5.1":                 "glm-5", // 5.1 republishes 5's dimensions
 	"qwen2.5-coder-32b":       "qwen2.5-32b",
 	"qwen2.5-coder-14b":       "qwen2.5-14b",
 	"qwen2.5-coder-7b":        "qwen2.5-7b",

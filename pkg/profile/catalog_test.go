@@ -162,6 +162,8 @@ func TestLookupModel(t *testing.T) {
 		{"MiniMaxAI/MiniMax-M2.7", "MiniMaxAI/MiniMax-M2.5", "fp8", "fp8_block", "fp8_block", ""},
 		{"moonshotai/Kimi-K2.6", "moonshotai/Kimi-K2.5", "int4", "", "int4", ""},
 		{"nvidia/Qwen3.6-35B-A3B-NVFP4", "Qwen/Qwen3.5-35B-A3B", "nvfp4", "nvfp4", "nvfp4", ""},
+		{"Qwen/Qwen3-VL-235B-A22B-Instruct-FP8", "Qwen/Qwen3-235B-A22B", "fp8", "fp8_block", "fp8_block", ""},
+		{"Qwen/Qwen3-VL-2B-Thinking", "Qwen/Qwen3-1.7B", "", "", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {

@@ -26,6 +26,8 @@ var (
 		"Qwen3_5ForConditionalGeneration":    "Qwen3_5ForCausalLM",
 		"Qwen3_5MoeForConditionalGeneration": "Qwen3_5MoeForCausalLM",
 		"KimiK25ForConditionalGeneration":    "DeepseekV3ForCausalLM",
+		"Qwen3VLForConditionalGeneration":    "Qwen3ForCausalLM",
+		"Qwen3VLMoeForConditionalGeneration": "Qwen3MoeForCausalLM",
 	}
 )
 

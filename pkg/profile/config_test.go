@@ -196,6 +196,16 @@ func TestParseConfig(t *testing.T) {
 				LinearConvKernel: 4, AttnGate: true},
 		},
 		{
+			name: "qwen3-vl: the text_config is a Qwen3 decoder, tied through the wrapper",
+			data: []byte(`{"architectures":["Qwen3VLForConditionalGeneration"],"tie_word_embeddings":true,
+				"text_config":{"hidden_size":2048,"num_hidden_layers":28,"num_attention_heads":16,"num_key_value_heads":8,
+				"head_dim":128,"intermediate_size":6144,"vocab_size":151936,"max_position_embeddings":262144,
+				"tie_word_embeddings":true,"dtype":"bfloat16"}}`),
+			want: Model{ID: "x", Arch: ArchDense, HFArch: "Qwen3VLForConditionalGeneration", Layers: 28, Hidden: 2048,
+				Heads: 16, KVHeads: 8, HeadDim: 128, FFN: 6144, Vocab: 151936, MaxContext: 262144, TiedEmbed: true,
+				Dtype: "bf16"},
+		},
+		{
 			name: "qwen3-next: layer_types win over the interval; the wrapper's quantization reaches the text model",
 			data: []byte(`{"architectures":["Qwen3NextForCausalLM"],"hidden_size":2048,"intermediate_size":5120,
 				"num_hidden_layers":4,"num_attention_heads":16,"num_key_value_heads":2,"head_dim":256,
