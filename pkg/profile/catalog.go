@@ -194,7 +194,7 @@ type modelKey struct {
 // releaseTokens are name tokens that mark a release of an architecture rather than another shape.
 var releaseTokens = map[string]bool{
 	"instruct": true, "base": true, "chat": true, "it": true, "hf": true, "thinking": true,
-	"terminus": true, "reasoning": true, "exp": true, "speciale": true,
+	"terminus": true, "reasoning": true, "exp": true, "speciale": true, "bf16": true,
 }
 
 // quantTokens map a name token to the weight quantization it announces.

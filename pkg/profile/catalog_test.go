@@ -80,6 +80,10 @@ func TestCatalogParams(t *testing.T) {
 		{"deepseek-ai/DeepSeek-V3.2", profile.ArchMLAMoE, 671, 37, +1},   // 685B with the MTP module
 		{"zai-org/GLM-5", profile.ArchMLAMoE, 744, 40, 0},
 		{"Qwen/Qwen3.6-27B", profile.ArchDense, 27, 0, 0},
+		{"nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", profile.ArchMoE, 31.6, 3.2, 0},
+		{"nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-BF16", profile.ArchMoE, 120, 12, 0},
+		{"nvidia/NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16", profile.ArchMoE, 550, 55, 0},
+		{"nvidia/Nemotron-H-56B-Base-8K", profile.ArchDense, 56, 0, 0},
 		{"zai-org/GLM-4.5", profile.ArchMoE, 355, 32, -1},
 		{"zai-org/GLM-4.5-Air", profile.ArchMoE, 106, 12, -1},
 	}
@@ -164,6 +168,7 @@ func TestLookupModel(t *testing.T) {
 		{"nvidia/Qwen3.6-35B-A3B-NVFP4", "Qwen/Qwen3.5-35B-A3B", "nvfp4", "nvfp4", "nvfp4", ""},
 		{"Qwen/Qwen3-VL-235B-A22B-Instruct-FP8", "Qwen/Qwen3-235B-A22B", "fp8", "fp8_block", "fp8_block", ""},
 		{"Qwen/Qwen3-VL-2B-Thinking", "Qwen/Qwen3-1.7B", "", "", "", ""},
+		{"nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-FP8", "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "fp8", "fp8", "fp8", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {

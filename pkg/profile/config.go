@@ -18,6 +18,9 @@ var (
 	moeArchs = []string{"MixtralForCausalLM", "Qwen3MoeForCausalLM", "GptOssForCausalLM", "Glm4MoeForCausalLM",
 		"MiniMaxM2ForCausalLM", "Qwen3NextForCausalLM", "Qwen3_5MoeForCausalLM"}
 	mlaMoEArchs = []string{"DeepseekV3ForCausalLM", "DeepseekV2ForCausalLM", "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM"}
+	// hybridArchs interleave Mamba-2 mixers, attention and FFN blocks as layers of their own; MoE
+	// when the pattern has expert blocks.
+	hybridArchs = []string{"NemotronHForCausalLM"}
 	// dsaArchs add DeepSeek sparse attention (a lightning indexer and top-k attention) to MLA.
 	dsaArchs = []string{"DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM"}
 	// textArchs are multimodal wrappers whose language model, in text_config, is costed as the named
@@ -33,7 +36,7 @@ var (
 
 // SupportedArchitectures lists the config.json architectures ParseConfig accepts, sorted.
 func SupportedArchitectures() []string {
-	out := slices.Concat(denseArchs, moeArchs, mlaMoEArchs)
+	out := slices.Concat(denseArchs, moeArchs, mlaMoEArchs, hybridArchs)
 	for a := range textArchs {
 		out = append(out, a)
 	}
@@ -91,6 +94,20 @@ type hfConfig struct {
 	QKNopeHeadDim *int `json:"qk_nope_head_dim"`
 	QKRopeHeadDim *int `json:"qk_rope_head_dim"`
 	VHeadDim      *int `json:"v_head_dim"`
+
+	// NemotronH: one character per block (M Mamba-2, * attention, E MoE, - MLP), the Mamba-2
+	// mixer's shape, the MLP activation, the shared expert's width and the experts' latent.
+	HybridOverridePattern           string   `json:"hybrid_override_pattern"`
+	LayersBlockType                 []string `json:"layers_block_type"` // newer configs: the pattern spelt out
+	AttentionHeadDim                *int     `json:"attention_head_dim"`
+	MambaNumHeads                   *int     `json:"mamba_num_heads"`
+	MambaHeadDim                    *int     `json:"mamba_head_dim"`
+	SSMStateSize                    *int     `json:"ssm_state_size"`
+	NGroups                         *int     `json:"n_groups"`
+	ConvKernel                      *int     `json:"conv_kernel"`
+	MLPHiddenAct                    string   `json:"mlp_hidden_act"`
+	MoESharedExpertIntermediateSize *int     `json:"moe_shared_expert_intermediate_size"`
+	MoELatentSize                   *int     `json:"moe_latent_size"`
 
 	// DeepSeek sparse attention.
 	IndexNHeads  *int `json:"index_n_heads"`
@@ -159,6 +176,20 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 		m.Arch = ArchMoE
 	case slices.Contains(mlaMoEArchs, arch):
 		m.Arch = ArchMLAMoE
+	case slices.Contains(hybridArchs, arch):
+		pat, err := blockPattern(c)
+		if err != nil {
+			return Model{}, fmt.Errorf("config.json of %q (%s): %w", id, arch, err)
+		}
+		c.HybridOverridePattern = pat
+		if c.NumHiddenLayers == nil && pat != "" {
+			n := len(pat)
+			c.NumHiddenLayers = &n
+		}
+		m.Arch = ArchDense
+		if strings.Contains(pat, "E") {
+			m.Arch = ArchMoE
+		}
 	default:
 		return Model{}, fmt.Errorf("unsupported architecture %q in config.json of %q: expected one of %s",
 			arch, id, strings.Join(SupportedArchitectures(), ", "))
@@ -242,6 +273,11 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 			m.IndexTopK = need("index_topk", c.IndexTopK)
 		}
 	}
+	if arch == "NemotronHForCausalLM" {
+		if err := parseNemotronH(&m, c, need, opt); err != nil {
+			return Model{}, fmt.Errorf("config.json of %q (%s): %w", id, arch, err)
+		}
+	}
 	if arch == "Qwen3NextForCausalLM" || strings.HasPrefix(arch, "Qwen3_5") {
 		m.LinearLayers = linearLayers(c, m.Layers)
 		m.LinearKeyHeads = need("linear_num_key_heads", c.LinearNumKeyHeads)
@@ -269,6 +305,80 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 		return Model{}, fmt.Errorf("config.json of %q (%s): %w", id, arch, err)
 	}
 	return m, nil
+}
+
+// parseNemotronH reads NemotronH's block pattern: the Mamba-2 mixers are costed as linear attention
+// (n_groups B/C heads of ssm_state_size, mamba_num_heads value heads of mamba_head_dim: the state a
+// head keeps), the attention blocks as GQA, and the E and - blocks as FFN layers of their own.
+func parseNemotronH(m *Model, c hfConfig, need func(string, *int) int, opt func(*int, int) int) error {
+	pat := c.HybridOverridePattern
+	if pat == "" {
+		need("hybrid_override_pattern (or layers_block_type)", nil)
+		return nil
+	}
+	count := map[rune]int{}
+	for _, r := range pat {
+		count[r]++
+	}
+	if c.HeadDim == nil && c.AttentionHeadDim != nil {
+		m.HeadDim = *c.AttentionHeadDim
+	}
+	if m.Layers != len(pat) {
+		return fmt.Errorf("hybrid_override_pattern has %d blocks but num_hidden_layers is %d: expected one block per layer", len(pat), m.Layers)
+	}
+	if count['*'] == 0 || count['E']+count['-'] == 0 {
+		return fmt.Errorf("hybrid_override_pattern %q: expected at least one attention (*) and one FFN (E or -) block", pat)
+	}
+	m.Layers = count['M'] + count['*']
+	m.LinearLayers = count['M']
+	m.FFNLayers = count['E'] + count['-']
+	m.DenseLayers = count['-']
+	m.MLPUngated = c.MLPHiddenAct == "relu2"
+	if count['-'] > 0 {
+		m.FFN = need("intermediate_size", c.IntermediateSize)
+	}
+	if count['E'] > 0 {
+		m.ExpertFFN = need("moe_intermediate_size", c.MoeIntermediateSize)
+		m.Experts = need("n_routed_experts", c.NRoutedExperts)
+		m.TopK = need("num_experts_per_tok", c.NumExpertsPerTok)
+		if sh := opt(c.MoESharedExpertIntermediateSize, 0); sh > 0 && m.ExpertFFN > 0 {
+			m.SharedExperts = (sh + m.ExpertFFN - 1) / m.ExpertFFN
+		}
+		m.MoELatent = opt(c.MoELatentSize, 0)
+		m.FFN = opt(c.IntermediateSize, m.ExpertFFN)
+	}
+	if count['M'] > 0 {
+		m.LinearKeyHeads = need("n_groups", c.NGroups)
+		m.LinearKeyDim = need("ssm_state_size", c.SSMStateSize)
+		m.LinearValueHeads = need("mamba_num_heads", c.MambaNumHeads)
+		m.LinearValueDim = need("mamba_head_dim", c.MambaHeadDim)
+		m.LinearConvKernel = opt(c.ConvKernel, 4)
+	}
+	return nil
+}
+
+// blockPattern is NemotronH's layer pattern, one character per block: hybrid_override_pattern, or
+// layers_block_type spelt as one.
+func blockPattern(c hfConfig) (string, error) {
+	pat := c.HybridOverridePattern
+	if len(c.LayersBlockType) > 0 {
+		names := map[string]byte{"mamba": 'M', "attention": '*', "moe": 'E', "mlp": '-'}
+		b := make([]byte, 0, len(c.LayersBlockType))
+		for _, t := range c.LayersBlockType {
+			ch, ok := names[t]
+			if !ok {
+				return "", fmt.Errorf("layers_block_type has %q: expected mamba, attention, moe or mlp", t)
+			}
+			b = append(b, ch)
+		}
+		pat = string(b)
+	}
+	for _, r := range pat {
+		if !strings.ContainsRune("M*E-", r) {
+			return "", fmt.Errorf("hybrid_override_pattern has block %q: expected M (Mamba-2), * (attention), E (MoE) or - (MLP)", r)
+		}
+	}
+	return pat, nil
 }
 
 // linearLayers counts the linear-attention layers: from layer_types when given, else every layer but
@@ -365,7 +475,7 @@ func (m Model) validate() error {
 		name   string
 		v, max int
 	}{
-		{"num_key_value_heads", m.KVHeads, m.Heads}, {"first_k_dense_replace", m.DenseLayers, m.Layers},
+		{"num_key_value_heads", m.KVHeads, m.Heads}, {"first_k_dense_replace", m.DenseLayers, m.ffnLayers()},
 		{"n_shared_experts", m.SharedExperts, maxDim}, {"q_lora_rank", m.QLoraRank, maxDim},
 		{"qk_nope_head_dim", m.QKNopeHeadDim, maxDim}, {"intermediate_size", m.FFN, maxDim},
 		{"max_position_embeddings", m.MaxContext, 1 << 30}, {"linear-attention layers", m.LinearLayers, m.Layers - 1},

@@ -196,6 +196,32 @@ func TestParseConfig(t *testing.T) {
 				LinearConvKernel: 4, AttnGate: true},
 		},
 		{
+			name: "nemotron-h: the pattern's mixers are the layers; Mamba-2 as linear attention; relu² latent MoE",
+			data: []byte(`{"architectures":["NemotronHForCausalLM"],"hidden_size":4096,"num_hidden_layers":7,
+				"hybrid_override_pattern":"MEM*E-E","num_attention_heads":32,"num_key_value_heads":2,"head_dim":128,
+				"intermediate_size":2688,"moe_intermediate_size":2688,"moe_latent_size":1024,
+				"moe_shared_expert_intermediate_size":5376,"n_routed_experts":512,"n_shared_experts":1,
+				"num_experts_per_tok":22,"mlp_hidden_act":"relu2","mamba_num_heads":128,"mamba_head_dim":64,
+				"n_groups":8,"ssm_state_size":128,"conv_kernel":4,"vocab_size":131072,"num_nextn_predict_layers":1}`),
+			want: Model{ID: "x", Arch: ArchMoE, HFArch: "NemotronHForCausalLM", Layers: 3, Hidden: 4096, Heads: 32,
+				KVHeads: 2, HeadDim: 128, FFN: 2688, Vocab: 131072, Dtype: "bf16",
+				Experts: 512, TopK: 22, ExpertFFN: 2688, SharedExperts: 2, DenseLayers: 1, FFNLayers: 4,
+				MLPUngated: true, MoELatent: 1024, MTPLayers: 1,
+				LinearLayers: 2, LinearKeyHeads: 8, LinearValueHeads: 128, LinearKeyDim: 128, LinearValueDim: 64,
+				LinearConvKernel: 4},
+		},
+		{
+			name: "nemotron-h: layers_block_type spells the pattern; no num_hidden_layers; attention_head_dim",
+			data: []byte(`{"architectures":["NemotronHForCausalLM"],"hidden_size":8192,
+				"layers_block_type":["mamba","mlp","attention","mlp"],"num_attention_heads":64,"num_key_value_heads":8,
+				"attention_head_dim":128,"intermediate_size":32768,"mlp_hidden_act":"relu2","mamba_num_heads":256,
+				"mamba_head_dim":64,"n_groups":8,"ssm_state_size":256,"vocab_size":131072}`),
+			want: Model{ID: "x", Arch: ArchDense, HFArch: "NemotronHForCausalLM", Layers: 2, Hidden: 8192, Heads: 64,
+				KVHeads: 8, HeadDim: 128, FFN: 32768, Vocab: 131072, Dtype: "bf16", DenseLayers: 2, FFNLayers: 2,
+				MLPUngated: true, LinearLayers: 1, LinearKeyHeads: 8, LinearValueHeads: 256, LinearKeyDim: 256,
+				LinearValueDim: 64, LinearConvKernel: 4},
+		},
+		{
 			name: "qwen3-vl: the text_config is a Qwen3 decoder, tied through the wrapper",
 			data: []byte(`{"architectures":["Qwen3VLForConditionalGeneration"],"tie_word_embeddings":true,
 				"text_config":{"hidden_size":2048,"num_hidden_layers":28,"num_attention_heads":16,"num_key_value_heads":8,
@@ -308,6 +334,13 @@ func TestParseConfigErrors(t *testing.T) {
 			[]string{"DeepseekV3ForCausalLM", "moe_intermediate_size", "n_routed_experts", "kv_lora_rank", "v_head_dim"}},
 		{"sparse attention without its indexer", withFields(t, llama8B, map[string]any{"architectures": []string{"DeepseekV32ForCausalLM"}}),
 			[]string{"DeepseekV32ForCausalLM", "index_n_heads", "index_head_dim", "index_topk"}},
+		{"nemotron-h without its pattern", []byte(`{"architectures":["NemotronHForCausalLM"],"hidden_size":4096,
+			"num_hidden_layers":4,"num_attention_heads":32,"vocab_size":131072}`), []string{"NemotronHForCausalLM", "hybrid_override_pattern"}},
+		{"nemotron-h pattern of another length", []byte(`{"architectures":["NemotronHForCausalLM"],"hidden_size":4096,
+			"num_hidden_layers":4,"hybrid_override_pattern":"M*-","num_attention_heads":32,"vocab_size":131072,"intermediate_size":8,
+			"mamba_num_heads":8,"mamba_head_dim":8,"n_groups":1,"ssm_state_size":8}`), []string{"3 blocks", "num_hidden_layers is 4"}},
+		{"nemotron-h unknown block", []byte(`{"architectures":["NemotronHForCausalLM"],"hybrid_override_pattern":"M*X"}`),
+			[]string{`block 'X'`, "M (Mamba-2)"}},
 		{"multimodal wrapper without text_config", []byte(`{"architectures":["Qwen3_5MoeForConditionalGeneration"]}`),
 			[]string{"Qwen3_5MoeForConditionalGeneration", "lacks text_config"}},
 		{"hybrid without linear-attention heads", []byte(`{"architectures":["Qwen3NextForCausalLM"],"hidden_size":2048,
@@ -379,6 +412,9 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"architectures":["DeepseekV3ForCausalLM"],"hidden_size":1,"num_hidden_layers":1,"num_attention_heads":1,
 		"intermediate_size":1,"moe_intermediate_size":1,"n_routed_experts":1,"num_experts_per_tok":1,"kv_lora_rank":1,
 		"qk_nope_head_dim":0,"qk_rope_head_dim":1,"v_head_dim":1,"vocab_size":1}`))
+	f.Add([]byte(`{"architectures":["NemotronHForCausalLM"],"hidden_size":8,"hybrid_override_pattern":"M*E-",
+		"num_attention_heads":2,"intermediate_size":8,"moe_intermediate_size":4,"n_routed_experts":4,"num_experts_per_tok":2,
+		"mamba_num_heads":2,"mamba_head_dim":4,"n_groups":1,"ssm_state_size":4,"vocab_size":16}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := ParseConfig("fuzz", data)
@@ -393,7 +429,7 @@ func FuzzParseConfig(f *testing.F) {
 			assert.Positive(t, m.ExpertFFN)
 			assert.Positive(t, m.TopK)
 			assert.LessOrEqual(t, m.TopK, m.Experts)
-			assert.LessOrEqual(t, m.DenseLayers, m.Layers)
+			assert.LessOrEqual(t, m.DenseLayers, m.ffnLayers())
 		} else {
 			assert.Positive(t, m.FFN)
 		}

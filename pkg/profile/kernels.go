@@ -221,8 +221,9 @@ func (k *kernels) decodeAttn(kvBytes, flops float64) float64 {
 	return math.Max(t, c.Floor)
 }
 
-// moe is the routed-expert block on one GPU: rows routed rows over experts local experts, each a gated
-// MLP h→inter→h (inter already split by MoE tensor parallelism). The serving engines run it as fused
+// moe is the routed-expert block on one GPU: rows routed rows over experts local experts, each an
+// MLP h→inter→h with up input projections (2 gated, 1 not; inter already split by MoE tensor
+// parallelism). The serving engines run it as fused
 // MoE kernels (TRT-LLM's and SGLang's cutlass grouped GEMM, vLLM's fused_moe) that stream the weights
 // of the experts actually hit at dense-GEMM efficiency, so it is costed as the gate-up and down GEMMs
 // of the routed shape — rows/touched rows against the touched experts' weights — on the dense GEMM
@@ -230,7 +231,7 @@ func (k *kernels) decodeAttn(kvBytes, flops float64) float64 {
 // memory bandwidth, a 55 µs floor) timed it before; it made the fitted MoE scale 0.82, which fell back
 // to 1 for a model left out of the fit and over-predicted DeepSeek-R1's small-batch decode. moe.csv now
 // only checks this costing (TestMoEBlockAgainstGroupedGEMM: 0.45–1.05× torch's time).
-func (k *kernels) moe(rows, experts, h, inter float64, wd dtype) float64 {
+func (k *kernels) moe(rows, experts, h, inter, up float64, wd dtype) float64 {
 	if rows <= 0 || experts <= 0 {
 		return 0
 	}
@@ -238,7 +239,7 @@ func (k *kernels) moe(rows, experts, h, inter float64, wd dtype) float64 {
 	touched := experts * (1 - math.Exp(-rows/experts))
 	touched = math.Max(touched, math.Min(1, experts))
 	m := math.Max(rows/touched, 1)
-	return k.gemm(m, touched*2*inter, h, wd) + k.gemm(m, touched*h, inter, wd) + k.memop(rows*inter*2*3)
+	return k.gemm(m, touched*up*inter, h, wd) + k.gemm(m, touched*h, inter, wd) + k.memop(rows*inter*2*3)
 }
 
 // link is the per-GPU bandwidth and latency of a collective over g GPUs.

@@ -33,7 +33,7 @@ func TestMoEBlockAgainstGroupedGEMM(t *testing.T) {
 			el, _ := strconv.ParseFloat(r[4], 64)
 			ms, err := strconv.ParseFloat(r[6], 64)
 			require.NoError(t, err)
-			got := k.moe(rows, el, sh[0], sh[1], dtBF16)
+			got := k.moe(rows, el, sh[0], sh[1], 2, dtBF16)
 			t.Logf("%s %s ep=%s rows=%v: dense-GEMM %.3f ms, grouped_mm %.3f ms (×%.2f)", name, r[0], r[1], rows, got, ms, got/ms)
 			assert.LessOrEqual(t, got, ms*1.05, "%s %s rows %v: slower than torch's grouped_mm", name, r[0], rows)
 			assert.GreaterOrEqual(t, got, ms*0.4, "%s %s rows %v: implausibly faster than torch's grouped_mm", name, r[0], rows)

@@ -37,11 +37,10 @@ func (p *Predictor) weightBytesGPU(s *shard) float64 {
 		}
 		attn = rep + (m.attnParams-rep)/tp
 	}
-	perDense := attn*wb + m.mlpParams/tp*wb
-	total := s.denseL * perDense
+	total := s.mixL*attn*wb + s.denseL*m.mlpParams/tp*wb
 	if s.moeL > 0 {
-		perMoE := attn*wb + m.sharedParams/tp*wb + m.experts*m.h*2 + s.experts*m.expertParams/float64(s.moeTP)*eb
-		total += s.moeL * perMoE
+		total += s.moeL * (m.sharedParams/tp*wb + m.experts*m.h*2 + 2*m.h*m.latent*wb +
+			s.experts*m.expertParams/float64(s.moeTP)*eb)
 	}
 	embed := m.embedParams / tp * 2
 	if s.pp > 1 && embed > 0 {

@@ -33,6 +33,15 @@ type Model struct {
 	ExpertFFN     int `json:"expertFFN,omitempty"`
 	SharedExperts int `json:"sharedExperts,omitempty"`
 	DenseLayers   int `json:"denseLayers,omitempty"`
+	// FFNLayers is the number of FFN blocks (dense MLP or MoE) where they are layers of their own
+	// (NemotronH's hybrid pattern: Layers then counts the mixers, attention and Mamba); 0 when every
+	// layer pairs its mixer with one. DenseLayers counts among them.
+	FFNLayers int `json:"ffnLayers,omitempty"`
+	// MLPUngated: MLPs and experts are up·act·down (NemotronH's relu²), not gated (SwiGLU).
+	MLPUngated bool `json:"mlpUngated,omitempty"`
+	// MoELatent is the width routed experts work in where tokens are projected down to it before
+	// dispatch and back after (NemotronH's LatentMoE); 0 when the experts take the hidden state.
+	MoELatent int `json:"moeLatent,omitempty"`
 
 	// MLA (DeepSeek): low-rank query and KV compression, and the split head dims.
 	QLoraRank     int `json:"qLoraRank,omitempty"`
@@ -93,12 +102,36 @@ func (m Model) IsMoE() bool { return m.Experts > 0 }
 // IsMLA reports whether attention is DeepSeek's multi-head latent attention.
 func (m Model) IsMLA() bool { return m.KVLoraRank > 0 }
 
-// MoELayers is the number of layers whose MLP is a routed-expert block.
+// ffnLayers is the number of FFN blocks, dense and MoE.
+func (m Model) ffnLayers() int {
+	if m.FFNLayers > 0 {
+		return m.FFNLayers
+	}
+	return m.Layers
+}
+
+// MoELayers is the number of FFN blocks that are routed-expert blocks.
 func (m Model) MoELayers() int {
 	if !m.IsMoE() {
 		return 0
 	}
-	return m.Layers - m.DenseLayers
+	return m.ffnLayers() - m.DenseLayers
+}
+
+// mlpMats is the weight matrices of one MLP or expert: gate, up and down, or up and down.
+func (m Model) mlpMats() float64 {
+	if m.MLPUngated {
+		return 2
+	}
+	return 3
+}
+
+// expertIn is the width routed experts take: the latent where there is one, else the hidden state.
+func (m Model) expertIn() float64 {
+	if m.MoELatent > 0 {
+		return float64(m.MoELatent)
+	}
+	return float64(m.Hidden)
 }
 
 // LinearAttnParams is the weight count of one linear-attention layer's projections: q, k, v and the
@@ -154,7 +187,7 @@ func (m Model) indexerParams() float64 {
 }
 
 // ExpertParams is the weight count of one routed expert (gate, up and down projections).
-func (m Model) ExpertParams() float64 { return 3 * float64(m.Hidden) * float64(m.ExpertFFN) }
+func (m Model) ExpertParams() float64 { return m.mlpMats() * m.expertIn() * float64(m.ExpertFFN) }
 
 // embedParams is the input embedding plus the LM head when it is not tied to it.
 func (m Model) embedParams() (input, head float64) {
@@ -168,9 +201,11 @@ func (m Model) embedParams() (input, head float64) {
 // mlpParams sums the dense MLPs and the MoE blocks, with `experts` routed experts counted per
 // MoE layer (all of them for the size, top-k for the active share).
 func (m Model) mlpParams(experts int) float64 {
-	dense := float64(m.Layers-m.MoELayers()) * 3 * float64(m.Hidden) * float64(m.FFN)
-	moe := float64(m.MoELayers()) * (float64(experts+m.SharedExperts)*m.ExpertParams() +
-		float64(m.Hidden)*float64(m.Experts)) // + router
+	h := float64(m.Hidden)
+	dense := float64(m.ffnLayers()-m.MoELayers()) * m.mlpMats() * h * float64(m.FFN)
+	shared := float64(m.SharedExperts) * m.mlpMats() * h * float64(m.ExpertFFN) // on the hidden state
+	moe := float64(m.MoELayers()) * (float64(experts)*m.ExpertParams() + shared +
+		h*float64(m.Experts) + 2*h*float64(m.MoELatent)) // + router, + latent down and up projections
 	return dense + moe
 }
 
@@ -178,8 +213,7 @@ func (m Model) mlpParams(experts int) float64 {
 // DeepSeek's multi-token-prediction layer are left out).
 func (m Model) Params() float64 {
 	in, head := m.embedParams()
-	norms := float64(m.Layers)*2*float64(m.Hidden) + float64(m.Hidden)
-	return in + head + norms + m.attnParamsAll() + m.mlpParams(m.Experts)
+	return in + head + m.normParams() + m.attnParamsAll() + m.mlpParams(m.Experts)
 }
 
 // ActiveParams is the weight count one token multiplies through: attention, dense MLPs, the
@@ -190,8 +224,12 @@ func (m Model) ActiveParams() float64 {
 	if m.TiedEmbed {
 		head = float64(m.Vocab) * float64(m.Hidden)
 	}
-	norms := float64(m.Layers)*2*float64(m.Hidden) + float64(m.Hidden)
-	return head + norms + m.attnParamsAll() + m.mlpParams(m.TopK)
+	return head + m.normParams() + m.attnParamsAll() + m.mlpParams(m.TopK)
+}
+
+// normParams is one norm before each mixer and FFN block, and the final one.
+func (m Model) normParams() float64 {
+	return float64(m.Layers+m.ffnLayers()+1) * float64(m.Hidden)
 }
 
 // KVCacheElems is the number of KV cache elements one sequence of seqLen tokens holds across all

@@ -8,7 +8,8 @@ import (
 // modelShape is the model's dimensions as floats, validated once per target.
 type modelShape struct {
 	mla, moe                             bool
-	layers, moeLayers, denseLayers       float64
+	layers, moeLayers, denseLayers       float64 // mixer layers; MoE and dense FFN blocks
+	mats, expertIn, latent               float64 // MLP matrices (3 gated, 2 not); experts' input width; MoE latent (0: none)
 	h, heads, kvHeads, hd, ffn, vocab    float64
 	experts, topK, expertFFN, shared     float64
 	qLora, kvLora, qkNope, qkRope, vHead float64
@@ -59,7 +60,7 @@ func newModelShape(m Model) (modelShape, error) {
 		}
 		s.moe = true
 		s.experts, s.topK, s.expertFFN, s.shared = float64(m.Experts), float64(m.TopK), float64(m.ExpertFFN), float64(m.SharedExperts)
-		s.denseLayers = float64(min(m.DenseLayers, m.Layers))
+		s.denseLayers = float64(min(m.DenseLayers, m.ffnLayers()))
 	default:
 		return modelShape{}, fmt.Errorf("model %q: architecture %q: %w", m.ID, m.Arch, ErrUnsupported)
 	}
@@ -72,10 +73,11 @@ func newModelShape(m Model) (modelShape, error) {
 		s.qkNope, s.qkRope, s.vHead = float64(m.QKNopeHeadDim), float64(m.QKRopeHeadDim), float64(m.VHeadDim)
 	}
 	if s.moe {
-		s.moeLayers = s.layers - s.denseLayers
+		s.moeLayers = float64(m.ffnLayers()) - s.denseLayers
 	} else {
-		s.denseLayers = s.layers
+		s.denseLayers = float64(m.ffnLayers())
 	}
+	s.mats, s.expertIn, s.latent = m.mlpMats(), m.expertIn(), float64(m.MoELatent)
 	if s.denseLayers > 0 && s.ffn <= 0 {
 		return modelShape{}, fmt.Errorf("model %q: dense MLP layers need an intermediate size", m.ID)
 	}
@@ -95,24 +97,24 @@ func newModelShape(m Model) (modelShape, error) {
 		full := (s.layers - s.linLayers) / s.layers
 		s.attnParams = full*s.attnParams + (1-full)*m.LinearAttnParams()
 	}
-	// Kernels per layer: a dense decoder layer runs refKernelsPerLayer; MLA adds its low-rank
-	// projections, an MoE block replaces the MLP's three by the router, permutation, the expert
-	// GEMMs and the combine (and the shared expert's two).
-	kpl := float64(refKernelsPerLayer)
+	// Kernels per layer: a dense decoder layer runs refKernelsPerLayer, four in its mixer and three
+	// in its MLP; MLA adds its low-rank projections, an MoE block runs the router, permutation, the
+	// expert GEMMs and the combine (and the shared expert's two, the latent projections' two).
+	mixK := float64(refKernelsPerLayer - 3)
 	if s.mla {
-		kpl += 3
+		mixK += 3
 	}
-	if s.moe {
-		moeK := 6.0
-		if s.shared > 0 {
-			moeK += 2
-		}
-		kpl += (moeK - 3) * s.moeLayers / s.layers
+	moeK := 6.0
+	if s.shared > 0 {
+		moeK += 2
 	}
-	s.kernelsPerLayer = kpl
-	s.mlpParams = 3 * s.h * s.ffn
-	s.expertParams = 3 * s.h * s.expertFFN
-	s.sharedParams = s.shared * s.expertParams
+	if s.latent > 0 {
+		moeK += 2
+	}
+	s.kernelsPerLayer = mixK + (3*s.denseLayers+moeK*s.moeLayers)/s.layers
+	s.mlpParams = s.mats * s.h * s.ffn
+	s.expertParams = s.mats * s.expertIn * s.expertFFN
+	s.sharedParams = s.shared * s.mats * s.h * s.expertFFN
 	s.embedParams = s.vocab * s.h
 	if !m.TiedEmbed {
 		s.embedParams *= 2
@@ -125,7 +127,7 @@ type shard struct {
 	tp, pp, dp, ep, moeTP int
 	heads, kvHeads        float64 // attention heads and KV heads held by one GPU
 	layers                float64 // layers of one pipeline stage
-	denseL, moeL          float64
+	mixL, denseL, moeL    float64 // mixers, dense and MoE FFN blocks of one stage (mean over stages)
 	experts, expertFFN    float64 // local routed experts and their split intermediate size
 	tpCross               bool    // the TP group spans nodes (beyond the NVLink domain)
 	ppCross               bool
@@ -144,6 +146,7 @@ func (p *Predictor) shard(w Worker) (shard, error) {
 		s.kvHeads = math.Ceil(m.kvHeads / float64(s.tp))
 	}
 	s.layers = math.Ceil(m.layers / float64(s.pp))
+	s.mixL = m.layers / float64(s.pp)
 	s.denseL = m.denseLayers / float64(s.pp)
 	s.moeL = m.moeLayers / float64(s.pp)
 	if m.moe {
@@ -320,24 +323,29 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 		ar += coll
 	}
 
-	perDense := attn + attnCore + ew + 2*ar + glueK*(nk+3)
-	if m.denseLayers > 0 {
+	// A layer is its mixer (attention or linear attention, with the all-reduce after it) and its FFN
+	// block (dense MLP or MoE, with theirs); NemotronH's pattern has them as layers of their own.
+	total := s.mixL * (attn + attnCore + ew + ar + glueK*nk)
+	if s.denseL > 0 {
 		ffn := m.ffn / tp
-		perDense += k.gemm(T, 2*ffn, m.h, wd) + k.gemm(T, m.h, ffn, wd) + k.memop(T*ffn*2*3)
+		mlp := k.gemm(T, (m.mats-1)*ffn, m.h, wd) + k.gemm(T, m.h, ffn, wd) + k.memop(T*ffn*2*3)
+		total += s.denseL * (mlp + ar + glueK*3)
 	}
-	total := s.denseL * perDense
 	if s.moeL > 0 {
-		nm := nk + 4 // router, and the expert block's gate-up, activation and down kernels
-		perMoE := attn + attnCore + ew + ar
-		perMoE += k.gemm(T, m.experts, m.h, dtBF16) // router
+		nm := 4.0                                // router, and the expert block's gate-up, activation and down kernels
+		moe := k.gemm(T, m.experts, m.h, dtBF16) // router
 		if m.shared > 0 {
 			nm += 2
 			sf := m.shared * m.expertFFN / tp
-			perMoE += k.gemm(T, 2*sf, m.h, wd) + k.gemm(T, m.h, sf, wd)
+			moe += k.gemm(T, (m.mats-1)*sf, m.h, wd) + k.gemm(T, m.h, sf, wd)
+		}
+		if m.latent > 0 {
+			nm += 2 // down to the latent before dispatch, back up after
+			moe += k.gemm(T, m.latent, m.h, wd) + k.gemm(T, m.h, m.latent, wd)
 		}
 		// Tokens entering the experts: every DP rank's tokens meet in the expert layer.
 		rows := T * float64(s.dp) * m.topK / float64(s.ep)
-		perMoE += p.cal.MoEScale * k.moe(rows, s.experts, m.h, s.expertFFN, p.ed)
+		moe += p.cal.MoEScale * k.moe(rows, s.experts, m.expertIn, s.expertFFN, m.mats-1, p.ed)
 		if s.dp > 1 {
 			// Attention-DP: dispatch the routed tokens to their experts and combine them back.
 			ab := 2.0
@@ -345,11 +353,11 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 				ab = 1
 			}
 			g := s.tp * s.dp
-			perMoE += k.allToAll(T*m.topK*m.h*ab*cs, g) + k.allToAll(T*m.topK*m.h*2*cs, g) + 2*coll
+			moe += k.allToAll(T*m.topK*m.expertIn*ab*cs, g) + k.allToAll(T*m.topK*m.expertIn*2*cs, g) + 2*coll
 		} else {
-			perMoE += ar
+			moe += ar
 		}
-		total += s.moeL * (perMoE + glueK*nm)
+		total += s.moeL * (moe + glueK*nm)
 	}
 
 	// Logits for the sequences that emit a token, vocab split over TP; embedding lookup.

@@ -252,3 +252,27 @@ func TestSparseAttention(t *testing.T) {
 	assert.Greater(t, pS.stepMs(&sS, short), pD.stepMs(&sD, short))
 	assert.Less(t, pS.stepMs(&sS, short), 1.25*pD.stepMs(&sD, short))
 }
+
+func TestNemotronHybrid(t *testing.T) {
+	for _, id := range []string{"nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-BF16"} {
+		t.Run(id, func(t *testing.T) {
+			m := model(t, id)
+			p, err := NewPredictor(Target{Model: m, GPU: gpu(t, "h200_sxm"), Backend: BackendVLLM,
+				Workload: Workload{ISL: 1024, OSL: 1024}})
+			require.NoError(t, err)
+			s, err := p.shard(Worker{Role: RoleAgg, TP: 1, EP: 1})
+			require.NoError(t, err)
+			// bf16 weights: two bytes a parameter (norms aside), the relu² MLPs' two matrices and the
+			// latent experts included.
+			assert.InEpsilon(t, 2*m.Params(), p.weightBytesGPU(&s), 0.01)
+			// Only the attention blocks keep KV: two KV heads of 128 in bf16 each.
+			attnLayers := float64(m.Layers - m.LinearLayers)
+			assert.InDelta(t, attnLayers*2*2*128*2, p.kvBytesPerTokenGPU(&s), 1e-9)
+			assert.Positive(t, p.seqStateBytesGPU(&s), "the Mamba-2 state of every sequence")
+			pred, err := p.Predict(Config{Mode: ModeAgg, Replicas: 1, Workers: []Worker{{Role: RoleAgg, Count: 1, TP: 4, EP: 1, Batch: 32}}}, 32)
+			require.NoError(t, err)
+			assert.Greater(t, pred.TTFTMs, pred.ITLMs)
+			assert.Greater(t, pred.ITLMs, 1.0)
+		})
+	}
+}
