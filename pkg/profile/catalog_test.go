@@ -84,6 +84,8 @@ func TestCatalogParams(t *testing.T) {
 		{"nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-BF16", profile.ArchMoE, 120, 12, 0},
 		{"nvidia/NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16", profile.ArchMoE, 550, 55, 0},
 		{"nvidia/Nemotron-H-56B-Base-8K", profile.ArchDense, 56, 0, 0},
+		{"meta-llama/Llama-4-Scout-17B-16E-Instruct", profile.ArchMoE, 109, 17, +1}, // 109B counts the vision encoder
+		{"meta-llama/Llama-4-Maverick-17B-128E-Instruct", profile.ArchMoE, 400, 17, +1},
 		{"zai-org/GLM-4.5", profile.ArchMoE, 355, 32, -1},
 		{"zai-org/GLM-4.5-Air", profile.ArchMoE, 106, 12, -1},
 	}

@@ -16,7 +16,7 @@ var (
 	denseArchs = []string{"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
 		"Qwen3_5ForCausalLM"}
 	moeArchs = []string{"MixtralForCausalLM", "Qwen3MoeForCausalLM", "GptOssForCausalLM", "Glm4MoeForCausalLM",
-		"MiniMaxM2ForCausalLM", "Qwen3NextForCausalLM", "Qwen3_5MoeForCausalLM"}
+		"MiniMaxM2ForCausalLM", "Qwen3NextForCausalLM", "Qwen3_5MoeForCausalLM", "Llama4ForCausalLM"}
 	mlaMoEArchs = []string{"DeepseekV3ForCausalLM", "DeepseekV2ForCausalLM", "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM"}
 	// hybridArchs interleave Mamba-2 mixers, attention and FFN blocks as layers of their own; MoE
 	// when the pattern has expert blocks.
@@ -31,6 +31,7 @@ var (
 		"KimiK25ForConditionalGeneration":    "DeepseekV3ForCausalLM",
 		"Qwen3VLForConditionalGeneration":    "Qwen3ForCausalLM",
 		"Qwen3VLMoeForConditionalGeneration": "Qwen3MoeForCausalLM",
+		"Llama4ForConditionalGeneration":     "Llama4ForCausalLM",
 	}
 )
 
@@ -108,6 +109,13 @@ type hfConfig struct {
 	MLPHiddenAct                    string   `json:"mlp_hidden_act"`
 	MoESharedExpertIntermediateSize *int     `json:"moe_shared_expert_intermediate_size"`
 	MoELatentSize                   *int     `json:"moe_latent_size"`
+
+	// Llama 4: the dense layers' MLP width, which layers are MoE, and the chunked local attention of
+	// the RoPE layers (no_rope_layers: 1 uses RoPE and the chunk, 0 is global).
+	IntermediateSizeMLP    *int  `json:"intermediate_size_mlp"`
+	InterleaveMoELayerStep *int  `json:"interleave_moe_layer_step"`
+	AttentionChunkSize     *int  `json:"attention_chunk_size"`
+	NoRopeLayers           []int `json:"no_rope_layers"`
 
 	// DeepSeek sparse attention.
 	IndexNHeads  *int `json:"index_n_heads"`
@@ -243,6 +251,16 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 				m.DenseLayers++
 			}
 		}
+	case "Llama4ForCausalLM":
+		// Every step-th layer is an MoE block of routed experts and one shared expert, all of
+		// intermediate_size; the others are dense MLPs of intermediate_size_mlp.
+		m.ExpertFFN = need("intermediate_size", c.IntermediateSize)
+		m.FFN = opt(c.IntermediateSizeMLP, m.ExpertFFN)
+		m.Experts = need("num_local_experts", c.NumLocalExperts)
+		m.TopK = need("num_experts_per_tok", c.NumExpertsPerTok)
+		m.SharedExperts = 1
+		step := max(opt(c.InterleaveMoELayerStep, 1), 1)
+		m.DenseLayers = max(m.Layers, 0) - max(m.Layers, 0)/step
 	case "Qwen3NextForCausalLM", "Qwen3_5MoeForCausalLM":
 		// Every layer is an MoE block with one gated shared expert given by its width.
 		m.ExpertFFN = need("moe_intermediate_size", c.MoeIntermediateSize)
@@ -293,6 +311,9 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 
 	m.MTPLayers = max(opt(cmpOr(c.NumNextnPredictLayers, c.MtpNumHiddenLayers), 0), 0)
 	m.SlidingWindow, m.SlidingLayers = slidingWindow(c, m.Layers)
+	if arch == "Llama4ForCausalLM" {
+		m.SlidingWindow, m.SlidingLayers = chunkedAttention(c, m.Layers)
+	}
 	m.Dtype = normalizeDtype(cmpOrString(c.TorchDtype, c.Dtype))
 
 	q, err := parseQuant(c.QuantizationConfig, hfQuant, m.IsMoE())
@@ -379,6 +400,24 @@ func blockPattern(c hfConfig) (string, error) {
 		}
 	}
 	return pat, nil
+}
+
+// chunkedAttention is Llama 4's local attention: its RoPE layers attend within chunks of
+// attention_chunk_size, costed as a window of that size; every fourth layer (or those
+// no_rope_layers marks 0) is global.
+func chunkedAttention(c hfConfig, layers int) (window, count int) {
+	if c.AttentionChunkSize == nil || *c.AttentionChunkSize <= 0 {
+		return 0, 0
+	}
+	if len(c.NoRopeLayers) > 0 {
+		for _, r := range c.NoRopeLayers {
+			if r != 0 {
+				count++
+			}
+		}
+		return *c.AttentionChunkSize, min(count, max(layers, 0))
+	}
+	return *c.AttentionChunkSize, max(layers, 0) - max(layers, 0)/4
 }
 
 // linearLayers counts the linear-attention layers: from layer_types when given, else every layer but

@@ -222,6 +222,17 @@ func TestParseConfig(t *testing.T) {
 				LinearValueDim: 64, LinearConvKernel: 4},
 		},
 		{
+			name: "llama-4: interleaved MoE with a shared expert; chunked attention on the RoPE layers",
+			data: []byte(`{"architectures":["Llama4ForConditionalGeneration"],"text_config":{"hidden_size":5120,
+				"num_hidden_layers":8,"num_attention_heads":40,"num_key_value_heads":8,"head_dim":128,
+				"intermediate_size":8192,"intermediate_size_mlp":16384,"num_local_experts":128,"num_experts_per_tok":1,
+				"interleave_moe_layer_step":2,"attention_chunk_size":8192,"vocab_size":202048,"torch_dtype":"bfloat16"}}`),
+			want: Model{ID: "x", Arch: ArchMoE, HFArch: "Llama4ForConditionalGeneration", Layers: 8, Hidden: 5120,
+				Heads: 40, KVHeads: 8, HeadDim: 128, FFN: 16384, Vocab: 202048, Dtype: "bf16",
+				Experts: 128, TopK: 1, ExpertFFN: 8192, SharedExperts: 1, DenseLayers: 4,
+				SlidingWindow: 8192, SlidingLayers: 6},
+		},
+		{
 			name: "qwen3-vl: the text_config is a Qwen3 decoder, tied through the wrapper",
 			data: []byte(`{"architectures":["Qwen3VLForConditionalGeneration"],"tie_word_embeddings":true,
 				"text_config":{"hidden_size":2048,"num_hidden_layers":28,"num_attention_heads":16,"num_key_value_heads":8,
