@@ -61,7 +61,7 @@ func run(shared string, evals int) error {
 	start.GlueUsPerLayer = cal.GlueUsPerLayer
 	cv := profile.CrossValidate(rows, start, evals)
 	toolutil.PrintTable(os.Stdout, "Leave one model out (each model predicted by a fit that never saw it)", profile.Summarize(cv))
-	toolutil.PrintTable(os.Stdout, "Leave one model out, H100/H200/B200 only", profile.Summarize(toolutil.OnSystems(cv, "h100_sxm", "h200_sxm", "b200_sxm")))
+	toolutil.PrintTable(os.Stdout, "Leave one model out, H100/H200/B200 only", profile.Summarize(toolutil.OnSystems(cv, targetSystems...)))
 	toolutil.PrintTable(os.Stdout, "Leave one model out, by model (first column: the model left out)",
 		profile.SummarizeBy(cv, func(r *profile.ServingRow) string { return r.Fields["model_path"] }))
 	return nil
