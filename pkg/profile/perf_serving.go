@@ -66,9 +66,9 @@ func (p *Predictor) gpuScale() float64 {
 }
 
 // prefillStepMs is the fixed cost of an iteration that runs prompt tokens: the engine's step cost and
-// the eager launch of every kernel of every layer of a pipeline stage.
+// the eager launch of every kernel of every layer.
 func (p *Predictor) prefillStepMs() float64 {
-	return p.cal.StepMs + p.cal.PrefillKernelUs/1000*p.model.kernelsPerLayer*p.model.layers
+	return p.cal.StepMs + p.cal.PrefillKernelUs/1000*p.model.kernelsPerPass
 }
 
 // prefillTokenMs is the marginal time of one prompt token when pt prompt tokens (in whole prompts of

@@ -19,7 +19,7 @@ type modelShape struct {
 	gate                                float64 // 1 when the query projection also emits an output gate
 	mtp                                 float64 // multi-token-prediction modules
 	idxHeads, idxDim, idxTopK           float64 // DSA indexer heads and dim, tokens attended (0: dense attention)
-	kernelsPerLayer                     float64 // kernels an eager (prefill) pass launches per layer, averaged over layers
+	kernelsPerPass                      float64 // kernels an eager (prefill) pass launches in all its layers
 	attnParams, mlpParams, expertParams float64 // per layer (one expert for expertParams; attention averaged over softmax and linear layers)
 	sharedParams, embedParams           float64
 	kvElemsPerTokenLayer                float64 // K+V (or MLA latent) elements per token per layer, unsharded
@@ -97,7 +97,7 @@ func newModelShape(m Model) (modelShape, error) {
 		full := (s.layers - s.linLayers) / s.layers
 		s.attnParams = full*s.attnParams + (1-full)*m.LinearAttnParams()
 	}
-	// Kernels per layer: a dense decoder layer runs refKernelsPerLayer, four in its mixer and three
+	// Kernels of a pass: a dense decoder layer runs refKernelsPerLayer, four in its mixer and three
 	// in its MLP; MLA adds its low-rank projections, an MoE block runs the router, permutation, the
 	// expert GEMMs and the combine (and the shared expert's two, the latent projections' two).
 	mixK := float64(refKernelsPerLayer - 3)
@@ -111,7 +111,7 @@ func newModelShape(m Model) (modelShape, error) {
 	if s.latent > 0 {
 		moeK += 2
 	}
-	s.kernelsPerLayer = mixK + (3*s.denseLayers+moeK*s.moeLayers)/s.layers
+	s.kernelsPerPass = mixK*s.layers + 3*s.denseLayers + moeK*s.moeLayers
 	s.mlpParams = s.mats * s.h * s.ffn
 	s.expertParams = s.mats * s.expertIn * s.expertFFN
 	s.sharedParams = s.shared * s.mats * s.h * s.expertFFN
@@ -278,16 +278,17 @@ func (p *Predictor) stepMs(s *shard, b batchLoad) float64 {
 		attnCore = fw*core(b.prefillCtx, m.window) + (1-fw)*core(b.prefillCtx, full)
 	case m.idxTopK > 0:
 		// Sparse attention: the core attends to the top-k tokens (costed like a window of k), and the
-		// indexer scores every cached token against each query in fp8 (twice the bf16 rate).
+		// indexer scores every cached token against each query in fp8: 2·heads·dim FLOPs a pair at
+		// twice the bf16 rate, so costed as heads·dim bf16 FLOPs.
 		attnCore = core(b.prefillCtx, m.idxTopK)
 		if b.prefillTokens > 0 {
 			chunk := b.prefillTokens / math.Max(b.prefillSeqs, 1)
 			pairs := b.prefillSeqs * (chunk*b.prefillCtx + chunk*chunk/2)
-			attnCore += k.prefillAttn(2*m.idxHeads*m.idxDim*pairs) / 2
+			attnCore += k.prefillAttn(m.idxHeads * m.idxDim * pairs)
 		}
 		if b.decodeSeqs > 0 {
 			keys := b.decodeSeqs * b.decodeKV
-			attnCore += k.decodeAttn(keys*(m.idxDim+idxScaleBytes), 2*keys*m.idxHeads*m.idxDim/2)
+			attnCore += k.decodeAttn(keys*(m.idxDim+idxScaleBytes), keys*m.idxHeads*m.idxDim)
 		}
 	default:
 		attnCore = core(b.prefillCtx, full)
