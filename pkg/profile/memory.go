@@ -30,8 +30,8 @@ func (p *Predictor) weightBytesGPU(s *shard) float64 {
 	wb, eb := p.wd.bytes(), p.ed.bytes()
 	attn := m.attnParams / tp
 	if m.mla {
-		// q_a and kv_a are replicated on every TP rank.
-		rep := m.h * (m.kvLora + m.qkRope)
+		// q_a, kv_a and the DSA indexer are replicated on every TP rank.
+		rep := m.h*(m.kvLora+m.qkRope) + m.idxParams
 		if m.qLora > 0 {
 			rep += m.h * m.qLora
 		}

@@ -19,6 +19,7 @@ type modelShape struct {
 	gate                                float64 // 1 when the query projection also emits an output gate
 	mtp                                 float64 // multi-token-prediction modules
 	idxHeads, idxDim, idxTopK           float64 // DSA indexer heads and dim, tokens attended (0: dense attention)
+	idxParams                           float64 // DSA indexer weights of a layer, replicated on every TP rank
 	kernelsPerPass                      float64 // kernels an eager (prefill) pass launches in all its layers
 	attnParams, mlpParams, expertParams float64 // per layer (one expert for expertParams; attention averaged over softmax and linear layers)
 	sharedParams, embedParams           float64
@@ -86,6 +87,7 @@ func newModelShape(m Model) (modelShape, error) {
 			return modelShape{}, fmt.Errorf("model %q: sparse attention needs MLA, the indexer's heads and dim, and its top-k", m.ID)
 		}
 		s.idxHeads, s.idxDim, s.idxTopK = float64(m.IndexHeads), float64(m.IndexHeadDim), float64(m.IndexTopK)
+		s.idxParams = m.indexerParams()
 	}
 	s.attnParams = m.AttnParams()
 	if s.mla {
