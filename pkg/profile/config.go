@@ -334,7 +334,7 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 func parseNemotronH(m *Model, c hfConfig, need func(string, *int) int, opt func(*int, int) int) error {
 	pat := c.HybridOverridePattern
 	if pat == "" {
-		need("hybrid_override_pattern (or layers_block_type)", nil)
+		need("hybrid_override_pattern (or layers_block_type)", nil) // records it as missing
 		return nil
 	}
 	count := map[rune]int{}

@@ -11,9 +11,6 @@ import (
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
-// targetSystems are the GPUs the project's accuracy target names.
-var targetSystems = []string{"h100_sxm", "h200_sxm", "b200_sxm"}
-
 // A campaign is the rows one benchmark run produced: one model, system, backend version and mode.
 func campaignKey(r *profile.ServingRow) string {
 	f := r.Fields

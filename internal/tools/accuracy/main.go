@@ -12,6 +12,9 @@ import (
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
+// targetSystems are the GPUs the project's accuracy target names.
+var targetSystems = []string{"h100_sxm", "h200_sxm", "b200_sxm"}
+
 func main() {
 	shared := flag.String("shared", toolutil.SharedDir(), "the shared/ folder")
 	evals := flag.Int("evals", 400, "Nelder-Mead evaluations per backend in each leave-one-model-out refit")
