@@ -81,6 +81,12 @@ verify: ## fail when generated files drift, code is unformatted, vet or staticch
 	cp go.mod /tmp/dgdr-go.mod.bak; cp go.sum /tmp/dgdr-go.sum.bak
 	$(GO) mod tidy
 	git diff --exit-code -- go.mod go.sum || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+	$(MAKE) docs
+	git diff --exit-code -- README.md || { echo "README.md's command table is out of date: run make docs and commit"; exit 1; }
+
+.PHONY: docs
+docs: ## rewrite the command table in README.md from the plugin's cobra commands
+	$(GO) run ./internal/tools/cmdtable -readme README.md
 
 .PHONY: tables
 tables: ## re-derive the performance model's kernel tables (pkg/profile/tables) from $(SHARED)/gpu-data
