@@ -247,7 +247,7 @@ func completeDisagg(p *Predictor, c Config, conc int) (Config, error) {
 }
 
 // EstimateRow predicts one parsed row with the predictor cache of the caller.
-func EstimateRow(row *ServingRow, cache map[string]*Predictor, cal *Calib) (Prediction, error) {
+func EstimateRow(row *ServingRow, cache map[string]*Predictor) (Prediction, error) {
 	if row.Err != nil {
 		return Prediction{}, row.Err
 	}
@@ -256,17 +256,12 @@ func EstimateRow(row *ServingRow, cache map[string]*Predictor, cal *Calib) (Pred
 	p := cache[key]
 	if p == nil {
 		var err error
-		if cal != nil {
-			p, err = NewPredictorWith(t, *cal)
-		} else {
-			p, err = NewPredictor(t)
-		}
-		if err != nil {
+		if p, err = NewPredictor(t); err != nil {
 			return Prediction{}, err
 		}
 		cache[key] = p
 	}
-	return predictRow(p, row)
+	return p.PredictRow(row)
 }
 
 // raisedMemFraction is the memory fraction a row is read with when the backend's default leaves no
@@ -274,16 +269,14 @@ func EstimateRow(row *ServingRow, cache map[string]*Predictor, cal *Calib) (Pred
 // --gpu-memory-utilization, as large deployments do, to about this.
 const raisedMemFraction = 0.95
 
-// predictRow predicts a parsed row with p (its disaggregated worker counts completed). It may change
-// p's memory fraction for the call, so p must not be shared between goroutines.
-func predictRow(p *Predictor, row *ServingRow) (Prediction, error) {
+// PredictRow predicts a parsed row, its disaggregated worker counts completed from its concurrency.
+func (p *Predictor) PredictRow(row *ServingRow) (Prediction, error) {
 	pred, err := predictRowOnce(p, row)
 	var fe *FitError
 	if errors.As(err, &fe) && !p.cal.FractionOfFree && p.cal.MemFraction < raisedMemFraction {
-		saved := p.cal.MemFraction
-		p.cal.MemFraction = raisedMemFraction
-		defer func() { p.cal.MemFraction = saved }()
-		return predictRowOnce(p, row)
+		raised := *p
+		raised.cal.MemFraction = raisedMemFraction
+		return predictRowOnce(&raised, row)
 	}
 	return pred, err
 }
@@ -324,7 +317,7 @@ func EstimateCSV(r io.Reader, w io.Writer, resolve ModelResolver) (EstimateSumma
 		for _, h := range header {
 			rec = append(rec, row.Fields[h])
 		}
-		pred, err := EstimateRow(row, cache, nil)
+		pred, err := EstimateRow(row, cache)
 		if err != nil {
 			rec = append(rec, "", "", strings.Join(strings.Fields(err.Error()), " "))
 		} else {

@@ -145,7 +145,7 @@ type Predictor struct {
 	t     Target
 	model modelShape
 	k     kernels
-	cal   backendCalib
+	cal   BackendCalib
 	glue  float64 // ms per layer of fixed glue (norms, residuals, RoPE, small launches)
 	wd    dtype   // linear layers (attention projections, dense MLP, shared experts)
 	ed    dtype   // routed experts
