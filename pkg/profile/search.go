@@ -36,6 +36,7 @@ package profile
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -167,8 +168,8 @@ const maxLadderBatch = 1024
 
 // Search enumerates, predicts and selects. It fails only on an invalid request or when no backend
 // can cost the target at all; "nothing fits" and "nothing meets the SLA" are results (see
-// SearchResult.Explanation).
-func Search(req SearchRequest) (SearchResult, error) {
+// SearchResult.Explanation). Cancelling ctx stops it between candidates with ctx's error.
+func Search(ctx context.Context, req SearchRequest) (SearchResult, error) {
 	req, err := normSearch(req)
 	if err != nil {
 		return SearchResult{}, err
@@ -176,9 +177,12 @@ func Search(req SearchRequest) (SearchResult, error) {
 	parts := make([]backendSearch, len(req.Backends))
 	var wg sync.WaitGroup
 	for i, b := range req.Backends {
-		wg.Go(func() { parts[i] = searchBackend(&req, b) })
+		wg.Go(func() { parts[i] = searchBackend(ctx, &req, b) })
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return SearchResult{}, fmt.Errorf("search stopped: %w", err)
+	}
 
 	res := SearchResult{Selected: -1, Rejected: map[RejectReason]Rejections{}}
 	var errs []error
@@ -255,14 +259,16 @@ type backendSearch struct {
 
 // searcher holds one backend's predictor and request.
 type searcher struct {
+	ctx     context.Context
 	req     *SearchRequest
 	backend string
 	p       *Predictor
 	out     backendSearch
+	stop    bool // ctx was seen cancelled
 }
 
-func searchBackend(req *SearchRequest, backend string) backendSearch {
-	s := &searcher{req: req, backend: backend}
+func searchBackend(ctx context.Context, req *SearchRequest, backend string) backendSearch {
+	s := &searcher{ctx: ctx, req: req, backend: backend}
 	p, err := NewPredictor(Target{Model: req.Model, GPU: req.GPU, Backend: backend, Workload: req.Workload,
 		WeightDtype: req.WeightDtype, KVDtype: req.KVDtype})
 	if err != nil {
@@ -274,6 +280,9 @@ func searchBackend(req *SearchRequest, backend string) backendSearch {
 	s.p = p
 	s.out.method = p.Method()
 	for _, m := range req.Modes {
+		if s.stopped() {
+			break
+		}
 		switch m {
 		case ModeAgg:
 			s.searchAgg()
@@ -282,6 +291,13 @@ func searchBackend(req *SearchRequest, backend string) backendSearch {
 		}
 	}
 	return s.out
+}
+
+// stopped says the search was cancelled. It is checked before each candidate (a prediction costs a
+// few µs), so a cancelled search ends within one.
+func (s *searcher) stopped() bool {
+	s.stop = s.stop || s.ctx.Err() != nil
+	return s.stop
 }
 
 // reject records a candidate that was not predicted.
@@ -449,6 +465,9 @@ func (s *searcher) searchAgg() {
 			continue
 		}
 		for _, b := range batches(sc.w, sc.maxBatch) {
+			if s.stopped() {
+				return
+			}
 			w := sc.w
 			w.Batch = b
 			s.predict(Config{Mode: ModeAgg, Workers: []Worker{w}})
@@ -509,6 +528,9 @@ func (s *searcher) searchDisagg() {
 
 	var pOpts []roleOption
 	for _, p := range preOK {
+		if s.stopped() {
+			return
+		}
 		w := p.w
 		w.Batch = s.prefillBatch(w, p.maxBatch)
 		d := refD.w
@@ -525,6 +547,9 @@ func (s *searcher) searchDisagg() {
 		p := refP.w
 		p.Count, p.Batch = ampleWorkers, s.prefillBatch(p, refP.maxBatch)
 		for _, b := range batches(d.w, d.maxBatch) {
+			if s.stopped() {
+				return
+			}
 			w := d.w
 			w.Batch = b
 			pr, err := s.p.Predict(Config{Backend: s.backend, Mode: ModeDisagg, Replicas: 1, Workers: []Worker{p, w}}, b)
@@ -547,6 +572,9 @@ func (s *searcher) searchDisagg() {
 				continue // counted above as a budget rejection of the layout pair
 			}
 			for _, xy := range s.counts(po, do) {
+				if s.stopped() {
+					return
+				}
 				p, d := po.w, do.w
 				p.Count, d.Count = xy[0], xy[1]
 				s.predict(Config{Mode: ModeDisagg, Workers: []Worker{p, d}})
