@@ -44,6 +44,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/dgdr-dev/dgdr/internal/numfmt"
 	"github.com/dgdr-dev/dgdr/pkg/hw"
 	"github.com/dgdr-dev/dgdr/pkg/pareto"
 )
@@ -755,7 +756,7 @@ func (c Config) Layout() string {
 
 // explain writes the one-sentence reason for the selection.
 func explain(req *SearchRequest, res *SearchResult, feasible int) string {
-	target := fmt.Sprintf("TTFT ≤ %s ms and ITL ≤ %s ms", fmtMs(req.SLA.TTFTMs), fmtMs(req.SLA.ITLMs))
+	target := fmt.Sprintf("TTFT ≤ %s ms and ITL ≤ %s ms", numfmt.Fixed(req.SLA.TTFTMs, 2), numfmt.Fixed(req.SLA.ITLMs, 2))
 	if res.Selected < 0 {
 		closest := ""
 		for _, r := range RejectReasons {
@@ -792,8 +793,4 @@ func rejectedSummary(rej map[RejectReason]Rejections) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
-}
-
-func fmtMs(v float64) string {
-	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
 }
