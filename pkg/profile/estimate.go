@@ -12,27 +12,6 @@ import (
 	"github.com/dgdr-dev/dgdr/pkg/hw"
 )
 
-// Estimating rows of a benchmark table: the column layout of shared/calibration's
-// serving_measurements_train.csv (system, backend, model_path, precision, gemm_quant_mode,
-// moe_quant_mode, mode, isl, osl, batch_size, tp_size, pp_size, attention_dp_size, moe_ep_size,
-// prefill_*/decode_* with *_num_workers and *_batch_size, concurrency; measured silicon_ttft_ms and
-// silicon_tpot_ms may be absent).
-//
-// How a row becomes a query:
-//   - precision: gemm_quant_mode for the linear layers and moe_quant_mode for the routed experts
-//     (either empty: the checkpoint's); precision alone stands for both; none: the checkpoint's.
-//   - agg: one worker of tp_size × attention_dp_size × pp_size GPUs; its Batch is batch_size per
-//     attention-DP rank times the ranks.
-//   - disagg: a prefill and a decode worker from the prefill_*/decode_* columns. Their counts
-//     (*_num_workers) default to what the concurrency needs: as many decode workers as it takes to
-//     hold the concurrency in their KV cache (at least one), and as many prefill workers as match the
-//     decode pool's request rate (rate matching, at least one). A missing decode batch is the
-//     concurrency over the decode workers.
-//   - MoE workers recorded with the GPU count squared (tp_size or attention_dp_size g², moe_tp_size =
-//     moe_ep_size = g) are read as g GPUs (see unsquare).
-//   - concurrency: the concurrency column when present; else batch_size × attention_dp_size (agg) or
-//     decode batch × decode workers (disagg).
-
 // EstimateColumns are the columns EstimateCSV appends.
 var EstimateColumns = []string{"predicted_ttft_ms", "predicted_tpot_ms", "error"}
 

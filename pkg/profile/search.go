@@ -1,39 +1,5 @@
 package profile
 
-// The rapid search: enumerate deployable configurations, predict each with the performance model,
-// keep the Pareto front of tokens/s/GPU against tokens/s/user and select one under the SLA.
-//
-// # Search space
-//
-// For every backend (one, or all of Backends) and mode (agg, disagg):
-//   - worker shapes: TP (and for MoE models attention DP and EP) over powers of two up to the GPUs
-//     of a node, so a worker never spans nodes; multinode workers take whole nodes (TP = GPUs per
-//     node, PP or DP across the nodes) and are tried when SearchRequest.MultiNode is set or when no
-//     single-node worker of a role fits the model in memory;
-//   - batch (max concurrent sequences per worker) on a roughly √2-spaced ladder from 1 to 1024,
-//     capped at the largest batch whose KV cache fits (a batch above it only queues);
-//   - disagg: prefill workers batch whole prompts up to the engine's per-step token budget; the
-//     prefill and decode worker counts of one replica (xPyD) are searched around the rate-matched
-//     ratio (prefill capacity against decode capacity) and above it (spare prefill lowers TTFT);
-//   - replicas: as many copies of the worker set as the GPU budget holds (floor(total/per-replica)).
-//
-// Disagg prunes before pairing: each prefill option is probed alone (its capacity and idle TTFT,
-// with ample decode behind it) and each decode option alone (its ITL and tokens/s/GPU at full
-// batch, with ample prefill in front); only the options on each role's own Pareto front are paired.
-//
-// # Selection
-//
-// Every predicted candidate is checked against the SLA (TTFT and ITL upper bounds). The front is
-// computed over the predicted candidates that meet the TTFT target (all predicted ones when none
-// does): x = tokens/s/user (= 1000/ITL), y = tokens/s/GPU. The selection is the candidate with the
-// highest tokens/s/GPU among those meeting both targets, ties to the higher tokens/s/user and then
-// to enumeration order; when none meets them it is the closest (smallest sum of relative excesses)
-// with what it misses. Tokens/s/GPU counts the GPUs the configuration uses; GPUs of the budget
-// left over by floor(total/per-replica) are not charged (AIC divides by the whole budget instead).
-//
-// The result is deterministic: backends are searched concurrently but merged in a fixed order,
-// and every loop runs over ordered slices.
-
 import (
 	"cmp"
 	"context"
