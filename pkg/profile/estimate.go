@@ -225,8 +225,8 @@ func completeDisagg(p *Predictor, c Config, conc int) (Config, error) {
 	return c, nil
 }
 
-// EstimateRow predicts one parsed row with the predictor cache of the caller.
-func EstimateRow(row *ServingRow, cache map[string]*Predictor) (Prediction, error) {
+// estimateRow predicts one parsed row with the predictor cache of the caller.
+func estimateRow(row *ServingRow, cache map[string]*Predictor) (Prediction, error) {
 	if row.Err != nil {
 		return Prediction{}, row.Err
 	}
@@ -296,7 +296,7 @@ func EstimateCSV(r io.Reader, w io.Writer, resolve ModelResolver) (EstimateSumma
 		for _, h := range header {
 			rec = append(rec, row.Fields[h])
 		}
-		pred, err := EstimateRow(row, cache)
+		pred, err := estimateRow(row, cache)
 		if err != nil {
 			rec = append(rec, "", "", strings.Join(strings.Fields(err.Error()), " "))
 		} else {
