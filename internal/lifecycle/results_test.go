@@ -21,7 +21,7 @@ func TestResultsConfigMapFitsAndRoundTrips(t *testing.T) {
 	require.NoError(t, err)
 	req := profile.SearchRequest{Model: m, GPU: g, Workload: profile.Workload{ISL: 512, OSL: 128},
 		SLA: profile.SLA{TTFTMs: 100, ITLMs: 15}, TotalGPUs: 64}
-	res, err := profile.Search(req)
+	res, err := profile.Search(t.Context(), req)
 	require.NoError(t, err)
 	report := profile.NewReport(&req, &res, true)
 	require.Greater(t, len(report.Candidates), 1000)

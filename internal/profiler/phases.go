@@ -175,7 +175,7 @@ func (r *run) profile(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequ
 	}
 
 	req := searchRequest(d, p)
-	res, err := profile.Search(req)
+	res, err := profile.Search(ctx, req)
 	if err != nil {
 		return nil, specError(v1alpha1.ConditionProfilingComplete, "SearchFailed", "%v", err)
 	}

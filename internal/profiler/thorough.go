@@ -184,7 +184,7 @@ type budgetDetail struct {
 func (r *run) thorough(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, p *plan) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
 	o := r.Thorough.withDefaults()
 	req := searchRequest(d, p)
-	rapid, err := profile.Search(req)
+	rapid, err := profile.Search(ctx, req)
 	if err != nil {
 		return nil, specError(v1alpha1.ConditionProfilingComplete, "SearchFailed", "%v", err)
 	}
@@ -548,7 +548,7 @@ func admissionEstimate(d *v1alpha1.DynamoGraphDeploymentRequest, available time.
 	go func() {
 		o := ThoroughOptions{}.withDefaults()
 		req := searchRequest(d, p)
-		res, err := profile.Search(req)
+		res, err := profile.Search(context.TODO(), req)
 		if err != nil {
 			close(out)
 			return

@@ -33,7 +33,7 @@ func TestPlanCandidates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			req := profile.SearchRequest{Model: target.Model, GPU: target.GPU, Backends: tt.backends, Workload: target.Workload,
 				SLA: tt.sla, TotalGPUs: tt.total, GPUsPerNode: 8}
-			res, err := profile.Search(req)
+			res, err := profile.Search(t.Context(), req)
 			require.NoError(t, err)
 			cands := planCandidates(req, res, settings)
 			require.NotEmpty(t, cands)

@@ -26,7 +26,7 @@ func planSearch(t *testing.T) (profile.SearchRequest, profile.SearchResult) {
 	require.NoError(t, err)
 	req := profile.SearchRequest{Model: m, GPU: g, Workload: profile.Workload{ISL: 512, OSL: 128},
 		SLA: profile.SLA{TTFTMs: 100, ITLMs: 15}, TotalGPUs: 8}
-	res, err := profile.Search(req)
+	res, err := profile.Search(t.Context(), req)
 	require.NoError(t, err)
 	return req, res
 }

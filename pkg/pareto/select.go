@@ -3,8 +3,8 @@ package pareto
 import (
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
+
+	"github.com/dgdr-dev/dgdr/internal/numfmt"
 )
 
 // Bound is an upper limit on one metric of a candidate, such as TTFT ≤ 100 ms.
@@ -43,23 +43,14 @@ func (m Miss) String() string {
 		unit = " " + m.Unit
 	}
 	d := 1
-	for d < 4 && fixed(m.Value, d) == fixed(m.Limit, d) {
+	for d < 4 && numfmt.Fixed(m.Value, d) == numfmt.Fixed(m.Limit, d) {
 		d++
 	}
 	rel := ""
 	if r := m.Relative(); !math.IsInf(r, 0) {
 		rel = fmt.Sprintf(", +%.0f%%", 100*r)
 	}
-	return fmt.Sprintf("%s %s%s > %s%s (+%s%s%s)", m.Name, fixed(m.Value, d), unit, fixed(m.Limit, d), unit, fixed(m.Over(), d), unit, rel)
-}
-
-// fixed prints v with at most d decimals, without trailing zeros.
-func fixed(v float64, d int) string {
-	s := strconv.FormatFloat(v, 'f', d, 64)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	return s
+	return fmt.Sprintf("%s %s%s > %s%s (+%s%s%s)", m.Name, numfmt.Fixed(m.Value, d), unit, numfmt.Fixed(m.Limit, d), unit, numfmt.Fixed(m.Over(), d), unit, rel)
 }
 
 // Misses lists the bounds item exceeds, in the order of bounds. A NaN value counts as a miss.

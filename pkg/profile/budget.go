@@ -1,11 +1,5 @@
 package profile
 
-// The thorough search's budget: what measuring candidate deployments on the cluster is expected to
-// cost in GPU-hours and wall time, computed before anything is deployed so that the user sees it
-// first. The estimate is a schedule: candidates start in the order given, each as soon as enough
-// GPUs of the budget are free (and fewer than MaxParallel run), hold their GPUs from creation until
-// they are deleted, and are dropped from the plan when they would end after the deadline.
-
 import (
 	"fmt"
 	"math"

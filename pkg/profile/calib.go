@@ -4,42 +4,30 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+
+	"github.com/dgdr-dev/dgdr/pkg/hw"
 )
 
-// Calibration: the constants that turn composed kernel times into engine-level TTFT and ITL.
-//
-// Method (reproduce with `go run ./internal/tools/fit`, which rewrites tables/calib.json):
-//  1. GlueUsPerLayer: the cost the kernel tables leave out or double count (norm, residual, RoPE and
-//     KV-write kernels, launch costs that back-to-back CUDA-graph replay hides), per layer of the
-//     reference dense decoder and applied per kernel (refKernelsPerLayer), is chosen so the composed
-//     decode step of the Llama-3.1-8B-shaped model matches
-//     shared/gpu-data/h100_sxm/e2e_llama3.1-8b_bf16.csv (CUDA-graph decode rows) in least squares.
-//  2. The fitted parameters of backendCalib are found by Nelder–Mead in log space on
-//     shared/calibration/serving_measurements_train.csv (read at fit time, never copied). The loss is
-//     the absolute log error of TTFT plus that of ITL, averaged per (model, mode) group and weighted by
-//     √rows of the group, plus 0.02 × the squared log distance of each parameter from its prior
-//     (defaultCalib), so that constants the rows barely inform stay physical.
-//  3. Parameters are never per model or per GPU. Kernel physics (decode/prefill/MoE/MLA scales, the
-//     per-collective cost) is global, one value for all backends; each backend has its overheads (per
-//     step, per layer, per sequence, per request) and how its scheduler queues (burst). Two rounds alternate: global parameters on all aggregated rows, each backend's on its
-//     aggregated rows, then the disaggregation parameters (KV transfer, prefill provisioning) on the
-//     disaggregated rows — which give neither worker counts nor speculative-decoding settings, so they
-//     inform nothing else. `make bench-accuracy` refits with each model left out to measure how this
-//     carries to models the fit never saw.
-//  4. The memory policy (MemFraction, FractionOfFree, ReserveGiB, KVOnDemand, ChunkTokens) is not fitted: it is the
-//     backends' documented defaults (vLLM gpu_memory_utilization 0.9 of the total; SGLang
-//     mem_fraction_static ≈ 0.88 of the total; TRT-LLM free_gpu_memory_fraction 0.9 of what is free
-//     after the weights; 8192-token prefill budgets; paged on-demand KV in vLLM and SGLang, whole
-//     sequences reserved by TRT-LLM's default capacity scheduler).
+// Calib is the calibration: the constants that turn composed kernel times into engine-level TTFT and
+// ITL. The binary embeds one (tables/calib.json), fitted by `make calibrate` on measured serving rows;
+// internal/calib holds the fit and documents its method. Parameters are never per model or per GPU.
+// The memory policy (MemFraction, FractionOfFree, ReserveGiB, KVOnDemand, ChunkTokens) is not fitted:
+// it is the backends' documented defaults (vLLM gpu_memory_utilization 0.9 of the total; SGLang
+// mem_fraction_static ≈ 0.88 of the total; TRT-LLM free_gpu_memory_fraction 0.9 of what is free
+// after the weights; 8192-token prefill budgets; paged on-demand KV in vLLM and SGLang, whole
+// sequences reserved by TRT-LLM's default capacity scheduler).
 type Calib struct {
-	Method         string                  `json:"method"`
+	Method string `json:"method"`
+	// GlueUsPerLayer is the cost the kernel tables leave out or double count (norm, residual, RoPE and
+	// KV-write kernels, launch costs that back-to-back CUDA-graph replay hides), per layer of the
+	// reference dense decoder (E2EModel) and applied per kernel (refKernelsPerLayer).
 	GlueUsPerLayer float64                 `json:"glueUsPerLayer"`
-	Backends       map[string]backendCalib `json:"backends"`
+	Backends       map[string]BackendCalib `json:"backends"`
 }
 
-// backendCalib is one backend's constants (the global ones repeated in each). The fitted ones are
-// marked; see Calib for the method.
-type backendCalib struct {
+// BackendCalib is one backend's constants (the global ones repeated in each). The fitted ones are
+// marked.
+type BackendCalib struct {
 	// StepMs is the engine's fixed cost per iteration (scheduling, sampling, launch) — fitted.
 	StepMs float64 `json:"stepMs"`
 	// LayerUs is the engine's cost per layer per iteration outside the captured graph (eager
@@ -108,9 +96,10 @@ type backendCalib struct {
 // calibFile is the embedded calibration in tables/.
 const calibFile = "calib.json"
 
-// defaultCalib holds the priors the fit starts from (and the memory policy it keeps).
-func defaultCalib() Calib {
-	base := backendCalib{StepMs: 1, LayerUs: 5, SeqUs: 10, SeqLayerUs: 0.2, PrefillKernelUs: 20, RooflineScale: 1, DecodeScale: 1, PrefillScale: 1, PrefillReqMs: 5, Burst: 0.3, MoEScale: 1, MLAScale: 1, CollectiveUs: 5, CommScale: 1,
+// DefaultCalibration returns the priors the fit starts from (and the memory policy it keeps); the
+// embedded calibration is read over it.
+func DefaultCalibration() Calib {
+	base := BackendCalib{StepMs: 1, LayerUs: 5, SeqUs: 10, SeqLayerUs: 0.2, PrefillKernelUs: 20, RooflineScale: 1, DecodeScale: 1, PrefillScale: 1, PrefillReqMs: 5, Burst: 0.3, MoEScale: 1, MLAScale: 1, CollectiveUs: 5, CommScale: 1,
 		KVTransferScale: 1, PrefillShare: 1, MTPAccept: 1.8, ChunkTokens: 8192, MemFraction: 0.9, ReserveGiB: 2.5, MixedPrefill: true}
 	vllm, sglang, trt := base, base, base
 	vllm.KVOnDemand, sglang.KVOnDemand = true, true
@@ -120,7 +109,7 @@ func defaultCalib() Calib {
 	return Calib{
 		Method:         "priors (not fitted)",
 		GlueUsPerLayer: 15,
-		Backends:       map[string]backendCalib{BackendVLLM: vllm, BackendSGLang: sglang, BackendTRTLLM: trt},
+		Backends:       map[string]BackendCalib{BackendVLLM: vllm, BackendSGLang: sglang, BackendTRTLLM: trt},
 	}
 }
 
@@ -129,7 +118,7 @@ var loadCalib = sync.OnceValues(func() (*Calib, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read embedded calibration (run go run ./internal/tools/fit): %w", err)
 	}
-	c := defaultCalib()
+	c := DefaultCalibration()
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("parse embedded calibration: %w", err)
 	}
@@ -141,9 +130,6 @@ var loadCalib = sync.OnceValues(func() (*Calib, error) {
 	return &c, nil
 })
 
-// DefaultCalibration returns the priors (for the fitting tool).
-func DefaultCalibration() Calib { return defaultCalib() }
-
 // EmbeddedCalibration returns the calibration the binary ships.
 func EmbeddedCalibration() (Calib, error) {
 	c, err := loadCalib()
@@ -153,17 +139,42 @@ func EmbeddedCalibration() (Calib, error) {
 	return *c, nil
 }
 
-// NewPredictorWith is NewPredictor with an explicit calibration (fitting and cross-validation).
-func NewPredictorWith(t Target, c Calib) (*Predictor, error) {
-	p, err := NewPredictor(t)
-	if err != nil {
-		return nil, err
-	}
+// WithCalibration is p under calibration c (for fitting and cross-validation); p is unchanged.
+func (p *Predictor) WithCalibration(c Calib) (*Predictor, error) {
 	bc, ok := c.Backends[p.t.Backend]
 	if !ok {
 		return nil, fmt.Errorf("calibration lacks backend %q", p.t.Backend)
 	}
-	p.cal = bc
-	p.glue = c.GlueUsPerLayer / 1000
-	return p, nil
+	q := *p
+	q.cal = bc
+	q.glue = c.GlueUsPerLayer / 1000
+	return &q, nil
+}
+
+// DecodeStepPoint is one measured whole-model decode step: what the glue is fitted to and checked
+// against.
+type DecodeStepPoint struct {
+	Batch, KV int
+	Ms        float64
+}
+
+// E2EModel is the reference dense decoder the glue is defined on: the Llama-3.1-8B shape of
+// shared/gpu-data's whole-step table (its README gives it: 32 layers, hidden 4096, 32 query / 8 KV
+// heads, FFN 14336, vocab 128256, bf16).
+var E2EModel = Model{ID: "e2e-llama3.1-8b", Arch: ArchDense, Layers: 32, Hidden: 4096, Heads: 32, KVHeads: 8,
+	HeadDim: 128, FFN: 14336, Vocab: 128256, Dtype: "bf16"}
+
+// ComposedDecodeMs is the composed GPU time of one decode step of m on g (TP 1) with the given glue
+// (µs per layer): the kernel composition alone, without the serving model.
+func ComposedDecodeMs(m Model, g hw.GPU, glueUs float64, batch, kv int) (float64, error) {
+	p, err := NewPredictor(Target{Model: m, GPU: g, Backend: BackendVLLM, Workload: Workload{ISL: kv, OSL: 1}})
+	if err != nil {
+		return 0, err
+	}
+	p.glue = glueUs / 1000
+	s, err := p.shard(Worker{TP: 1, PP: 1, DP: 1, EP: 1})
+	if err != nil {
+		return 0, err
+	}
+	return p.stepMs(&s, batchLoad{decodeSeqs: float64(batch), decodeKV: float64(kv)}), nil
 }

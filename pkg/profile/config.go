@@ -2,6 +2,7 @@ package profile
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -174,7 +175,7 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 		if len(tc.QuantizationConfig) == 0 {
 			tc.QuantizationConfig = c.QuantizationConfig
 		}
-		tc.TorchDtype = cmpOrString(tc.TorchDtype, tc.Dtype, c.TorchDtype, c.Dtype)
+		tc.TorchDtype = cmp.Or(tc.TorchDtype, tc.Dtype, c.TorchDtype, c.Dtype)
 		c, arch = tc, text
 	}
 	switch {
@@ -314,7 +315,7 @@ func parseConfig(id string, data, hfQuant []byte) (Model, error) {
 	if arch == "Llama4ForCausalLM" {
 		m.SlidingWindow, m.SlidingLayers = chunkedAttention(c, m.Layers)
 	}
-	m.Dtype = normalizeDtype(cmpOrString(c.TorchDtype, c.Dtype))
+	m.Dtype = normalizeDtype(cmp.Or(c.TorchDtype, c.Dtype))
 
 	q, err := parseQuant(c.QuantizationConfig, hfQuant, m.IsMoE())
 	if err != nil {
@@ -552,15 +553,6 @@ func cmpOr(ps ...*int) *int {
 		}
 	}
 	return nil
-}
-
-func cmpOrString(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // LoadConfigFile reads and parses a config.json; the model id is the file's folder name.

@@ -12,27 +12,6 @@ import (
 	"github.com/dgdr-dev/dgdr/pkg/hw"
 )
 
-// Estimating rows of a benchmark table: the column layout of shared/calibration's
-// serving_measurements_train.csv (system, backend, model_path, precision, gemm_quant_mode,
-// moe_quant_mode, mode, isl, osl, batch_size, tp_size, pp_size, attention_dp_size, moe_ep_size,
-// prefill_*/decode_* with *_num_workers and *_batch_size, concurrency; measured silicon_ttft_ms and
-// silicon_tpot_ms may be absent).
-//
-// How a row becomes a query:
-//   - precision: gemm_quant_mode for the linear layers and moe_quant_mode for the routed experts
-//     (either empty: the checkpoint's); precision alone stands for both; none: the checkpoint's.
-//   - agg: one worker of tp_size × attention_dp_size × pp_size GPUs; its Batch is batch_size per
-//     attention-DP rank times the ranks.
-//   - disagg: a prefill and a decode worker from the prefill_*/decode_* columns. Their counts
-//     (*_num_workers) default to what the concurrency needs: as many decode workers as it takes to
-//     hold the concurrency in their KV cache (at least one), and as many prefill workers as match the
-//     decode pool's request rate (rate matching, at least one). A missing decode batch is the
-//     concurrency over the decode workers.
-//   - MoE workers recorded with the GPU count squared (tp_size or attention_dp_size g², moe_tp_size =
-//     moe_ep_size = g) are read as g GPUs (see unsquare).
-//   - concurrency: the concurrency column when present; else batch_size × attention_dp_size (agg) or
-//     decode batch × decode workers (disagg).
-
 // EstimateColumns are the columns EstimateCSV appends.
 var EstimateColumns = []string{"predicted_ttft_ms", "predicted_tpot_ms", "error"}
 
@@ -246,8 +225,8 @@ func completeDisagg(p *Predictor, c Config, conc int) (Config, error) {
 	return c, nil
 }
 
-// EstimateRow predicts one parsed row with the predictor cache of the caller.
-func EstimateRow(row *ServingRow, cache map[string]*Predictor, cal *Calib) (Prediction, error) {
+// estimateRow predicts one parsed row with the predictor cache of the caller.
+func estimateRow(row *ServingRow, cache map[string]*Predictor) (Prediction, error) {
 	if row.Err != nil {
 		return Prediction{}, row.Err
 	}
@@ -256,17 +235,12 @@ func EstimateRow(row *ServingRow, cache map[string]*Predictor, cal *Calib) (Pred
 	p := cache[key]
 	if p == nil {
 		var err error
-		if cal != nil {
-			p, err = NewPredictorWith(t, *cal)
-		} else {
-			p, err = NewPredictor(t)
-		}
-		if err != nil {
+		if p, err = NewPredictor(t); err != nil {
 			return Prediction{}, err
 		}
 		cache[key] = p
 	}
-	return predictRow(p, row)
+	return p.PredictRow(row)
 }
 
 // raisedMemFraction is the memory fraction a row is read with when the backend's default leaves no
@@ -274,16 +248,14 @@ func EstimateRow(row *ServingRow, cache map[string]*Predictor, cal *Calib) (Pred
 // --gpu-memory-utilization, as large deployments do, to about this.
 const raisedMemFraction = 0.95
 
-// predictRow predicts a parsed row with p (its disaggregated worker counts completed). It may change
-// p's memory fraction for the call, so p must not be shared between goroutines.
-func predictRow(p *Predictor, row *ServingRow) (Prediction, error) {
+// PredictRow predicts a parsed row, its disaggregated worker counts completed from its concurrency.
+func (p *Predictor) PredictRow(row *ServingRow) (Prediction, error) {
 	pred, err := predictRowOnce(p, row)
 	var fe *FitError
 	if errors.As(err, &fe) && !p.cal.FractionOfFree && p.cal.MemFraction < raisedMemFraction {
-		saved := p.cal.MemFraction
-		p.cal.MemFraction = raisedMemFraction
-		defer func() { p.cal.MemFraction = saved }()
-		return predictRowOnce(p, row)
+		raised := *p
+		raised.cal.MemFraction = raisedMemFraction
+		return predictRowOnce(&raised, row)
 	}
 	return pred, err
 }
@@ -324,7 +296,7 @@ func EstimateCSV(r io.Reader, w io.Writer, resolve ModelResolver) (EstimateSumma
 		for _, h := range header {
 			rec = append(rec, row.Fields[h])
 		}
-		pred, err := EstimateRow(row, cache, nil)
+		pred, err := estimateRow(row, cache)
 		if err != nil {
 			rec = append(rec, "", "", strings.Join(strings.Fields(err.Error()), " "))
 		} else {

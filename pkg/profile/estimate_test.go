@@ -123,7 +123,7 @@ func FuzzReadServingRows(f *testing.F) {
 		}
 		cache := map[string]*Predictor{}
 		for i := range rows {
-			pred, err := EstimateRow(&rows[i], cache, nil)
+			pred, err := estimateRow(&rows[i], cache)
 			if err == nil && (pred.TTFTMs <= 0 || pred.ITLMs <= 0) {
 				t.Fatalf("row %d: non-positive prediction %+v", i, pred)
 			}
@@ -145,18 +145,18 @@ b200_sxm,trtllm,meta-llama/Llama-3.1-70B,fp8,,disagg,1024,1024,,,,,4,,4,,16
 	require.Len(t, rows, 3)
 
 	cache := map[string]*Predictor{}
-	_, err = EstimateRow(&rows[0], cache, nil)
+	_, err = estimateRow(&rows[0], cache)
 	require.NoError(t, err, "answered with the memory fraction raised")
 	p := cache[rows[0].Target.key()]
 	require.ErrorIs(t, p.Fit(rows[0].Config.Workers[0]), ErrNoFit, "the backend's default fraction does not hold the weights")
 
 	assert.Equal(t, assumedSpecDraft, rows[1].Target.SpecDraft, "DeepSeek-R1 ships an MTP module")
 	assert.Zero(t, rows[2].Target.SpecDraft, "Llama has none")
-	spec, err := EstimateRow(&rows[1], cache, nil)
+	spec, err := estimateRow(&rows[1], cache)
 	require.NoError(t, err)
 	plain := rows[1]
 	plain.Target.SpecDraft = 0
-	noSpec, err := EstimateRow(&plain, cache, nil)
+	noSpec, err := estimateRow(&plain, cache)
 	require.NoError(t, err)
 	assert.Less(t, spec.ITLMs, noSpec.ITLMs)
 }

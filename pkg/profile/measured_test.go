@@ -57,7 +57,7 @@ func TestSearchRequestPredictor(t *testing.T) {
 	g, err := hw.Lookup("h200_sxm")
 	require.NoError(t, err)
 	req := SearchRequest{Model: m, GPU: g, Workload: Workload{ISL: 512, OSL: 64}, SLA: SLA{TTFTMs: 200, ITLMs: 20}, TotalGPUs: 4, GPUsPerNode: 4}
-	res, err := Search(req)
+	res, err := Search(t.Context(), req)
 	require.NoError(t, err)
 	p, err := req.Predictor("vllm")
 	require.NoError(t, err)

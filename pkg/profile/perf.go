@@ -1,47 +1,5 @@
 package profile
 
-// The performance model: how fast a Config serves a Target, without a GPU.
-//
-// # API (for the search)
-//
-//	p, err := profile.NewPredictor(profile.Target{Model: m, GPU: g, Backend: "vllm", Workload: w})
-//	pred, err := p.Predict(cfg, concurrency)   // fast, no allocation; call it thousands of times
-//	n, err := p.MaxBatch(worker)               // the largest Batch whose KV cache fits (ErrNoFit if none)
-//	err := p.Fit(worker)                       // nil, or a *FitError (errors.Is(err, ErrNoFit)) saying why not
-//	mem := p.Memory(worker, batch)             // per-GPU memory breakdown
-//
-// Predict(t, c, n) is the one-shot form (it builds a Predictor each call: keep a Predictor per target
-// in loops). A Predictor is immutable and safe for concurrent use.
-//
-// Conventions:
-//   - Config.Workers is one RoleAgg worker for ModeAgg, or one RolePrefill and one RoleDecode worker for
-//     ModeDisagg; Worker.Count is per replica; Config.Replicas ≥ 1 copies of that set.
-//   - Worker.Batch is the most sequences one worker (all its attention-DP ranks together) runs at once;
-//     for a prefill worker, the most prompts it prefills in one step. Worker.EP is the expert-parallel
-//     degree of the MoE layers; the experts are also split TP×DP/EP ways (MoE tensor parallelism).
-//   - concurrency is the benchmark's concurrent requests across the whole Config (closed loop: each
-//     finished request is replaced at once). concurrency ≤ 0 means "as many as the batch slots":
-//     Σ Count·Batch of the agg workers, or of the decode workers.
-//   - TTFT includes queueing under that concurrency; ITL (= TPOT) is the mean time between output
-//     tokens of one request. Tokens/s/GPU counts output tokens over all GPUs of the Config.
-//   - Method says where the kernel times came from: "kernel-table" (the GPU's measured tables in
-//     tables/, interpolated) or "roofline" (the catalog's peak figures with the reference GPU's measured
-//     utilisation curves; communication always uses the interconnect's published figures).
-//
-// # Model (what is computed)
-//
-// A forward step of a worker is composed per GPU from operators: the GEMMs of attention and MLP (or
-// routed and shared experts), prefill attention (FLOPs), decode attention (KV bytes, GQA or MLA),
-// norms/elementwise (bytes) plus a per-kernel glue cost fitted on the measured whole-model decode steps,
-// the logits GEMM, and communication: TP all-reduce, EP all-to-all (attention-DP), PP send/recv. Each
-// kernel time is roofline/utilisation with the utilisation interpolated in the GPU's kernel table.
-// Serving turns steps into TTFT and ITL with a closed-loop mean-field model (perf_serving.go): continuous
-// batching with chunked prefill sharing the step with decode (agg), or prefill and decode pools joined
-// by a KV transfer over the interconnect (disagg), both with a prefill queue under the concurrency. The
-// backend-specific constants (per-step and per-sequence overheads, engine efficiency, queue burstiness)
-// are fitted on shared/calibration by `go run ./internal/tools/fit` and embedded (tables/calib.json);
-// see calib.go for the method.
-
 import (
 	"errors"
 	"fmt"
@@ -145,7 +103,7 @@ type Predictor struct {
 	t     Target
 	model modelShape
 	k     kernels
-	cal   backendCalib
+	cal   BackendCalib
 	glue  float64 // ms per layer of fixed glue (norms, residuals, RoPE, small launches)
 	wd    dtype   // linear layers (attention projections, dense MLP, shared experts)
 	ed    dtype   // routed experts

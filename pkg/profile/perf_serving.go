@@ -2,28 +2,8 @@ package profile
 
 import "math"
 
-// Serving model: from step times to TTFT and ITL under a closed-loop concurrency.
-//
-// Every attention-DP rank of every worker is an engine with n requests in a closed loop (a finished
-// request is replaced at once) and b batch slots. Mean field, per engine:
-//
-//   - ρ, the share of time spent prefilling, is X·I·τ, where X is the request rate, I the prompt
-//     length and τ the marginal GPU time of one prompt token (in a step already carrying the decode
-//     batch when the backend mixes them, alone otherwise);
-//   - ITL = D(N_d)/(1−ρ): prefill work stretches the decode step D of the N_d decoding sequences;
-//   - TTFT = S + W_burst + W_queue + the per-request cost, where S is one prompt's prefill (its chunks
-//     and the decode work riding in them), W_burst = Burst·(n−1)/2·I·τ_full the wait behind prompts
-//     arriving together (closed-loop benchmarks start all requests at once and fixed output lengths keep
-//     them in waves), and W_queue = S·ρ/(2(1−ρ)) the ordinary queueing of a busy server;
-//   - N_d is every admitted sequence (min(n, b)) and X = n/(TTFT + (O−1)·ITL) closes the loop
-//     (Little's law); a few damped fixed-point iterations converge.
-//
-// Requests beyond the batch slots (or the KV capacity) wait outside: TTFT grows by their count over X.
-// Disaggregated serving runs the same loop over a prefill pool (capacity μ_p from batched prefill steps)
-// and a decode pool joined by a KV transfer over the interconnect; TTFT is the larger of the light-load
-// value and the saturation bound C/μ_p − (O−1)·ITL of a closed network whose prefill pool is the
-// bottleneck.
-
+// fixedPointIters is the damped fixed-point iterations that close the serving loop (package doc,
+// Serving model).
 const fixedPointIters = 25
 
 // engineLoad is the fixed part of one engine's serving problem.

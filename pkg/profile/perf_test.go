@@ -2,6 +2,7 @@ package profile
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -168,16 +169,9 @@ func TestComposedStepAgainstE2E(t *testing.T) {
 		require.NoError(t, err)
 		e := ms/pt.Ms - 1
 		t.Logf("decode batch %3d kv %5d: composed %.2f ms, measured %.2f ms (%+.1f%%)", pt.Batch, pt.KV, ms, pt.Ms, 100*e)
-		worst = max(worst, abs(e))
+		worst = max(worst, math.Abs(e))
 	}
 	assert.Less(t, worst, 0.12, "composed decode steps within 12%% of the measured whole steps")
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
 
 // TestHybridLinearAttention: Qwen3.5's linear-attention layers keep a fixed recurrent state instead

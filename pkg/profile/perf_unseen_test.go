@@ -2,6 +2,7 @@ package profile
 
 import (
 	"encoding/csv"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -47,7 +48,7 @@ func TestComposedStepOnUnseenShapes(t *testing.T) {
 		require.NoError(t, err)
 		e := ms/measured - 1
 		t.Logf("%-10s decode batch %3d kv %4d: composed %6.2f ms, measured %6.2f ms (%+.1f%%)", r[0], batch, kv, ms, measured, 100*e)
-		errs = append(errs, abs(e))
+		errs = append(errs, math.Abs(e))
 	}
 	require.NotEmpty(t, errs)
 	assert.Less(t, median(errs), 0.03, "median error of composed decode steps on unseen shapes")

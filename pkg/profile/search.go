@@ -1,41 +1,8 @@
 package profile
 
-// The rapid search: enumerate deployable configurations, predict each with the performance model,
-// keep the Pareto front of tokens/s/GPU against tokens/s/user and select one under the SLA.
-//
-// # Search space
-//
-// For every backend (one, or all of Backends) and mode (agg, disagg):
-//   - worker shapes: TP (and for MoE models attention DP and EP) over powers of two up to the GPUs
-//     of a node, so a worker never spans nodes; multinode workers take whole nodes (TP = GPUs per
-//     node, PP or DP across the nodes) and are tried when SearchRequest.MultiNode is set or when no
-//     single-node worker of a role fits the model in memory;
-//   - batch (max concurrent sequences per worker) on a roughly √2-spaced ladder from 1 to 1024,
-//     capped at the largest batch whose KV cache fits (a batch above it only queues);
-//   - disagg: prefill workers batch whole prompts up to the engine's per-step token budget; the
-//     prefill and decode worker counts of one replica (xPyD) are searched around the rate-matched
-//     ratio (prefill capacity against decode capacity) and above it (spare prefill lowers TTFT);
-//   - replicas: as many copies of the worker set as the GPU budget holds (floor(total/per-replica)).
-//
-// Disagg prunes before pairing: each prefill option is probed alone (its capacity and idle TTFT,
-// with ample decode behind it) and each decode option alone (its ITL and tokens/s/GPU at full
-// batch, with ample prefill in front); only the options on each role's own Pareto front are paired.
-//
-// # Selection
-//
-// Every predicted candidate is checked against the SLA (TTFT and ITL upper bounds). The front is
-// computed over the predicted candidates that meet the TTFT target (all predicted ones when none
-// does): x = tokens/s/user (= 1000/ITL), y = tokens/s/GPU. The selection is the candidate with the
-// highest tokens/s/GPU among those meeting both targets, ties to the higher tokens/s/user and then
-// to enumeration order; when none meets them it is the closest (smallest sum of relative excesses)
-// with what it misses. Tokens/s/GPU counts the GPUs the configuration uses; GPUs of the budget
-// left over by floor(total/per-replica) are not charged (AIC divides by the whole budget instead).
-//
-// The result is deterministic: backends are searched concurrently but merged in a fixed order,
-// and every loop runs over ordered slices.
-
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -43,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/dgdr-dev/dgdr/internal/numfmt"
 	"github.com/dgdr-dev/dgdr/pkg/hw"
 	"github.com/dgdr-dev/dgdr/pkg/pareto"
 )
@@ -167,8 +135,8 @@ const maxLadderBatch = 1024
 
 // Search enumerates, predicts and selects. It fails only on an invalid request or when no backend
 // can cost the target at all; "nothing fits" and "nothing meets the SLA" are results (see
-// SearchResult.Explanation).
-func Search(req SearchRequest) (SearchResult, error) {
+// SearchResult.Explanation). Cancelling ctx stops it between candidates with ctx's error.
+func Search(ctx context.Context, req SearchRequest) (SearchResult, error) {
 	req, err := normSearch(req)
 	if err != nil {
 		return SearchResult{}, err
@@ -176,9 +144,12 @@ func Search(req SearchRequest) (SearchResult, error) {
 	parts := make([]backendSearch, len(req.Backends))
 	var wg sync.WaitGroup
 	for i, b := range req.Backends {
-		wg.Go(func() { parts[i] = searchBackend(&req, b) })
+		wg.Go(func() { parts[i] = searchBackend(ctx, &req, b) })
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return SearchResult{}, fmt.Errorf("search stopped: %w", err)
+	}
 
 	res := SearchResult{Selected: -1, Rejected: map[RejectReason]Rejections{}}
 	var errs []error
@@ -255,14 +226,16 @@ type backendSearch struct {
 
 // searcher holds one backend's predictor and request.
 type searcher struct {
+	ctx     context.Context
 	req     *SearchRequest
 	backend string
 	p       *Predictor
 	out     backendSearch
+	stop    bool // ctx was seen cancelled
 }
 
-func searchBackend(req *SearchRequest, backend string) backendSearch {
-	s := &searcher{req: req, backend: backend}
+func searchBackend(ctx context.Context, req *SearchRequest, backend string) backendSearch {
+	s := &searcher{ctx: ctx, req: req, backend: backend}
 	p, err := NewPredictor(Target{Model: req.Model, GPU: req.GPU, Backend: backend, Workload: req.Workload,
 		WeightDtype: req.WeightDtype, KVDtype: req.KVDtype})
 	if err != nil {
@@ -274,6 +247,9 @@ func searchBackend(req *SearchRequest, backend string) backendSearch {
 	s.p = p
 	s.out.method = p.Method()
 	for _, m := range req.Modes {
+		if s.stopped() {
+			break
+		}
 		switch m {
 		case ModeAgg:
 			s.searchAgg()
@@ -282,6 +258,13 @@ func searchBackend(req *SearchRequest, backend string) backendSearch {
 		}
 	}
 	return s.out
+}
+
+// stopped says the search was cancelled. It is checked before each candidate (a prediction costs a
+// few µs), so a cancelled search ends within one.
+func (s *searcher) stopped() bool {
+	s.stop = s.stop || s.ctx.Err() != nil
+	return s.stop
 }
 
 // reject records a candidate that was not predicted.
@@ -449,6 +432,9 @@ func (s *searcher) searchAgg() {
 			continue
 		}
 		for _, b := range batches(sc.w, sc.maxBatch) {
+			if s.stopped() {
+				return
+			}
 			w := sc.w
 			w.Batch = b
 			s.predict(Config{Mode: ModeAgg, Workers: []Worker{w}})
@@ -509,6 +495,9 @@ func (s *searcher) searchDisagg() {
 
 	var pOpts []roleOption
 	for _, p := range preOK {
+		if s.stopped() {
+			return
+		}
 		w := p.w
 		w.Batch = s.prefillBatch(w, p.maxBatch)
 		d := refD.w
@@ -525,6 +514,9 @@ func (s *searcher) searchDisagg() {
 		p := refP.w
 		p.Count, p.Batch = ampleWorkers, s.prefillBatch(p, refP.maxBatch)
 		for _, b := range batches(d.w, d.maxBatch) {
+			if s.stopped() {
+				return
+			}
 			w := d.w
 			w.Batch = b
 			pr, err := s.p.Predict(Config{Backend: s.backend, Mode: ModeDisagg, Replicas: 1, Workers: []Worker{p, w}}, b)
@@ -547,6 +539,9 @@ func (s *searcher) searchDisagg() {
 				continue // counted above as a budget rejection of the layout pair
 			}
 			for _, xy := range s.counts(po, do) {
+				if s.stopped() {
+					return
+				}
 				p, d := po.w, do.w
 				p.Count, d.Count = xy[0], xy[1]
 				s.predict(Config{Mode: ModeDisagg, Workers: []Worker{p, d}})
@@ -727,7 +722,7 @@ func (c Config) Layout() string {
 
 // explain writes the one-sentence reason for the selection.
 func explain(req *SearchRequest, res *SearchResult, feasible int) string {
-	target := fmt.Sprintf("TTFT ≤ %s ms and ITL ≤ %s ms", fmtMs(req.SLA.TTFTMs), fmtMs(req.SLA.ITLMs))
+	target := fmt.Sprintf("TTFT ≤ %s ms and ITL ≤ %s ms", numfmt.Fixed(req.SLA.TTFTMs, 2), numfmt.Fixed(req.SLA.ITLMs, 2))
 	if res.Selected < 0 {
 		closest := ""
 		for _, r := range RejectReasons {
@@ -764,8 +759,4 @@ func rejectedSummary(rej map[RejectReason]Rejections) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
-}
-
-func fmtMs(v float64) string {
-	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
 }

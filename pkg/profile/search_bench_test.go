@@ -22,7 +22,7 @@ func bench(b *testing.B, model, gpu string, total int) {
 	var res profile.SearchResult
 	for b.Loop() {
 		var err error
-		if res, err = profile.Search(req); err != nil {
+		if res, err = profile.Search(b.Context(), req); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,8 +1,10 @@
 package profile_test
 
 import (
+	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -76,7 +78,7 @@ func TestSearchRespectsBudgetAndNodes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			req := searchReq(t, tt.model, tt.gpu, tt.total)
 			req.GPUsPerNode, req.MultiNode = tt.node, tt.multinode
-			res, err := profile.Search(req)
+			res, err := profile.Search(t.Context(), req)
 			require.NoError(t, err)
 			require.Positive(t, res.Predicted, res.Explanation)
 			checkLayout(t, req, res)
@@ -96,12 +98,12 @@ func TestSearchMultinodeOnlyWhenNeeded(t *testing.T) {
 		return n
 	}
 	req := searchReq(t, "Qwen/Qwen3-8B", "h100_sxm", 16)
-	res, err := profile.Search(req)
+	res, err := profile.Search(t.Context(), req)
 	require.NoError(t, err)
 	assert.Zero(t, spans(res, 8), "a model that fits a node gets single-node workers")
 
 	req = searchReq(t, "deepseek-ai/DeepSeek-R1", "h100_sxm", 16)
-	res, err = profile.Search(req)
+	res, err = profile.Search(t.Context(), req)
 	require.NoError(t, err)
 	assert.Positive(t, spans(res, 8), "a model too big for a node gets whole-node workers")
 	assert.Positive(t, res.Rejected[profile.RejectMemory].Count, "the single-node layouts are rejected for memory")
@@ -112,7 +114,7 @@ func TestSearchMultinodeOnlyWhenNeeded(t *testing.T) {
 
 func TestSearchNothingFits(t *testing.T) {
 	req := searchReq(t, "deepseek-ai/DeepSeek-R1", "h100_sxm", 8)
-	res, err := profile.Search(req)
+	res, err := profile.Search(t.Context(), req)
 	require.NoError(t, err)
 	assert.Equal(t, -1, res.Selected)
 	assert.Zero(t, res.Predicted)
@@ -132,7 +134,7 @@ func TestSearchSelection(t *testing.T) {
 	for _, sla := range []profile.SLA{{TTFTMs: 100, ITLMs: 15}, {TTFTMs: 300, ITLMs: 40}, {TTFTMs: 80, ITLMs: 10}} {
 		req := searchReq(t, "Qwen/Qwen3-32B", "h200_sxm", 16)
 		req.SLA = sla
-		res, err := profile.Search(req)
+		res, err := profile.Search(t.Context(), req)
 		require.NoError(t, err)
 
 		any := false
@@ -171,7 +173,7 @@ func TestSearchSelection(t *testing.T) {
 func TestSearchNearestMiss(t *testing.T) {
 	req := searchReq(t, "Qwen/Qwen3-32B", "h200_sxm", 8)
 	req.SLA = profile.SLA{TTFTMs: 5, ITLMs: 2}
-	res, err := profile.Search(req)
+	res, err := profile.Search(t.Context(), req)
 	require.NoError(t, err)
 	require.False(t, res.MeetsSLA)
 	sel, ok := res.SelectedConfig()
@@ -210,7 +212,7 @@ func TestSearchBackendsAndModes(t *testing.T) {
 	req := searchReq(t, "Qwen/Qwen3-8B", "h200_sxm", 4)
 	req.Backends = []string{"VLLM"}
 	req.Modes = []profile.Mode{profile.ModeDisagg}
-	res, err := profile.Search(req)
+	res, err := profile.Search(t.Context(), req)
 	require.NoError(t, err)
 	require.Positive(t, res.Predicted)
 	for _, c := range res.Candidates {
@@ -223,11 +225,53 @@ func TestSearchBackendsAndModes(t *testing.T) {
 
 func TestSearchDeterministic(t *testing.T) {
 	req := searchReq(t, "Qwen/Qwen3-30B-A3B", "h100_sxm", 8)
-	a, err := profile.Search(req)
+	a, err := profile.Search(t.Context(), req)
 	require.NoError(t, err)
-	b, err := profile.Search(req)
+	b, err := profile.Search(t.Context(), req)
 	require.NoError(t, err)
 	require.Equal(t, a, b)
+}
+
+// cancelAfter is a context that reports itself cancelled from its limit-th Err call on, so that a
+// test stops a search part-way through without depending on timing.
+type cancelAfter struct {
+	context.Context
+	calls atomic.Int64
+	limit int64
+}
+
+func (c *cancelAfter) Err() error {
+	if c.calls.Add(1) >= c.limit {
+		return context.Canceled
+	}
+	return nil
+}
+
+func TestSearchCancelled(t *testing.T) {
+	req := searchReq(t, "Qwen/Qwen3-30B-A3B", "h100_sxm", 8)
+	want, err := profile.Search(t.Context(), req)
+	require.NoError(t, err)
+	backends := len(profile.Backends)
+
+	t.Run("before it starts", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := profile.Search(ctx, req)
+		require.ErrorIs(t, err, context.Canceled)
+	})
+	t.Run("part-way: each backend stops at its next candidate", func(t *testing.T) {
+		ctx := &cancelAfter{Context: t.Context(), limit: 50}
+		_, err := profile.Search(ctx, req)
+		require.ErrorIs(t, err, context.Canceled)
+		assert.LessOrEqual(t, ctx.calls.Load(), ctx.limit+int64(backends)+1)
+	})
+	t.Run("never: checked between candidates, result unchanged", func(t *testing.T) {
+		ctx := &cancelAfter{Context: t.Context(), limit: 1 << 40}
+		got, err := profile.Search(ctx, req)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+		assert.GreaterOrEqual(t, ctx.calls.Load(), int64(got.Predicted))
+	})
 }
 
 func TestSearchRequestErrors(t *testing.T) {
@@ -247,7 +291,7 @@ func TestSearchRequestErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			req := searchReq(t, "Qwen/Qwen3-8B", "h100_sxm", 8)
 			tt.edit(&req)
-			_, err := profile.Search(req)
+			_, err := profile.Search(t.Context(), req)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 			assert.Equal(t, strings.ToLower(err.Error()[:1]), err.Error()[:1], "errors start lowercase")

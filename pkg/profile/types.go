@@ -1,5 +1,3 @@
-// Package profile predicts how a model serves on a GPU under a configuration (the performance model),
-// enumerates configurations (the search space) and describes models (config.json).
 package profile
 
 // Mode is aggregated (prefill and decode in the same worker) or disaggregated (separate pools).

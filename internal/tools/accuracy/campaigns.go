@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dgdr-dev/dgdr/internal/calib"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
@@ -22,8 +23,8 @@ func campaignKey(r *profile.ServingRow) string {
 // A·prefill·(1 + B·(n−1)/2) fitted to the campaign alone (prefill: the model's idle-engine prefill of
 // one prompt; n: requests per attention-DP rank) — how far one calibration for all campaigns is
 // from what each campaign's own queueing would allow.
-func printCampaigns(w io.Writer, res []profile.RowResult, minRows int) {
-	by := map[string][]profile.RowResult{}
+func printCampaigns(w io.Writer, res []calib.RowResult, minRows int) {
+	by := map[string][]calib.RowResult{}
 	for _, r := range res {
 		if r.Err != nil || r.Row.Config.Mode != profile.ModeAgg || r.Row.MeasuredTTFTMs <= 0 || r.Row.MeasuredITLMs <= 0 {
 			continue

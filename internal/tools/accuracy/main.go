@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/dgdr-dev/dgdr/internal/calib"
 	"github.com/dgdr-dev/dgdr/internal/tools/toolutil"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
@@ -58,15 +59,15 @@ func run(shared string, evals int) error {
 		return err
 	}
 	fmt.Printf("Absolute %% error of mean TTFT and ITL on %d measured configurations (%s).\n", len(rows), toolutil.CalibrationFile)
-	train := profile.NewEvaluator(rows).Run(cal)
-	toolutil.PrintTable(os.Stdout, "Training (shipped calibration)", profile.Summarize(train))
+	train := calib.NewEvaluator(rows).Run(cal)
+	toolutil.PrintTable(os.Stdout, "Training (shipped calibration)", calib.Summarize(train))
 	start := profile.DefaultCalibration()
 	start.GlueUsPerLayer = cal.GlueUsPerLayer
-	cv := profile.CrossValidate(rows, start, evals)
-	toolutil.PrintTable(os.Stdout, "Leave one model out (each model predicted by a fit that never saw it)", profile.Summarize(cv))
-	toolutil.PrintTable(os.Stdout, "Leave one model out, H100/H200/B200 only", profile.Summarize(toolutil.OnSystems(cv, targetSystems...)))
+	cv := calib.CrossValidate(rows, start, evals)
+	toolutil.PrintTable(os.Stdout, "Leave one model out (each model predicted by a fit that never saw it)", calib.Summarize(cv))
+	toolutil.PrintTable(os.Stdout, "Leave one model out, H100/H200/B200 only", calib.Summarize(toolutil.OnSystems(cv, targetSystems...)))
 	toolutil.PrintTable(os.Stdout, "Leave one model out, by model (first column: the model left out)",
-		profile.SummarizeBy(cv, func(r *profile.ServingRow) string { return r.Fields["model_path"] }))
+		calib.SummarizeBy(cv, func(r *profile.ServingRow) string { return r.Fields["model_path"] }))
 	return nil
 }
 
@@ -75,7 +76,7 @@ func runCampaigns(shared string, minRows int) error {
 	if err != nil {
 		return err
 	}
-	printCampaigns(os.Stdout, profile.NewEvaluator(rows).Run(cal), minRows)
+	printCampaigns(os.Stdout, calib.NewEvaluator(rows).Run(cal), minRows)
 	return nil
 }
 
@@ -97,11 +98,11 @@ func writeResiduals(shared, path string, lomo bool, evals int) error {
 		fmt.Fprintf(f, "%s,", c)
 	}
 	fmt.Fprintln(f, "meas_ttft,meas_itl,pred_ttft,pred_itl,ttft_ratio,itl_ratio,pred_batch,decode_step,prefill_ms")
-	res := profile.NewEvaluator(rows).Run(cal)
+	res := calib.NewEvaluator(rows).Run(cal)
 	if lomo {
 		start := profile.DefaultCalibration()
 		start.GlueUsPerLayer = cal.GlueUsPerLayer
-		res = profile.CrossValidate(rows, start, evals)
+		res = calib.CrossValidate(rows, start, evals)
 	}
 	for _, r := range res {
 		if r.Err != nil || r.Row.MeasuredITLMs <= 0 {

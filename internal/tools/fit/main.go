@@ -1,6 +1,6 @@
 // Command fit reproduces the performance model's calibration (pkg/profile/tables/calib.json): the
 // per-layer glue from shared/gpu-data's whole-step table, then each backend's serving constants from
-// shared/calibration/serving_measurements_train.csv. See profile.Calib for the method.
+// shared/calibration/serving_measurements_train.csv. internal/calib documents the method.
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/dgdr-dev/dgdr/internal/calib"
 	"github.com/dgdr-dev/dgdr/internal/tools/toolutil"
 	"github.com/dgdr-dev/dgdr/pkg/hw"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
@@ -38,7 +39,7 @@ func run(shared, out string, evals int) error {
 	if err != nil {
 		return err
 	}
-	glue, err := profile.FitGlue(g, pts)
+	glue, err := calib.FitGlue(g, pts)
 	if err != nil {
 		return err
 	}
@@ -49,7 +50,7 @@ func run(shared, out string, evals int) error {
 	}
 	start := profile.DefaultCalibration()
 	start.GlueUsPerLayer = glue
-	cal := profile.FitCalibration(profile.NewEvaluator(rows), start, evals)
+	cal := calib.Fit(calib.NewEvaluator(rows), start, evals)
 	cal.Method = fmt.Sprintf("go run ./internal/tools/fit: glue on shared/gpu-data/h100_sxm/e2e_llama3.1-8b_bf16.csv, "+
 		"backends by Nelder-Mead (%d evaluations each, mean |log error| of TTFT and ITL) on the %d rows of "+
 		"shared/calibration/serving_measurements_train.csv", evals, len(rows))
@@ -61,7 +62,7 @@ func run(shared, out string, evals int) error {
 		return fmt.Errorf("write calibration: %w", err)
 	}
 	fmt.Println("wrote", out)
-	toolutil.PrintTable(os.Stdout, "training", profile.Summarize(profile.NewEvaluator(rows).Run(cal)))
+	toolutil.PrintTable(os.Stdout, "training", calib.Summarize(calib.NewEvaluator(rows).Run(cal)))
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/dgdr-dev/dgdr/internal/calib"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
@@ -45,11 +46,11 @@ func ReadCalibration(shared string) ([]*profile.ServingRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	return profile.RowPointers(rows), nil
+	return calib.RowPointers(rows), nil
 }
 
 // PrintTable writes accuracy lines as a Markdown table under a title.
-func PrintTable(w io.Writer, title string, lines []profile.AccuracyLine) {
+func PrintTable(w io.Writer, title string, lines []calib.AccuracyLine) {
 	fmt.Fprintf(w, "\n%s\n\n", title)
 	fmt.Fprintln(w, "| group | mode | rows | answered | TTFT median | TTFT p90 | ITL median | ITL p90 |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
@@ -60,8 +61,8 @@ func PrintTable(w io.Writer, title string, lines []profile.AccuracyLine) {
 }
 
 // OnSystems keeps the results of rows measured on the given systems.
-func OnSystems(res []profile.RowResult, systems ...string) []profile.RowResult {
-	var out []profile.RowResult
+func OnSystems(res []calib.RowResult, systems ...string) []calib.RowResult {
+	var out []calib.RowResult
 	for _, r := range res {
 		for _, s := range systems {
 			if r.Row.Fields["system"] == s {

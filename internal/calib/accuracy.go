@@ -1,10 +1,11 @@
-package profile
+package calib
 
 import (
-	"fmt"
 	"math"
 	"slices"
-	"sort"
+	"strings"
+
+	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
 // AccuracyLine is the error of one group of rows (a backend and mode).
@@ -20,11 +21,11 @@ type AccuracyLine struct {
 
 // Summarize groups results by backend and mode (plus an "all" line per mode and overall).
 func Summarize(res []RowResult) []AccuracyLine {
-	return SummarizeBy(res, func(r *ServingRow) string { return r.Fields["backend"] })
+	return SummarizeBy(res, func(r *profile.ServingRow) string { return r.Fields["backend"] })
 }
 
 // SummarizeBy is Summarize with the first grouping column chosen by key (a model, a system).
-func SummarizeBy(res []RowResult, key func(*ServingRow) string) []AccuracyLine {
+func SummarizeBy(res []RowResult, key func(*profile.ServingRow) string) []AccuracyLine {
 	type acc struct {
 		rows, ok int
 		t, i     []float64
@@ -66,9 +67,9 @@ func SummarizeBy(res []RowResult, key func(*ServingRow) string) []AccuracyLine {
 			return -1
 		}
 		if a[0] != b[0] {
-			return cmpStr(a[0], b[0])
+			return strings.Compare(a[0], b[0])
 		}
-		return cmpStr(a[1], b[1])
+		return strings.Compare(a[1], b[1])
 	})
 	var out []AccuracyLine
 	for _, k := range keys {
@@ -84,22 +85,11 @@ func SummarizeBy(res []RowResult, key func(*ServingRow) string) []AccuracyLine {
 	return out
 }
 
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 func quantile(xs []float64, q float64) float64 {
 	if len(xs) == 0 {
 		return math.NaN()
 	}
-	s := slices.Clone(xs)
-	sort.Float64s(s)
+	s := slices.Sorted(slices.Values(xs))
 	pos := q * float64(len(s)-1)
 	i := int(math.Floor(pos))
 	if i+1 >= len(s) {
@@ -107,51 +97,4 @@ func quantile(xs []float64, q float64) float64 {
 	}
 	f := pos - float64(i)
 	return s[i]*(1-f) + s[i+1]*f
-}
-
-// ModelGroup is the leave-one-out unit: one architecture (re-uploads and quantizations of a model
-// are the same model).
-func ModelGroup(r *ServingRow) string {
-	if r.Err != nil && r.Target.Model.Layers == 0 {
-		return "unparsed:" + r.Fields["model_path"]
-	}
-	m := r.Target.Model
-	return fmt.Sprintf("L%d-H%d-E%d", m.Layers, m.Hidden, m.Experts)
-}
-
-// CrossValidate refits the calibration with each model group left out and predicts that group's rows
-// with the fit that never saw it. It returns the results in row order.
-func CrossValidate(rows []*ServingRow, start Calib, maxEvals int) []RowResult {
-	byGroup := map[string][]int{}
-	for i, r := range rows {
-		byGroup[ModelGroup(r)] = append(byGroup[ModelGroup(r)], i)
-	}
-	out := make([]RowResult, len(rows))
-	groups := mapsKeys(byGroup)
-	slices.Sort(groups)
-	for _, g := range groups {
-		var train, test []*ServingRow
-		for i, r := range rows {
-			if ModelGroup(r) == g {
-				test = append(test, rows[i])
-			} else {
-				train = append(train, rows[i])
-			}
-		}
-		cal := FitCalibration(NewEvaluator(train), start, maxEvals)
-		res := NewEvaluator(test).Run(cal)
-		for j, i := range byGroup[g] {
-			out[i] = res[j]
-		}
-	}
-	return out
-}
-
-// RowPointers returns pointers to the rows (for Evaluator and CrossValidate).
-func RowPointers(rows []ServingRow) []*ServingRow {
-	out := make([]*ServingRow, len(rows))
-	for i := range rows {
-		out[i] = &rows[i]
-	}
-	return out
 }

@@ -1,23 +1,22 @@
-package profile
+package calib_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dgdr-dev/dgdr/internal/calib"
+	"github.com/dgdr-dev/dgdr/internal/tools/toolutil"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
-func calibrationRows(t *testing.T) []*ServingRow {
+func calibrationRows(t *testing.T) []*profile.ServingRow {
 	t.Helper()
-	f, err := os.Open(filepath.Join(sharedDir(t), "calibration", "serving_measurements_train.csv"))
-	require.NoError(t, err)
-	defer f.Close()
-	_, rows, err := ReadServingRows(f, LookupModel)
+	rows, err := toolutil.ReadCalibration(toolutil.SharedDir())
 	require.NoError(t, err)
 	require.Greater(t, len(rows), 2000)
-	return RowPointers(rows)
+	return rows
 }
 
 // accuracyBound is a regression guard: the error one group of rows must stay under.
@@ -27,7 +26,7 @@ type accuracyBound struct {
 	ttftMedian, itlMed float64
 }
 
-func checkBounds(t *testing.T, lines []AccuracyLine, bounds []accuracyBound) {
+func checkBounds(t *testing.T, lines []calib.AccuracyLine, bounds []accuracyBound) {
 	t.Helper()
 	for _, b := range bounds {
 		found := false
@@ -48,20 +47,20 @@ func checkBounds(t *testing.T, lines []AccuracyLine, bounds []accuracyBound) {
 
 // The shipped calibration on the rows it was fitted on.
 func TestTrainingAccuracy(t *testing.T) {
-	cal, err := EmbeddedCalibration()
+	cal, err := profile.EmbeddedCalibration()
 	require.NoError(t, err)
-	lines := Summarize(NewEvaluator(calibrationRows(t)).Run(cal))
+	lines := calib.Summarize(calib.NewEvaluator(calibrationRows(t)).Run(cal))
 	checkBounds(t, lines, trainingBounds)
 }
 
 // Each model predicted by a calibration refitted without it: the generalisation the search relies on.
 func TestCrossValidatedAccuracy(t *testing.T) {
-	cal, err := EmbeddedCalibration()
+	cal, err := profile.EmbeddedCalibration()
 	require.NoError(t, err)
-	start := DefaultCalibration()
+	start := profile.DefaultCalibration()
 	start.GlueUsPerLayer = cal.GlueUsPerLayer
-	res := CrossValidate(calibrationRows(t), start, 120)
-	checkBounds(t, Summarize(res), crossValidatedBounds)
+	res := calib.CrossValidate(calibrationRows(t), start, 120)
+	checkBounds(t, calib.Summarize(res), crossValidatedBounds)
 }
 
 // Bounds: the measured figures (README "Accuracy") with a margin, so a regression fails. They are
