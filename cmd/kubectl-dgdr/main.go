@@ -2,7 +2,10 @@
 package main
 
 import (
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -10,8 +13,14 @@ import (
 )
 
 func main() {
+	// The first SIGINT or SIGTERM cancels the commands' context (wait stops, bench prints what it has, ui
+	// shuts down); stop then restores the default, so a second one kills at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
-	if err := cli.NewRootCmd(streams).Execute(); err != nil {
+	err := cli.NewRootCmd(streams).ExecuteContext(ctx)
+	stop()
+	if err != nil {
 		cli.PrintError(os.Stderr, err)
 		os.Exit(1)
 	}

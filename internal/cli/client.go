@@ -44,21 +44,22 @@ type cluster struct {
 }
 
 // namespaceFrom resolves the namespace as kubectl does, without contacting the server.
-func namespaceFrom(flags *genericclioptions.ConfigFlags) (string, bool, error) {
-	ns, explicit, err := flags.ToRawKubeConfigLoader().Namespace()
+func namespaceFrom(getter genericclioptions.RESTClientGetter) (string, bool, error) {
+	ns, explicit, err := getter.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return "", false, WithHint(fmt.Errorf("reading the namespace from the kubeconfig: %w", err), "check --kubeconfig and --context")
 	}
 	return ns, explicit, nil
 }
 
-// newCluster builds the clients from the ConfigFlags. API warnings (deprecations) go to stderr.
-func newCluster(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) (*cluster, error) {
-	ns, explicit, err := namespaceFrom(flags)
+// newCluster builds the clients from the getter (the root's ConfigFlags) without contacting the server: the
+// REST mapping is discovered on first use. API warnings (deprecations) go to stderr.
+func newCluster(getter genericclioptions.RESTClientGetter, streams genericiooptions.IOStreams) (*cluster, error) {
+	ns, explicit, err := namespaceFrom(getter)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := flags.ToRESTConfig()
+	cfg, err := getter.ToRESTConfig()
 	if err != nil {
 		return nil, WithHint(fmt.Errorf("loading the kubeconfig: %w", err), "set --kubeconfig or KUBECONFIG, or pick a context with --context")
 	}
@@ -175,17 +176,16 @@ func profilingJobName(d *v1alpha1.DynamoGraphDeploymentRequest) string {
 	return d.Annotations[v1alpha1.AnnotationProfilingJob]
 }
 
-// clusterOptions is what every command that talks to the cluster shares: the streams, the one
-// ConfigFlags, and the client Complete builds from them.
+// clusterOptions is what every command that talks to the cluster shares: the streams and the client
+// Complete builds from the root's ConfigFlags.
 type clusterOptions struct {
 	genericiooptions.IOStreams
-	flags   *genericclioptions.ConfigFlags
 	cluster *cluster
 }
 
-// Complete builds the client from the flags.
-func (o *clusterOptions) Complete() error {
-	c, err := newCluster(o.flags, o.IOStreams)
+// complete builds the client from the getter.
+func (o *clusterOptions) complete(getter genericclioptions.RESTClientGetter) error {
+	c, err := newCluster(getter, o.IOStreams)
 	if err != nil {
 		return err
 	}
