@@ -8,6 +8,9 @@ import (
 	"syscall"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	// Auth providers named in kubeconfigs, as kubectl registers them: oidc works; gcp and azure say how to
+	// move to their exec plugins. exec credential plugins need no import (client-go runs them).
+	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
 	"github.com/dgdr-dev/dgdr/internal/cli"
 )
