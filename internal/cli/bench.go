@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"time"
@@ -52,7 +51,7 @@ type BenchOptions struct {
 }
 
 // NewCmdBench is `kubectl dgdr bench`.
-func NewCmdBench(streams genericiooptions.IOStreams, _ *genericclioptions.ConfigFlags) *cobra.Command {
+func NewCmdBench(streams genericiooptions.IOStreams, getter genericclioptions.RESTClientGetter) *cobra.Command {
 	o := &BenchOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "bench --url URL",
@@ -81,16 +80,8 @@ finished so far.`,
 
   # Raw completions endpoint, model name taken from /v1/models
   kubectl dgdr bench --url http://vllm:8000/v1 --endpoint completions --requests 200`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(cmd); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		Args: withUsageHint(cobra.NoArgs),
+		RunE: runCommand(getter, o),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.URL, "url", "", "base URL of the OpenAI-compatible server, e.g. http://localhost:8000")
@@ -112,8 +103,8 @@ finished so far.`,
 	return cmd
 }
 
-// Complete turns flags into benchmark options.
-func (o *BenchOptions) Complete(cmd *cobra.Command) error {
+// Complete turns flags into benchmark options; bench asks no cluster.
+func (o *BenchOptions) Complete(_ genericclioptions.RESTClientGetter, cmd *cobra.Command, _ []string) error {
 	f := cmd.Flags()
 	// --rate replaces the default concurrency level; --duration the default request count.
 	if f.Changed("rate") && !f.Changed("concurrency") {
@@ -154,14 +145,9 @@ func (o *BenchOptions) Validate() error {
 	return nil
 }
 
-// Run benchmarks every level and prints the results. Ctrl-C stops the run and prints the levels
-// finished so far.
+// Run benchmarks every level and prints the results. Ctrl-C (which cancels the root's context) stops the
+// run and prints the levels finished so far.
 func (o *BenchOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
-	defer stop()
 	res, runErr := bench.Run(ctx, o.opts)
 	if runErr != nil && len(res.Levels) == 0 {
 		return WithHint(runErr, "check --url and --model: %s/v1/models should answer", strings.TrimSuffix(strings.TrimRight(o.URL, "/"), "/v1"))

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
-	"strings"
+	"syscall"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -44,21 +44,22 @@ type cluster struct {
 }
 
 // namespaceFrom resolves the namespace as kubectl does, without contacting the server.
-func namespaceFrom(flags *genericclioptions.ConfigFlags) (string, bool, error) {
-	ns, explicit, err := flags.ToRawKubeConfigLoader().Namespace()
+func namespaceFrom(getter genericclioptions.RESTClientGetter) (string, bool, error) {
+	ns, explicit, err := getter.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return "", false, WithHint(fmt.Errorf("reading the namespace from the kubeconfig: %w", err), "check --kubeconfig and --context")
 	}
 	return ns, explicit, nil
 }
 
-// newCluster builds the clients from the ConfigFlags. API warnings (deprecations) go to stderr.
-func newCluster(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) (*cluster, error) {
-	ns, explicit, err := namespaceFrom(flags)
+// newCluster builds the clients from the getter (the root's ConfigFlags) without contacting the server: the
+// REST mapping is discovered on first use. API warnings (deprecations) go to stderr.
+func newCluster(getter genericclioptions.RESTClientGetter, streams genericiooptions.IOStreams) (*cluster, error) {
+	ns, explicit, err := namespaceFrom(getter)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := flags.ToRESTConfig()
+	cfg, err := getter.ToRESTConfig()
 	if err != nil {
 		return nil, WithHint(fmt.Errorf("loading the kubeconfig: %w", err), "set --kubeconfig or KUBECONFIG, or pick a context with --context")
 	}
@@ -140,7 +141,7 @@ func apiError(err error, hint string) error {
 		return err
 	}
 	switch {
-	case meta.IsNoMatchError(err) && strings.Contains(err.Error(), "DynamoGraphDeployment") && !strings.Contains(err.Error(), v1alpha1.Kind):
+	case missingKind(err) == lifecycle.DGDGroupVersionKind.Kind:
 		return WithHint(err, "the DynamoGraphDeployment CRD is not installed: install the NVIDIA Dynamo operator, or use `kubectl dgdr export` to get the DGD as YAML")
 	case meta.IsNoMatchError(err):
 		return WithHint(err, "the DGDR CRD is not installed in this cluster: install dgdr first (see the README, Installing), then check with `kubectl get crd %s`", dgdrGroupResource)
@@ -157,13 +158,45 @@ func apiError(err error, hint string) error {
 	return err
 }
 
-func isUnreachable(err error) bool {
-	var ne *net.OpError
-	if errors.As(err, &ne) {
-		return true
+// missingKind is the kind a "no match" error (the CRD is not installed) says the server does not serve: the
+// mapper names the kind when its group/version is served without it, else only the missing group/version,
+// which is the DGDR's or the DGD's. "" for any other error.
+func missingKind(err error) string {
+	var noKind *meta.NoKindMatchError
+	if errors.As(err, &noKind) {
+		return noKind.GroupKind.Kind
 	}
-	s := err.Error()
-	return strings.Contains(s, "connection refused") || strings.Contains(s, "no such host") || strings.Contains(s, "i/o timeout")
+	var noResource *meta.NoResourceMatchError
+	if errors.As(err, &noResource) {
+		switch noResource.PartialResource.GroupVersion() {
+		case dgdrGVK.GroupVersion():
+			return v1alpha1.Kind
+		case lifecycle.DGDGroupVersionKind.GroupVersion():
+			return lifecycle.DGDGroupVersionKind.Kind
+		}
+	}
+	return ""
+}
+
+// isUnreachable reports a transport failure: nothing answered at the server's address (connection refused,
+// unknown host, a failed dial, read or write, a timed-out handshake). The command's own cancellation (an
+// interrupt) or deadline is not one; a dial that timed out is, even though it matches
+// context.DeadlineExceeded too.
+func isUnreachable(err error) bool {
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		return false
+	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dnsErr), errors.As(err, &opErr):
+		return true
+	case errors.As(err, &netErr) && netErr.Timeout():
+		// A *url.Error is a net.Error too: only its timeouts count here (TLS handshake, response headers),
+		// not a refused certificate or a failed credential plugin.
+		return !errors.Is(err, context.DeadlineExceeded)
+	}
+	return false
 }
 
 // profilingJobName is the profiling Job of a DGDR: status first (the profiler records it), then the
@@ -175,17 +208,16 @@ func profilingJobName(d *v1alpha1.DynamoGraphDeploymentRequest) string {
 	return d.Annotations[v1alpha1.AnnotationProfilingJob]
 }
 
-// clusterOptions is what every command that talks to the cluster shares: the streams, the one
-// ConfigFlags, and the client Complete builds from them.
+// clusterOptions is what every command that talks to the cluster shares: the streams and the client
+// Complete builds from the root's ConfigFlags.
 type clusterOptions struct {
 	genericiooptions.IOStreams
-	flags   *genericclioptions.ConfigFlags
 	cluster *cluster
 }
 
-// Complete builds the client from the flags.
-func (o *clusterOptions) Complete() error {
-	c, err := newCluster(o.flags, o.IOStreams)
+// complete builds the client from the getter.
+func (o *clusterOptions) complete(getter genericclioptions.RESTClientGetter) error {
+	c, err := newCluster(getter, o.IOStreams)
 	if err != nil {
 		return err
 	}

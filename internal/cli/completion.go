@@ -14,15 +14,27 @@ import (
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 )
 
+// completionScripts write the completion script of the root command for each shell.
+var completionScripts = map[string]func(root *cobra.Command, w io.Writer) error{
+	"bash":       func(r *cobra.Command, w io.Writer) error { return r.GenBashCompletionV2(w, true) },
+	"zsh":        func(r *cobra.Command, w io.Writer) error { return r.GenZshCompletion(w) },
+	"fish":       func(r *cobra.Command, w io.Writer) error { return r.GenFishCompletion(w, true) },
+	"powershell": func(r *cobra.Command, w io.Writer) error { return r.GenPowerShellCompletionWithDesc(w) },
+}
+
+// CompletionOptions prints a shell completion script.
+type CompletionOptions struct {
+	genericiooptions.IOStreams
+
+	Shell string
+
+	root *cobra.Command
+}
+
 // NewCmdCompletion prints a shell completion script. kubectl (≥1.26) completes plugin arguments through an
 // executable named kubectl_complete-dgdr on PATH that runs `kubectl-dgdr __complete "$@"`.
-func NewCmdCompletion(streams genericiooptions.IOStreams, _ *genericclioptions.ConfigFlags) *cobra.Command {
-	shells := map[string]func(root *cobra.Command, w io.Writer) error{
-		"bash":       func(r *cobra.Command, w io.Writer) error { return r.GenBashCompletionV2(w, true) },
-		"zsh":        func(r *cobra.Command, w io.Writer) error { return r.GenZshCompletion(w) },
-		"fish":       func(r *cobra.Command, w io.Writer) error { return r.GenFishCompletion(w, true) },
-		"powershell": func(r *cobra.Command, w io.Writer) error { return r.GenPowerShellCompletionWithDesc(w) },
-	}
+func NewCmdCompletion(streams genericiooptions.IOStreams, getter genericclioptions.RESTClientGetter) *cobra.Command {
+	o := &CompletionOptions{IOStreams: streams}
 	return &cobra.Command{
 		Use:   "completion bash|zsh|fish|powershell",
 		Short: "Print a shell completion script",
@@ -39,29 +51,42 @@ your PATH containing:
   # Install them for zsh
   kubectl-dgdr completion zsh > "${fpath[1]}/_kubectl-dgdr"`,
 		ValidArgs: []string{"bash", "zsh", "fish", "powershell"},
-		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return shells[args[0]](cmd.Root(), streams.Out)
-		},
+		Args:      withUsageHint(cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs)),
+		RunE:      runCommand(getter, o),
 	}
+}
+
+// Complete takes the shell and the command tree to complete; no cluster is asked.
+func (o *CompletionOptions) Complete(_ genericclioptions.RESTClientGetter, cmd *cobra.Command, args []string) error {
+	o.Shell, o.root = args[0], cmd.Root()
+	return nil
+}
+
+// Validate checks the shell (cobra checked it already when the command line named it).
+func (o *CompletionOptions) Validate() error {
+	if _, ok := completionScripts[o.Shell]; !ok {
+		return WithHint(fmt.Errorf("unsupported shell %q", o.Shell), "use bash, zsh, fish or powershell")
+	}
+	return nil
+}
+
+// Run writes the script.
+func (o *CompletionOptions) Run(context.Context) error {
+	return completionScripts[o.Shell](o.root, o.Out)
 }
 
 // completeDGDRNames completes the first maxArgs positional arguments with the DGDR names of the namespace
 // given by -n (or the kubeconfig's). Errors complete nothing rather than print: the shell shows no output.
-func completeDGDRNames(flags *genericclioptions.ConfigFlags, maxArgs int) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+func completeDGDRNames(getter genericclioptions.RESTClientGetter, maxArgs int) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		if len(args) >= maxArgs {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		c, err := newCluster(flags, genericiooptions.IOStreams{ErrOut: io.Discard})
+		c, err := newCluster(getter, genericiooptions.IOStreams{ErrOut: io.Discard})
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		ctx := cmd.Context()
-		if ctx == nil {
-			ctx = context.Background()
-		}
-		items, err := c.listDGDRs(ctx, c.namespace)
+		items, err := c.listDGDRs(cmd.Context(), c.namespace)
 		if err != nil {
 			cobra.CompDebugln(fmt.Sprintf("listing DGDRs: %v", err), true)
 			return nil, cobra.ShellCompDirectiveNoFileComp

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +44,6 @@ var specFlags = []string{
 // CreateOptions creates one DGDR from a file or from flags.
 type CreateOptions struct {
 	genericiooptions.IOStreams
-	flags *genericclioptions.ConfigFlags
 	print *genericclioptions.PrintFlags
 
 	Filename string
@@ -70,10 +70,9 @@ type CreateOptions struct {
 }
 
 // NewCmdCreate is `kubectl dgdr create`.
-func NewCmdCreate(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
+func NewCmdCreate(streams genericiooptions.IOStreams, getter genericclioptions.RESTClientGetter) *cobra.Command {
 	o := &CreateOptions{
 		IOStreams: streams,
-		flags:     flags,
 		print:     genericclioptions.NewPrintFlags("created").WithTypeSetter(scheme),
 	}
 	cmd := &cobra.Command{
@@ -93,16 +92,8 @@ profiling. A DGDR's spec is immutable: to change it, delete it and create it aga
 
   # Preview the defaulted object without creating it
   kubectl dgdr create qwen --model Qwen/Qwen3-32B --dry-run=server -o yaml`,
-		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		Args: withUsageHint(cobra.MaximumNArgs(1)),
+		RunE: runCommand(getter, o),
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.Filename, "filename", "f", "", "File with one DGDR in YAML or JSON ('-' reads stdin)")
@@ -132,8 +123,8 @@ profiling. A DGDR's spec is immutable: to change it, delete it and create it aga
 	return cmd
 }
 
-// Complete builds the object to create (not yet validated) and the printer.
-func (o *CreateOptions) Complete(cmd *cobra.Command, args []string) error {
+// Complete builds the object to create (not yet validated), the printer and the client.
+func (o *CreateOptions) Complete(getter genericclioptions.RESTClientGetter, cmd *cobra.Command, args []string) error {
 	if len(args) == 1 {
 		o.Name = args[0]
 	}
@@ -143,7 +134,7 @@ func (o *CreateOptions) Complete(cmd *cobra.Command, args []string) error {
 		}
 	}
 	var err error
-	if o.namespace, o.explicitNamespace, err = namespaceFrom(o.flags); err != nil {
+	if o.namespace, o.explicitNamespace, err = namespaceFrom(getter); err != nil {
 		return err
 	}
 
@@ -177,7 +168,7 @@ func (o *CreateOptions) Complete(cmd *cobra.Command, args []string) error {
 	}
 
 	if o.DryRun != dryRunClient {
-		if o.cluster, err = newCluster(o.flags, o.IOStreams); err != nil {
+		if o.cluster, err = newCluster(getter, o.IOStreams); err != nil {
 			return err
 		}
 		o.cluster.namespace = o.obj.Namespace
@@ -342,8 +333,7 @@ func (o *CreateOptions) Validate() error {
 }
 
 // Run creates the DGDR (or previews it) and optionally follows it.
-func (o *CreateOptions) Run(cmd *cobra.Command) error {
-	ctx := cmd.Context()
+func (o *CreateOptions) Run(ctx context.Context) error {
 	o.obj.SetGroupVersionKind(dgdrGVK)
 	if o.DryRun == dryRunClient {
 		return printTo(o.printer, o.obj, o.Out)

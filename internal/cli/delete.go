@@ -30,8 +30,8 @@ type DeleteOptions struct {
 }
 
 // NewCmdDelete is `kubectl dgdr delete NAME`.
-func NewCmdDelete(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &DeleteOptions{clusterOptions: clusterOptions{IOStreams: streams, flags: flags}, poll: 500 * time.Millisecond}
+func NewCmdDelete(streams genericiooptions.IOStreams, getter genericclioptions.RESTClientGetter) *cobra.Command {
+	o := &DeleteOptions{clusterOptions: clusterOptions{IOStreams: streams}, poll: 500 * time.Millisecond}
 	cmd := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a DGDR, its profiling Job and results; the DGD keeps serving",
@@ -41,19 +41,22 @@ DGD lives on its own (delete it with kubectl delete dynamographdeployment NAME).
 		Example: `  # Delete a request and wait until it is gone
   kubectl dgdr delete qwen --wait`,
 		Args:              exactName,
-		ValidArgsFunction: completeDGDRNames(flags, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		ValidArgsFunction: completeDGDRNames(getter, 1),
+		RunE:              runCommand(getter, o),
 	}
 	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Wait until the DGDR is gone")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", time.Minute, "How long --wait waits")
 	return cmd
 }
+
+// Complete takes the name and builds the client.
+func (o *DeleteOptions) Complete(getter genericclioptions.RESTClientGetter, _ *cobra.Command, args []string) error {
+	o.Name = args[0]
+	return o.complete(getter)
+}
+
+// Validate has nothing to check: NAME is checked by cobra, --wait and --timeout take any value.
+func (o *DeleteOptions) Validate() error { return nil }
 
 // Run deletes the DGDR, then what only it used, and says what is kept.
 func (o *DeleteOptions) Run(ctx context.Context) error {

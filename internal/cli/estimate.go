@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +25,7 @@ type EstimateOptions struct {
 }
 
 // NewCmdEstimate predicts TTFT and ITL for every row of a benchmark table, offline.
-func NewCmdEstimate(streams genericiooptions.IOStreams, _ *genericclioptions.ConfigFlags) *cobra.Command {
+func NewCmdEstimate(streams genericiooptions.IOStreams, getter genericclioptions.RESTClientGetter) *cobra.Command {
 	o := &EstimateOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "estimate --from-csv FILE|-",
@@ -44,24 +45,16 @@ decode workers as hold the concurrency in their KV cache and rate-matched prefil
 
   # A model that is not in the catalog, from its Hugging Face config.json
   kubectl dgdr estimate --from-csv rows.csv --model-config ./my-model/`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		Args: withUsageHint(cobra.NoArgs),
+		RunE: runCommand(getter, o),
 	}
 	cmd.Flags().StringVar(&o.FromCSV, "from-csv", "", "the CSV to predict, or - for standard input")
 	cmd.Flags().StringVar(&o.ModelConfig, "model-config", "", "a config.json, or a folder holding one, for models not in the catalog")
 	return cmd
 }
 
-// Complete builds the model resolver: the catalog, then the --model-config model.
-func (o *EstimateOptions) Complete() error {
+// Complete builds the model resolver: the catalog, then the --model-config model. No cluster is asked.
+func (o *EstimateOptions) Complete(genericclioptions.RESTClientGetter, *cobra.Command, []string) error {
 	o.resolve = profile.LookupModel
 	if o.ModelConfig == "" {
 		return nil
@@ -91,7 +84,7 @@ func (o *EstimateOptions) Validate() error {
 }
 
 // Run predicts the rows and writes the CSV to standard output, a summary to standard error.
-func (o *EstimateOptions) Run() error {
+func (o *EstimateOptions) Run(context.Context) error {
 	var in io.Reader = o.In
 	if o.FromCSV != "-" {
 		f, err := os.Open(o.FromCSV)

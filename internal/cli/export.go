@@ -22,8 +22,8 @@ type ExportOptions struct {
 }
 
 // NewCmdExport is `kubectl dgdr export NAME`.
-func NewCmdExport(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &ExportOptions{clusterOptions: clusterOptions{IOStreams: streams, flags: flags}}
+func NewCmdExport(streams genericiooptions.IOStreams, getter genericclioptions.RESTClientGetter) *cobra.Command {
+	o := &ExportOptions{clusterOptions: clusterOptions{IOStreams: streams}}
 	cmd := &cobra.Command{
 		Use:   "export NAME [--pick N] [--api-version VERSION]",
 		Short: "Print a DGDR's DynamoGraphDeployment as YAML to keep in git",
@@ -37,17 +37,8 @@ selected configuration; --api-version nvidia.com/v1alpha1 writes the older spec.
   # The second-best point, for an operator that serves only v1alpha1
   kubectl dgdr export qwen --pick 1 --api-version nvidia.com/v1alpha1`,
 		Args:              exactName,
-		ValidArgsFunction: completeDGDRNames(flags, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		ValidArgsFunction: completeDGDRNames(getter, 1),
+		RunE:              runCommand(getter, o),
 	}
 	f := cmd.Flags()
 	f.IntVar(&o.Pick, "pick", -1, "Row of `kubectl dgdr results` to export (default: the selected configuration)")
@@ -55,6 +46,12 @@ selected configuration; --api-version nvidia.com/v1alpha1 writes the older spec.
 	f.StringArrayVar(&o.Patches, "patch", nil, "Partial DGD (YAML or JSON) merged into the exported one; repeatable")
 	_ = cmd.RegisterFlagCompletionFunc("api-version", cobra.FixedCompletions([]string{expand.DGDAPIVersionV1Beta1, expand.DGDAPIVersionV1Alpha1}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// Complete takes the name and builds the client.
+func (o *ExportOptions) Complete(getter genericclioptions.RESTClientGetter, _ *cobra.Command, args []string) error {
+	o.Name = args[0]
+	return o.complete(getter)
 }
 
 // Validate checks the flags.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -14,7 +15,6 @@ import (
 // GetOptions lists DGDRs or shows one.
 type GetOptions struct {
 	genericiooptions.IOStreams
-	flags   *genericclioptions.ConfigFlags
 	printer *getPrinter
 
 	Name          string
@@ -24,8 +24,8 @@ type GetOptions struct {
 }
 
 // NewCmdGet is `kubectl dgdr get [NAME]`.
-func NewCmdGet(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &GetOptions{IOStreams: streams, flags: flags, printer: newGetPrinter()}
+func NewCmdGet(streams genericiooptions.IOStreams, getter genericclioptions.RESTClientGetter) *cobra.Command {
+	o := &GetOptions{IOStreams: streams, printer: newGetPrinter()}
 	cmd := &cobra.Command{
 		Use:   "get [NAME]",
 		Short: "List DynamoGraphDeploymentRequests or show one",
@@ -40,17 +40,9 @@ jsonpath=… and custom-columns=… print as kubectl get does.`,
 
   # Print the phase of one
   kubectl dgdr get my-model -o jsonpath='{.status.phase}'`,
-		Args:              cobra.MaximumNArgs(1),
-		ValidArgsFunction: completeDGDRNames(flags, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		Args:              withUsageHint(cobra.MaximumNArgs(1)),
+		ValidArgsFunction: completeDGDRNames(getter, 1),
+		RunE:              runCommand(getter, o),
 	}
 	o.printer.addFlags(cmd)
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "List DGDRs in every namespace")
@@ -58,11 +50,11 @@ jsonpath=… and custom-columns=… print as kubectl get does.`,
 }
 
 // Complete reads the arguments and builds the client.
-func (o *GetOptions) Complete(args []string) error {
+func (o *GetOptions) Complete(getter genericclioptions.RESTClientGetter, _ *cobra.Command, args []string) error {
 	if len(args) == 1 {
 		o.Name = args[0]
 	}
-	c, err := newCluster(o.flags, o.IOStreams)
+	c, err := newCluster(getter, o.IOStreams)
 	if err != nil {
 		return err
 	}
@@ -82,8 +74,7 @@ func (o *GetOptions) Validate() error {
 }
 
 // Run prints the DGDRs.
-func (o *GetOptions) Run(cmd *cobra.Command) error {
-	ctx := cmd.Context()
+func (o *GetOptions) Run(ctx context.Context) error {
 	var items []unstructured.Unstructured
 	if o.Name != "" {
 		u, err := o.cluster.getDGDRUnstructured(ctx, o.Name)

@@ -29,8 +29,8 @@ type LogsOptions struct {
 }
 
 // NewCmdLogs is `kubectl dgdr logs NAME`.
-func NewCmdLogs(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &LogsOptions{clusterOptions: clusterOptions{IOStreams: streams, flags: flags}}
+func NewCmdLogs(streams genericiooptions.IOStreams, getter genericclioptions.RESTClientGetter) *cobra.Command {
+	o := &LogsOptions{clusterOptions: clusterOptions{IOStreams: streams}}
 	cmd := &cobra.Command{
 		Use:   "logs NAME",
 		Short: "Print the logs of a DGDR's profiling Job",
@@ -39,20 +39,23 @@ func NewCmdLogs(streams genericiooptions.IOStreams, flags *genericclioptions.Con
 		Example: `  # Follow the profiler while it runs
   kubectl dgdr logs qwen -f`,
 		Args:              exactName,
-		ValidArgsFunction: completeDGDRNames(flags, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		ValidArgsFunction: completeDGDRNames(getter, 1),
+		RunE:              runCommand(getter, o),
 	}
 	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "Stream the logs until the pod ends")
 	cmd.Flags().StringVarP(&o.Container, "container", "c", "", "Container of the pod (default: the pod's default container, else its first)")
 	cmd.Flags().Int64Var(&o.Tail, "tail", -1, "Lines of recent log to show (-1: all)")
 	return cmd
 }
+
+// Complete takes the name and builds the client.
+func (o *LogsOptions) Complete(getter genericclioptions.RESTClientGetter, _ *cobra.Command, args []string) error {
+	o.Name = args[0]
+	return o.complete(getter)
+}
+
+// Validate has nothing to check: -c is checked against the pod's containers, and a --tail below 0 shows all.
+func (o *LogsOptions) Validate() error { return nil }
 
 // Run finds the Job's newest pod and copies its log to stdout.
 func (o *LogsOptions) Run(ctx context.Context) error {

@@ -50,11 +50,10 @@ type PlanOptions struct {
 	Serve ServeFlags
 
 	req profile.SearchRequest
-	ctx context.Context
 }
 
 // NewCmdPlan is `kubectl dgdr plan`.
-func NewCmdPlan(streams genericiooptions.IOStreams, _ *genericclioptions.ConfigFlags) *cobra.Command {
+func NewCmdPlan(streams genericiooptions.IOStreams, getter genericclioptions.RESTClientGetter) *cobra.Command {
 	o := &PlanOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "plan --model MODEL",
@@ -75,17 +74,8 @@ one node of 8 H200 SXM GPUs.`,
 
   # A model outside the catalog: pass its Hugging Face config.json (or the folder holding it)
   kubectl dgdr plan --model my-org/my-model --model-config ./my-model/config.json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			o.ctx = cmd.Context()
-			return o.Run()
-		},
+		Args: withUsageHint(cobra.NoArgs),
+		RunE: runCommand(getter, o),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Model, "model", "", "Hugging Face id of the model (looked up in the embedded catalog)")
@@ -105,8 +95,8 @@ one node of 8 H200 SXM GPUs.`,
 	return cmd
 }
 
-// Complete resolves the model and the GPU into a search request.
-func (o *PlanOptions) Complete() error {
+// Complete resolves the model and the GPU into a search request. plan asks no cluster.
+func (o *PlanOptions) Complete(genericclioptions.RESTClientGetter, *cobra.Command, []string) error {
 	var err error
 	var m profile.Model
 	switch {
@@ -188,7 +178,7 @@ func (o *PlanOptions) Validate() error {
 }
 
 // Run searches and prints.
-func (o *PlanOptions) Run() error {
+func (o *PlanOptions) Run(ctx context.Context) error {
 	start := time.Now()
 	res, err := profile.Search(o.ctx, o.req)
 	if err != nil {
@@ -203,7 +193,7 @@ func (o *PlanOptions) Run() error {
 		fmt.Fprintf(o.ErrOut, "warning: no measured kernel tables for %s: predictions scale another GPU's measurements by datasheet figures\n", o.req.GPU.Name)
 	}
 	if o.UI {
-		return o.Serve.Serve(o.ctx, o.IOStreams, ui.Options{Plan: ui.PlanView(o.req, res)})
+		return o.Serve.Serve(ctx, o.IOStreams, ui.Options{Plan: ui.PlanView(o.req, res)})
 	}
 	out := profile.NewReport(&o.req, &res, false)
 	switch o.Output {

@@ -31,7 +31,6 @@ import (
 // PromoteOptions deploys one Pareto point of a DGDR as its DGD.
 type PromoteOptions struct {
 	genericiooptions.IOStreams
-	flags *genericclioptions.ConfigFlags
 	print *genericclioptions.PrintFlags
 
 	Name    string
@@ -47,8 +46,8 @@ type PromoteOptions struct {
 }
 
 // NewCmdPromote is `kubectl dgdr promote NAME`.
-func NewCmdPromote(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &PromoteOptions{IOStreams: streams, flags: flags, print: genericclioptions.NewPrintFlags("").WithTypeSetter(scheme)}
+func NewCmdPromote(streams genericiooptions.IOStreams, getter genericclioptions.RESTClientGetter) *cobra.Command {
+	o := &PromoteOptions{IOStreams: streams, print: genericclioptions.NewPrintFlags("").WithTypeSetter(scheme)}
 	cmd := &cobra.Command{
 		Use:   "promote NAME [--pick N] [--patch FILE]...",
 		Short: "Deploy the selected (or another) Pareto point of a DGDR as its DynamoGraphDeployment",
@@ -71,17 +70,8 @@ stderr; stdout carries the object (-o) or its name.`,
   # Deploy the third row of the results with more frontends, and see the change first
   kubectl dgdr promote qwen --pick 2 --patch frontends.yaml --dry-run=server`,
 		Args:              exactName,
-		ValidArgsFunction: completeDGDRNames(flags, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		ValidArgsFunction: completeDGDRNames(getter, 1),
+		RunE:              runCommand(getter, o),
 	}
 	f := cmd.Flags()
 	f.IntVar(&o.Pick, "pick", -1, "Row of `kubectl dgdr results` to deploy (default: the selected configuration)")
@@ -95,13 +85,14 @@ stderr; stdout carries the object (-o) or its name.`,
 	return cmd
 }
 
-// Complete builds the client and the printer.
-func (o *PromoteOptions) Complete() error {
+// Complete takes the name and builds the printer and the client.
+func (o *PromoteOptions) Complete(getter genericclioptions.RESTClientGetter, _ *cobra.Command, args []string) error {
+	o.Name = args[0]
 	var err error
 	if o.printer, err = o.print.ToPrinter(); err != nil {
 		return WithHint(fmt.Errorf("unsupported output format %q", ptr.Deref(o.print.OutputFormat, "")), "use -o yaml, json or name")
 	}
-	o.cluster, err = newCluster(o.flags, o.IOStreams)
+	o.cluster, err = newCluster(getter, o.IOStreams)
 	return err
 }
 

@@ -42,8 +42,8 @@ type Results struct {
 }
 
 // NewCmdResults is `kubectl dgdr results NAME`.
-func NewCmdResults(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &ResultsOptions{clusterOptions: clusterOptions{IOStreams: streams, flags: flags}}
+func NewCmdResults(streams genericiooptions.IOStreams, getter genericclioptions.RESTClientGetter) *cobra.Command {
+	o := &ResultsOptions{clusterOptions: clusterOptions{IOStreams: streams}}
 	cmd := &cobra.Command{
 		Use:   "results NAME",
 		Short: "Show a DGDR's Pareto front, the selected configuration and why",
@@ -57,21 +57,18 @@ and why the other configurations were rejected. The "#" column is what promote -
   # The front for a spreadsheet
   kubectl dgdr results qwen -o csv > qwen.csv`,
 		Args:              exactName,
-		ValidArgsFunction: completeDGDRNames(flags, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		ValidArgsFunction: completeDGDRNames(getter, 1),
+		RunE:              runCommand(getter, o),
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "table", "Output format: table, json, yaml or csv")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml", "csv"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// Complete takes the name and builds the client.
+func (o *ResultsOptions) Complete(getter genericclioptions.RESTClientGetter, _ *cobra.Command, args []string) error {
+	o.Name = args[0]
+	return o.complete(getter)
 }
 
 // Validate checks the flags.

@@ -44,8 +44,8 @@ type StatusOptions struct {
 }
 
 // NewCmdStatus is `kubectl dgdr status NAME`.
-func NewCmdStatus(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &StatusOptions{clusterOptions: clusterOptions{IOStreams: streams, flags: flags}, now: time.Now}
+func NewCmdStatus(streams genericiooptions.IOStreams, getter genericclioptions.RESTClientGetter) *cobra.Command {
+	o := &StatusOptions{clusterOptions: clusterOptions{IOStreams: streams}, now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "status NAME",
 		Short: "Show a DGDR's phase, conditions, profiling Job, events and the next step",
@@ -58,17 +58,20 @@ it records the DGDR as Deployed; for a deployed DGDR it refreshes status.deploym
 		Example: `  # Where is my request?
   kubectl dgdr status qwen`,
 		Args:              exactName,
-		ValidArgsFunction: completeDGDRNames(flags, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		ValidArgsFunction: completeDGDRNames(getter, 1),
+		RunE:              runCommand(getter, o),
 	}
 	return cmd
 }
+
+// Complete takes the name and builds the client.
+func (o *StatusOptions) Complete(getter genericclioptions.RESTClientGetter, _ *cobra.Command, args []string) error {
+	o.Name = args[0]
+	return o.complete(getter)
+}
+
+// Validate has nothing to check: status takes NAME only, which cobra checks.
+func (o *StatusOptions) Validate() error { return nil }
 
 // exactName requires one NAME argument, with a hint instead of cobra's generic message.
 func exactName(cmd *cobra.Command, args []string) error {

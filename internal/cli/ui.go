@@ -6,11 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -46,13 +43,9 @@ func (s *ServeFlags) Validate() error {
 	return nil
 }
 
-// Serve runs the web UI until ctx is cancelled or the process is interrupted, printing its URL on stdout.
+// Serve runs the web UI until ctx is cancelled (the root's context: when the process is interrupted),
+// printing its URL on stdout.
 func (s *ServeFlags) Serve(ctx context.Context, streams genericiooptions.IOStreams, opts ui.Options) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	opts.Address, opts.Port = s.Address, s.Port
 	err := ui.Serve(ctx, opts, func(url string) {
 		fmt.Fprintln(streams.Out, url)
@@ -72,17 +65,18 @@ func (s *ServeFlags) Serve(ctx context.Context, streams genericiooptions.IOStrea
 // UIOptions serves the web UI over the cluster.
 type UIOptions struct {
 	genericiooptions.IOStreams
-	flags *genericclioptions.ConfigFlags
 
 	Name  string
 	Serve ServeFlags
 
+	// getter is the root's ConfigFlags, which the page's export and deploy run their commands with.
+	getter  genericclioptions.RESTClientGetter
 	cluster *cluster
 }
 
 // NewCmdUI is `kubectl dgdr ui [NAME]`.
-func NewCmdUI(streams genericiooptions.IOStreams, flags *genericclioptions.ConfigFlags) *cobra.Command {
-	o := &UIOptions{IOStreams: streams, flags: flags}
+func NewCmdUI(streams genericiooptions.IOStreams, getter genericclioptions.RESTClientGetter) *cobra.Command {
+	o := &UIOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "ui [NAME]",
 		Short: "Explore profiling results in the browser, export and deploy from there",
@@ -101,40 +95,32 @@ a token only the page knows. It serves until interrupted.`,
 
   # All DGDRs of a namespace, on a fixed port
   kubectl dgdr ui -n team-a --port 8765`,
-		Args:              cobra.MaximumNArgs(1),
-		ValidArgsFunction: completeDGDRNames(flags, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				o.Name = args[0]
-			}
-			if err := o.Serve.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		Args:              withUsageHint(cobra.MaximumNArgs(1)),
+		ValidArgsFunction: completeDGDRNames(getter, 1),
+		RunE:              runCommand(getter, o),
 	}
 	o.Serve.AddFlags(cmd.Flags())
 	return cmd
 }
 
-// Complete builds the client.
-func (o *UIOptions) Complete() error {
-	c, err := newCluster(o.flags, o.IOStreams)
+// Complete takes the name, if any, and builds the client.
+func (o *UIOptions) Complete(getter genericclioptions.RESTClientGetter, _ *cobra.Command, args []string) error {
+	if len(args) == 1 {
+		o.Name = args[0]
+	}
+	c, err := newCluster(getter, o.IOStreams)
 	if err != nil {
 		return err
 	}
-	o.cluster = c
+	o.getter, o.cluster = getter, c
 	return nil
 }
 
+// Validate checks the listening flags.
+func (o *UIOptions) Validate() error { return o.Serve.Validate() }
+
 // Run checks that the DGDR exists (or that DGDRs can be listed) and serves until interrupted.
 func (o *UIOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	if o.Name != "" {
 		if _, err := o.cluster.getDGDR(ctx, o.Name); err != nil {
 			return err
@@ -142,14 +128,14 @@ func (o *UIOptions) Run(ctx context.Context) error {
 	} else if _, err := o.cluster.listDGDRs(ctx, o.cluster.namespace); err != nil {
 		return err
 	}
-	src := &uiCluster{flags: o.flags, cluster: o.cluster}
+	src := &uiCluster{getter: o.getter, cluster: o.cluster}
 	return o.Serve.Serve(ctx, o.IOStreams, ui.Options{Cluster: src, Namespace: o.cluster.namespace, Name: o.Name})
 }
 
 // uiCluster is the page's view of the cluster. Export and Deploy run the export and promote commands
 // themselves (flags parsed as on the command line), so the page does exactly what they do.
 type uiCluster struct {
-	flags   *genericclioptions.ConfigFlags
+	getter  genericclioptions.RESTClientGetter
 	cluster *cluster
 }
 
@@ -205,9 +191,9 @@ func pickArgs(name string, pick int) []string {
 
 // run executes one of the plugin's commands with args, as `kubectl dgdr` would with this -n and
 // kubeconfig, and returns what it printed.
-func (u *uiCluster) run(ctx context.Context, newCmd func(genericiooptions.IOStreams, *genericclioptions.ConfigFlags) *cobra.Command, args ...string) (string, string, error) {
+func (u *uiCluster) run(ctx context.Context, newCmd func(genericiooptions.IOStreams, genericclioptions.RESTClientGetter) *cobra.Command, args ...string) (string, string, error) {
 	var out, errOut bytes.Buffer
-	cmd := newCmd(genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut}, u.flags)
+	cmd := newCmd(genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut}, u.getter)
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
 	cmd.SetArgs(args)
 	cmd.SetOut(&out)

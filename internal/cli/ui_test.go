@@ -53,7 +53,7 @@ func (h *harness) uiHandler(ns string) *ui.Server {
 	flags.KubeConfig, flags.Namespace = ptr.To(h.env.Kubeconfig), ptr.To(ns)
 	c, err := newCluster(flags, genericiooptions.NewTestIOStreamsDiscard())
 	require.NoError(h.t, err)
-	s, err := ui.New(ui.Options{Cluster: &uiCluster{flags: flags, cluster: c}, Namespace: ns, Token: "tok"}, uiHost)
+	s, err := ui.New(ui.Options{Cluster: &uiCluster{getter: flags, cluster: c}, Namespace: ns, Token: "tok"}, uiHost)
 	require.NoError(h.t, err)
 	return s
 }

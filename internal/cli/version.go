@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -11,27 +12,46 @@ import (
 	"github.com/dgdr-dev/dgdr/internal/version"
 )
 
+// VersionOptions prints the plugin's version.
+type VersionOptions struct {
+	genericiooptions.IOStreams
+
+	Output string
+}
+
 // NewCmdVersion prints the plugin's version.
-func NewCmdVersion(streams genericiooptions.IOStreams, _ *genericclioptions.ConfigFlags) *cobra.Command {
-	var output string
+func NewCmdVersion(streams genericiooptions.IOStreams, getter genericclioptions.RESTClientGetter) *cobra.Command {
+	o := &VersionOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the plugin's version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			switch output {
-			case "":
-				_, err := fmt.Fprintf(streams.Out, "kubectl-dgdr %s\n", version.String())
-				return err
-			case "json":
-				enc := json.NewEncoder(streams.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]string{"version": version.Version, "commit": version.Commit, "date": version.Date})
-			default:
-				return WithHint(fmt.Errorf("unsupported output format %q", output), "use -o json or leave -o out")
-			}
-		},
+		Args:  withUsageHint(cobra.NoArgs),
+		RunE:  runCommand(getter, o),
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "output format: json")
 	return cmd
+}
+
+// Complete has nothing to resolve: the version is built in and no cluster is asked.
+func (o *VersionOptions) Complete(genericclioptions.RESTClientGetter, *cobra.Command, []string) error {
+	return nil
+}
+
+// Validate checks the output format.
+func (o *VersionOptions) Validate() error {
+	if o.Output != "" && o.Output != "json" {
+		return WithHint(fmt.Errorf("unsupported output format %q", o.Output), "use -o json or leave -o out")
+	}
+	return nil
+}
+
+// Run prints the version.
+func (o *VersionOptions) Run(context.Context) error {
+	if o.Output == "json" {
+		enc := json.NewEncoder(o.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]string{"version": version.Version, "commit": version.Commit, "date": version.Date})
+	}
+	_, err := fmt.Fprintf(o.Out, "kubectl-dgdr %s\n", version.String())
+	return err
 }
