@@ -180,7 +180,7 @@ func (o *PlanOptions) Validate() error {
 // Run searches and prints.
 func (o *PlanOptions) Run(ctx context.Context) error {
 	start := time.Now()
-	res, err := profile.Search(o.ctx, o.req)
+	res, err := profile.Search(ctx, o.req)
 	if err != nil {
 		return WithHint(fmt.Errorf("search: %w", err), "try another --backend or --gpu")
 	}
