@@ -23,20 +23,25 @@ import (
 
 // ServeFlags are the web UI's listening flags, shared by `ui` and `plan --ui`.
 type ServeFlags struct {
-	Address string
-	Port    int
-	Open    bool
+	Address     string
+	Port        int
+	Open        bool
+	AllowRemote bool
 }
 
-// AddFlags registers --address, --port and --open.
+// AddFlags registers --address, --port, --open and --allow-remote.
 func (s *ServeFlags) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&s.Address, "address", "127.0.0.1", "Address the web UI listens on (loopback: only this machine can reach it)")
 	f.IntVar(&s.Port, "port", 0, "Port the web UI listens on (0: a free one)")
 	f.BoolVar(&s.Open, "open", false, "Open the web UI in the default browser")
+	f.BoolVar(&s.AllowRemote, "allow-remote", false, "Allow an --address other machines can reach: whoever reaches it with the printed URL can use the UI, and deploy")
 }
 
-// Validate checks the port.
+// Validate checks the port, and that a non-loopback address was asked for explicitly.
 func (s *ServeFlags) Validate() error {
+	if !s.AllowRemote && !ui.Loopback(s.Address) {
+		return WithHint(fmt.Errorf("--address %q is reachable from other machines", s.Address), "pass --allow-remote to serve there anyway, or use --address 127.0.0.1")
+	}
 	if s.Port < 0 || s.Port > 65535 {
 		return WithHint(fmt.Errorf("--port %d is out of range", s.Port), "use a port from 1 to 65535, or 0 for a free one")
 	}
@@ -46,8 +51,15 @@ func (s *ServeFlags) Validate() error {
 // Serve runs the web UI until ctx is cancelled (the root's context: when the process is interrupted),
 // printing its URL on stdout.
 func (s *ServeFlags) Serve(ctx context.Context, streams genericiooptions.IOStreams, opts ui.Options) error {
-	opts.Address, opts.Port = s.Address, s.Port
+	opts.Address, opts.Port, opts.AllowRemote = s.Address, s.Port, s.AllowRemote
 	err := ui.Serve(ctx, opts, func(url string) {
+		if !ui.Loopback(s.Address) {
+			can := "see this plan"
+			if opts.Cluster != nil {
+				can = "deploy with your credentials"
+			}
+			fmt.Fprintf(streams.ErrOut, "Warning: the web UI listens on %q over plain HTTP: anyone who can reach that address and holds the URL can %s.\n", s.Address, can)
+		}
 		fmt.Fprintln(streams.Out, url)
 		fmt.Fprintln(streams.ErrOut, "Serving the dgdr web UI; press Ctrl-C to stop.")
 		if s.Open {

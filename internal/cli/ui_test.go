@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -46,16 +48,31 @@ func (h *harness) profiledByProfiler(ns, name string) *v1alpha1.DynamoGraphDeplo
 	return got
 }
 
-// uiHandler is the UI's handler over the harness's cluster, as `kubectl dgdr ui -n NS` builds it.
-func (h *harness) uiHandler(ns string) *ui.Server {
+// uiHandler is the UI's handler over the harness's cluster, as `kubectl dgdr ui -n NS` builds it, with
+// every request sent by the browser its URL signed in.
+func (h *harness) uiHandler(ns string) http.Handler {
 	h.t.Helper()
 	flags := genericclioptions.NewConfigFlags(true)
 	flags.KubeConfig, flags.Namespace = ptr.To(h.env.Kubeconfig), ptr.To(ns)
 	c, err := newCluster(flags, genericiooptions.NewTestIOStreamsDiscard())
 	require.NoError(h.t, err)
-	s, err := ui.New(ui.Options{Cluster: &uiCluster{getter: flags, cluster: c}, Namespace: ns, Token: "tok"}, uiHost)
+	s, err := ui.New(ui.Options{Cluster: &uiCluster{getter: flags, cluster: c}, Namespace: ns, Token: "tok", Login: "login"}, uiHost)
 	require.NoError(h.t, err)
-	return s
+	w := uiDo(s, http.MethodGet, ui.LoginPath+"?token=login", nil, "")
+	require.Equal(h.t, http.StatusSeeOther, w.Code, w.Body.String())
+	require.Len(h.t, w.Result().Cookies(), 1)
+	return signedIn{s, w.Result().Cookies()[0]}
+}
+
+// signedIn sends its session cookie with every request.
+type signedIn struct {
+	http.Handler
+	cookie *http.Cookie
+}
+
+func (s signedIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.AddCookie(s.cookie)
+	s.Handler.ServeHTTP(w, r)
 }
 
 const uiHost = "127.0.0.1:8765"
@@ -211,8 +228,9 @@ func assertNoDGD(t *testing.T, h *harness, ns, name string) {
 	assert.True(t, apierrors.IsNotFound(err), "DGD %s/%s must not exist: %v", ns, name, err)
 }
 
-// serve runs a serving command (ui, plan --ui) until the test ends and returns the URL it printed.
-func serve(t *testing.T, args ...string) (string, func() error) {
+// serve runs a serving command (ui, plan --ui) until the test ends and returns the URL it printed, a
+// function that stops it, and its stderr.
+func serve(t *testing.T, args ...string) (string, func() error, *testenv.SyncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	out, errOut := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
@@ -233,7 +251,7 @@ func serve(t *testing.T, args ...string) (string, func() error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if line, _, ok := strings.Cut(out.String(), "\n"); ok {
-			return line, stop
+			return line, stop, errOut
 		}
 		select {
 		case err := <-done:
@@ -242,12 +260,26 @@ func serve(t *testing.T, args ...string) (string, func() error) {
 		}
 	}
 	t.Fatalf("kubectl dgdr %s printed no URL; stderr: %s", strings.Join(args, " "), errOut.String())
-	return "", nil
+	return "", nil, nil
 }
 
-func httpGet(t *testing.T, url string) (int, string) {
+// signIn opens the printed sign-in URL in a fresh browser (a client with its own cookies) and returns
+// it and the server's base URL.
+func signIn(t *testing.T, url string) (*http.Client, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	base, _, ok := strings.Cut(url, strings.TrimPrefix(ui.LoginPath, "/")+"?token=")
+	require.True(t, ok, "a sign-in URL: %s", url)
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	c := &http.Client{Jar: jar}
+	code, body := httpGet(t, c, url)
+	require.Equal(t, http.StatusOK, code, body)
+	return c, base
+}
+
+func httpGet(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -261,35 +293,50 @@ func TestUICommand(t *testing.T) {
 	h.dgdr(ns, "qwen", v1alpha1.DynamoGraphDeploymentRequestSpec{Model: "Qwen/Qwen3-32B"}, nil)
 
 	t.Run("serves one DGDR on loopback until cancelled", func(t *testing.T) {
-		url, stop := serve(t, "ui", "qwen", "-n", ns, "--kubeconfig", h.env.Kubeconfig)
+		url, stop, _ := serve(t, "ui", "qwen", "-n", ns, "--kubeconfig", h.env.Kubeconfig)
 		require.True(t, strings.HasPrefix(url, "http://127.0.0.1:"), url)
-		assert.True(t, strings.HasSuffix(url, "/?dgdr=qwen"), url)
-		code, page := httpGet(t, url)
+		assert.Regexp(t, `/login\?token=[0-9a-f]{64}$`, url)
+		base, _, _ := strings.Cut(url, "login?")
+		code, _ := httpGet(t, http.DefaultClient, base+"api/dgdrs/qwen")
+		assert.Equal(t, http.StatusUnauthorized, code, "nothing without signing in")
+
+		browser, _ := signIn(t, url)
+		resp, err := browser.Get(url)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, base+"?dgdr=qwen", resp.Request.URL.String(), "the sign-in URL opens the DGDR's page")
+		code, page := httpGet(t, browser, base+"?dgdr=qwen")
 		assert.Equal(t, http.StatusOK, code)
 		assert.Contains(t, page, `<meta name="dgdr-name" content="qwen">`)
 		assert.Contains(t, page, `<meta name="dgdr-namespace" content="ui-cmd">`)
-		base := strings.TrimSuffix(url, "?dgdr=qwen")
-		code, body := httpGet(t, base+"api/dgdrs/qwen")
+		code, body := httpGet(t, browser, base+"api/dgdrs/qwen")
 		assert.Equal(t, http.StatusOK, code)
 		assert.Contains(t, body, `"phase":"Pending"`)
+
+		jar, err := cookiejar.New(nil)
+		require.NoError(t, err)
+		code, body = httpGet(t, &http.Client{Jar: jar}, url)
+		assert.Equal(t, http.StatusUnauthorized, code, "another browser with the same URL")
+		assert.Contains(t, body, "already used")
 
 		// A page on another name for this address (DNS rebinding) gets nothing.
 		req, err := http.NewRequest(http.MethodGet, base+"api/dgdrs/qwen", nil)
 		require.NoError(t, err)
 		req.Host = "rebound.attacker.example" + strings.TrimPrefix(strings.TrimSuffix(base, "/"), "http://127.0.0.1")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err = browser.Do(req)
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusMisdirectedRequest, resp.StatusCode)
 
 		require.NoError(t, stop(), "a cancelled context (Ctrl-C) ends the command cleanly")
-		_, err = http.Get(url)
+		_, err = http.Get(base)
 		assert.Error(t, err, "nothing listens after it stopped")
 	})
 
 	t.Run("without a name the page lists the namespace", func(t *testing.T) {
-		url, _ := serve(t, "ui", "-n", ns, "--kubeconfig", h.env.Kubeconfig, "--port", "0")
-		code, body := httpGet(t, url+"api/dgdrs")
+		url, _, _ := serve(t, "ui", "-n", ns, "--kubeconfig", h.env.Kubeconfig, "--port", "0")
+		browser, base := signIn(t, url)
+		code, body := httpGet(t, browser, base+"api/dgdrs")
 		assert.Equal(t, http.StatusOK, code)
 		assert.Contains(t, body, `"name":"qwen"`)
 	})
@@ -307,8 +354,9 @@ func TestUICommand(t *testing.T) {
 }
 
 func TestPlanUI(t *testing.T) {
-	url, stop := serve(t, "plan", "--model", "Qwen/Qwen3-32B", "--ui", "--port", "0")
-	code, body := httpGet(t, url+"api/plan")
+	url, stop, _ := serve(t, "plan", "--model", "Qwen/Qwen3-32B", "--ui", "--port", "0")
+	browser, base := signIn(t, url)
+	code, body := httpGet(t, browser, base+"api/plan")
 	require.Equal(t, http.StatusOK, code, body)
 	var v ui.View
 	require.NoError(t, json.Unmarshal([]byte(body), &v))
@@ -328,7 +376,57 @@ func TestPlanUI(t *testing.T) {
 	}
 	assert.Equal(t, len(doc.Pareto), front)
 	assert.Equal(t, doc.Explanation, v.Explanation)
-	code, _ = httpGet(t, url+"api/dgdrs")
+	code, _ = httpGet(t, browser, base+"api/dgdrs")
 	assert.Equal(t, http.StatusNotFound, code)
 	require.NoError(t, stop())
+}
+
+// A non-loopback --address needs --allow-remote, checked before anything else (no cluster needed).
+func TestUIAddressFlag(t *testing.T) {
+	tests := []struct {
+		address string
+		allow   bool
+		err     string
+	}{
+		{"127.0.0.1", false, ""},
+		{"::1", false, ""},
+		{"localhost", false, ""},
+		{"0.0.0.0", false, `--address "0.0.0.0" is reachable from other machines (hint: pass --allow-remote`},
+		{"::", false, "--allow-remote"},
+		{"", false, "--allow-remote"},
+		{"10.0.0.5", false, "--allow-remote"},
+		{"my-laptop.lan", false, "--allow-remote"},
+		{"0.0.0.0", true, ""},
+		{"10.0.0.5", true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%q allow=%v", tt.address, tt.allow), func(t *testing.T) {
+			err := (&ServeFlags{Address: tt.address, AllowRemote: tt.allow}).Validate()
+			if tt.err == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			var b strings.Builder
+			PrintError(&b, err)
+			assert.Contains(t, b.String(), tt.err)
+			assert.Equal(t, 1, strings.Count(b.String(), "\n"), "one line")
+		})
+	}
+
+	t.Run("plan --ui refuses 0.0.0.0 without the flag", func(t *testing.T) {
+		out, _, err := runPlan(t, "--model", "Qwen/Qwen3-32B", "--ui", "--address", "0.0.0.0")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "reachable from other machines")
+		assert.Empty(t, out, "nothing served")
+	})
+
+	t.Run("with --allow-remote it serves and warns", func(t *testing.T) {
+		url, stop, errOut := serve(t, "plan", "--model", "Qwen/Qwen3-32B", "--ui", "--port", "0", "--address", "0.0.0.0", "--allow-remote")
+		assert.Contains(t, errOut.String(), `Warning: the web UI listens on "0.0.0.0" over plain HTTP: anyone who can reach that address and holds the URL can see this plan.`)
+		browser, base := signIn(t, url)
+		code, _ := httpGet(t, browser, base+"api/plan")
+		assert.Equal(t, http.StatusOK, code)
+		require.NoError(t, stop())
+	})
 }

@@ -137,6 +137,13 @@ func kubectlDGDR(t *testing.T, env *testenv.Env, args ...string) string {
 	return out.String()
 }
 
+// getJSON reads an API path into v through the page, with the browser's session.
+func getJSON(t *testing.T, ctx context.Context, path string, v any) {
+	t.Helper()
+	raw := js[string](t, ctx, fmt.Sprintf(`fetch(%q).then(r => r.ok ? r.text() : Promise.reject(new Error(r.status + ' ' + r.url)))`, path))
+	require.NoError(t, json.Unmarshal([]byte(raw), v))
+}
+
 // serveUI starts `kubectl dgdr ui ARGS` and returns the URL it printed.
 func serveUI(t *testing.T, env *testenv.Env, args ...string) string {
 	t.Helper()
@@ -182,10 +189,14 @@ func TestBrowser(t *testing.T) {
 	require.NoError(t, env.Client.Create(t.Context(), d))
 
 	url := serveUI(t, env, name, "-n", ns)
-	base := strings.TrimSuffix(url, "?dgdr="+name)
+	base, _, ok := strings.Cut(url, "login?token=")
+	require.True(t, ok, "a sign-in URL: %s", url)
+	home := base + "?dgdr=" + name
 
 	// The page opens on a DGDR nobody has profiled yet and follows it live.
 	do(t, ctx, chromedp.Navigate(url))
+	assert.Equal(t, home, js[string](t, ctx, `location.href`), "signed in, the token gone from the address bar")
+	assert.Empty(t, js[string](t, ctx, `document.cookie`), "the session cookie is HttpOnly")
 	waitFor(t, ctx, `document.querySelector('#timeline li.current')?.dataset.phase === 'Pending'`, 20*time.Second)
 	assert.True(t, js[bool](t, ctx, `document.querySelector('#deploy').disabled`), "nothing to deploy before profiling")
 	assert.Equal(t, 0, js[int](t, ctx, `document.querySelectorAll('#chart .pt').length`))
@@ -194,12 +205,53 @@ func TestBrowser(t *testing.T) {
 	waitFor(t, ctx, `document.querySelector('#timeline li.current')?.dataset.phase === 'Ready'`, 20*time.Second)
 	waitFor(t, ctx, `document.querySelectorAll('#chart .pt.front').length > 0`, 5*time.Second)
 
+	t.Run("the URL signs in one browser: another one opening it is refused", func(t *testing.T) {
+		other := newBrowser(t)
+		do(t, other, chromedp.Navigate(url))
+		assert.Equal(t, url, js[string](t, other, `location.href`))
+		assert.Contains(t, js[string](t, other, `document.body.textContent`), "already used")
+		assert.Contains(t, js[string](t, other, `document.body.textContent`), "fresh URL")
+		do(t, other, chromedp.Navigate(home))
+		assert.Contains(t, js[string](t, other, `document.body.textContent`), "Not signed in")
+		assert.Equal(t, http.StatusUnauthorized, js[int](t, other, `fetch('/api/dgdrs/`+name+`').then(r => r.status)`))
+
+		// Without the browser's cookie the API answers nothing either.
+		resp, err := http.Get(base + "api/dgdrs/" + name)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	})
+
+	t.Run("a sign-in link followed from another site works", func(t *testing.T) {
+		// The step a SameSite=Strict cookie needs after a cross-site navigation, in a real browser.
+		url := serveUI(t, env, "-n", ns)
+		base, _, _ := strings.Cut(url, "login?token=")
+		site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(w, `<!doctype html><title>chat</title><a id="link" href="%s">the UI</a>`, url)
+		}))
+		defer site.Close()
+		other := newBrowser(t)
+		do(t, other, chromedp.Navigate(site.URL))
+		clickToPage(t, other, "#link")
+		// The sign-in answer moves on by itself: poll across that navigation, which ends one evaluation.
+		want := `location.href === ` + strconv.Quote(base) + ` && document.querySelector('#list-table tbody tr')?.cells[0].textContent === ` + strconv.Quote(name)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			tctx, cancel := context.WithTimeout(other, 2*time.Second)
+			ok, err := chromedp.Run(tctx, chromedp.Evaluate[bool](want))
+			cancel()
+			if err == nil && ok {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "not signed in after following the link: %v, at %s", err, js[string](t, other, `location.href + ' ' + document.body.textContent`))
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+
 	// What the page was given, and what the cluster holds.
 	var view ui.View
-	resp, err := http.Get(base + "api/dgdrs/" + name)
-	require.NoError(t, err)
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&view))
-	resp.Body.Close()
+	getJSON(t, ctx, "/api/dgdrs/"+name, &view)
 	report, err := lifecycle.GetResults(t.Context(), env.Client, d)
 	require.NoError(t, err)
 	require.NotNil(t, report)
@@ -340,10 +392,7 @@ func TestBrowser(t *testing.T) {
 
 	// The DGD that deploying the point makes, as the page's preview names it.
 	var preview ui.Preview
-	resp, err = http.Get(base + "api/dgdrs/" + name + "/preview?pick=" + strconv.Itoa(pick))
-	require.NoError(t, err)
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&preview))
-	resp.Body.Close()
+	getJSON(t, ctx, "/api/dgdrs/"+name+"/preview?pick="+strconv.Itoa(pick), &preview)
 	require.NotEmpty(t, preview.DGDName)
 	noDGD := func(t *testing.T) {
 		t.Helper()
@@ -354,7 +403,7 @@ func TestBrowser(t *testing.T) {
 		assert.Equal(t, v1alpha1.PhaseReady, getDGDR(t, env, ns, name).Status.Phase)
 	}
 
-	t.Run("no request without the token deploys, from another site or from the page", func(t *testing.T) {
+	t.Run("no request without the cookie or the token deploys, from another site or from the page", func(t *testing.T) {
 		deploy := base + "api/dgdrs/" + name + "/deploy"
 		attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/html")
@@ -372,7 +421,8 @@ Promise.allSettled([
 		waitFor(t, ctx, `document.title.startsWith('done')`, 20*time.Second)
 		noDGD(t)
 
-		do(t, ctx, chromedp.Navigate(url))
+		do(t, ctx, chromedp.Navigate(url)) // signed in already: on to the page, nothing spent
+		assert.Equal(t, home, js[string](t, ctx, `location.href`))
 		waitFor(t, ctx, `document.querySelectorAll('#chart .pt.front').length > 0`, 20*time.Second)
 		status := js[int](t, ctx, fmt.Sprintf(`fetch(%q, {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{"pick":%d}'}).then(r => r.status)`, deploy, pick))
 		assert.Equal(t, http.StatusForbidden, status, "the page's own origin still needs the token")

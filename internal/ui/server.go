@@ -4,11 +4,15 @@
 // `kubectl dgdr export` and `kubectl dgdr promote`. It talks to the cluster only through the Cluster it is
 // given (the user's kubeconfig); nothing runs in the cluster.
 //
-// It listens on loopback unless told otherwise and defends the one state-changing request (POST
-// deploy) against other web pages: a random per-run token embedded in the page must come back in the
-// X-DGDR-Token header with a JSON body (a cross-site form or fetch cannot send either without a CORS
-// preflight this server never answers), and every request whose Host header is not the address served
-// is refused (DNS rebinding).
+// Whoever can use the page can deploy with the user's credentials, so it answers only the browser that
+// opened the URL the command printed. That URL carries a one-time sign-in token (/login?token=...), which
+// the server exchanges once for an HttpOnly, SameSite=Strict session cookie holding a separate random
+// secret; every other request (the page, its assets, every API) needs that cookie. The server listens on
+// loopback unless explicitly allowed otherwise, refuses every request whose Host header is not the
+// address served (DNS rebinding) and every request whose Origin is another site, and defends the one
+// state-changing request (POST deploy) further: a random per-run token embedded in the page must come
+// back in the X-DGDR-Token header with a JSON body (a cross-site form or fetch cannot send either without
+// a CORS preflight this server never answers).
 package ui
 
 import (
@@ -21,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"html/template"
 	"io"
 	"io/fs"
@@ -30,14 +35,18 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
 //go:embed assets
 var assets embed.FS
 
-// TokenHeader carries the per-run token on state-changing requests.
+// TokenHeader carries the per-run page token on state-changing requests.
 const TokenHeader = "X-DGDR-Token"
+
+// LoginPath is where the printed URL signs the browser in: LoginPath?token=T.
+const LoginPath = "/login"
 
 // maxBody bounds a POST body: {"pick": N} is all a deploy sends.
 const maxBody = 1 << 10
@@ -110,14 +119,23 @@ type Options struct {
 	Cluster   Cluster
 	Namespace string
 	Name      string
-	// Token is the per-run secret (empty: a random one).
+	// Token is the per-run page token a deploy sends back in TokenHeader (empty: a random one).
 	Token string
+	// Login is the one-time sign-in token of the printed URL (empty: a random one).
+	Login string
+	// AllowRemote lets Serve listen on an address other machines can reach (see Loopback).
+	AllowRemote bool
 }
 
 // Server is the UI's HTTP handler bound to one address.
 type Server struct {
 	opts  Options
 	token string
+	// login is the one-time sign-in token; loginUsed is set by the one exchange it allows.
+	login     string
+	loginUsed atomic.Bool
+	// session is the secret of the one session cookie, named cookie (see sessionCookie).
+	session, cookie string
 	// hosts are the Host header values accepted; anyHostIP also accepts IP literals with this port
 	// (a server on 0.0.0.0 or :: is reached by any of the machine's addresses).
 	hosts     []string
@@ -132,19 +150,18 @@ func New(opts Options, addr string) (*Server, error) {
 	if (opts.Plan == nil) == (opts.Cluster == nil) {
 		return nil, errors.New("ui: exactly one of a plan and a cluster is needed")
 	}
-	token := opts.Token
-	if token == "" {
-		b := make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
-			return nil, fmt.Errorf("making the UI's token: %w", err)
-		}
-		token = hex.EncodeToString(b)
-	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("ui: address %q: %w", addr, err)
 	}
-	s := &Server{opts: opts, token: token, port: port, hosts: []string{net.JoinHostPort(host, port)}}
+	s := &Server{opts: opts, token: opts.Token, login: opts.Login, session: secret(),
+		cookie: sessionCookie + port, port: port, hosts: []string{net.JoinHostPort(host, port)}}
+	if s.token == "" {
+		s.token = secret()
+	}
+	if s.login == "" {
+		s.login = secret()
+	}
 	ip := net.ParseIP(host)
 	switch {
 	case ip != nil && ip.IsUnspecified():
@@ -162,6 +179,13 @@ func New(opts Options, addr string) (*Server, error) {
 	return s, nil
 }
 
+// secret is 32 random bytes, hex (crypto/rand does not fail: it aborts the program if it cannot read).
+func secret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 // Token is the per-run token the page sends back on POST.
 func (s *Server) Token() string { return s.token }
 
@@ -169,6 +193,7 @@ func (s *Server) routes() {
 	m := http.NewServeMux()
 	static, _ := fs.Sub(assets, "assets")
 	m.HandleFunc("GET /{$}", s.index)
+	m.HandleFunc("GET "+LoginPath, s.signIn)
 	m.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(static)))
 	m.HandleFunc("GET /api/plan", s.plan)
 	m.HandleFunc("GET /api/dgdrs", s.list)
@@ -179,7 +204,7 @@ func (s *Server) routes() {
 	s.mux = m
 }
 
-// ServeHTTP checks the Host header, sets the security headers and routes.
+// ServeHTTP checks the Host and Origin headers and the session, sets the security headers and routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	// Only this server's own files run; the page may not be framed (clickjacking the Deploy button).
@@ -192,7 +217,76 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusMisdirectedRequest, fmt.Errorf("host %q is not the address this server serves (%s)", r.Host, s.hosts[0]))
 		return
 	}
+	// Browsers send Origin on every cross-origin fetch and every POST; a same-origin GET has none.
+	if o := r.Header.Get("Origin"); o != "" {
+		if u, err := url.Parse(o); err != nil || u.Scheme != "http" || !strings.EqualFold(u.Host, r.Host) {
+			httpError(w, http.StatusForbidden, fmt.Errorf("origin %q is not this server", o))
+			return
+		}
+	}
+	if r.URL.Path != LoginPath && !s.signedIn(r) {
+		denied(w, r, "not signed in: open the URL the command printed, in this browser")
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// sessionCookie prefixes the session cookie's name, which ends with the port: cookies are not kept apart
+// by port, and two servers on one machine must not overwrite each other's session. For the same reason
+// any other server on this host name receives the cookie too; on loopback that is the user's own.
+const sessionCookie = "dgdr-session-"
+
+func (s *Server) signedIn(r *http.Request) bool {
+	c, err := r.Cookie(s.cookie)
+	return err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(s.session)) == 1
+}
+
+// signIn exchanges the one-time token of the printed URL for the session cookie and moves on to the page,
+// so the token stays neither in the address bar nor in the history. A browser already signed in is sent
+// on without spending anything.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
+	home := "/"
+	if s.opts.Cluster != nil && s.opts.Name != "" {
+		home += "?dgdr=" + url.QueryEscape(s.opts.Name)
+	}
+	if !s.signedIn(r) {
+		tok := r.URL.Query().Get("token")
+		if tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.login)) != 1 {
+			denied(w, r, "this sign-in URL is not this server's")
+			return
+		}
+		if !s.loginUsed.CompareAndSwap(false, true) {
+			denied(w, r, "this sign-in URL was already used; it works once")
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: s.session, Path: "/", HttpOnly: true,
+			SameSite: http.SameSiteStrictMode,
+			// The server speaks plain HTTP (on loopback, unless --allow-remote): a Secure cookie would
+			// never come back. Over TLS it would be Secure.
+			Secure: r.TLS != nil})
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		// A link followed from another site: the browser would not send a SameSite=Strict cookie on a
+		// redirect continuing that navigation, so the page moves on by itself (a same-origin navigation).
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		e := html.EscapeString(home)
+		fmt.Fprintf(w, `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=%s"><title>dgdr</title><p>Signed in: <a href="%s">open the dgdr UI</a>.</p>`+"\n", e, e)
+		return
+	}
+	http.Redirect(w, r, home, http.StatusSeeOther)
+}
+
+// denied answers 401: JSON for the API, a short page for a browser.
+func denied(w http.ResponseWriter, r *http.Request, why string) {
+	const fresh = "re-run `kubectl dgdr ui` (or `kubectl dgdr plan --ui`) for a fresh URL"
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		httpError(w, http.StatusUnauthorized, fmt.Errorf("%s: %s", why, fresh))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusUnauthorized)
+	fmt.Fprintf(w, "<!doctype html><meta charset=\"utf-8\"><title>dgdr: not signed in</title><h1>Not signed in</h1><p>%s.</p><p>The URL kubectl dgdr prints signs in one browser, once: %s.</p>\n",
+		html.EscapeString(strings.ToUpper(why[:1])+why[1:]), html.EscapeString(fresh))
 }
 
 func (s *Server) hostAllowed(host string) bool {
@@ -355,7 +449,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkPost refuses a state-changing request that did not come from this server's page: it must carry
-// the token, a JSON body, and (when the browser says where it comes from) this server's origin.
+// the token and a JSON body, and not be cross-site (ServeHTTP already refused a foreign Origin).
 func (s *Server) checkPost(r *http.Request) *Error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
@@ -364,12 +458,6 @@ func (s *Server) checkPost(r *http.Request) *Error {
 	got := r.Header.Get(TokenHeader)
 	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
 		return &Error{http.StatusForbidden, fmt.Errorf("missing or wrong %s header: reload the page served by kubectl dgdr", TokenHeader)}
-	}
-	if o := r.Header.Get("Origin"); o != "" {
-		u, err := url.Parse(o)
-		if err != nil || u.Scheme != "http" || !strings.EqualFold(u.Host, r.Host) {
-			return &Error{http.StatusForbidden, fmt.Errorf("origin %q is not this server", o)}
-		}
 	}
 	if sf := r.Header.Get("Sec-Fetch-Site"); sf != "" && sf != "same-origin" {
 		return &Error{http.StatusForbidden, fmt.Errorf("cross-site request (Sec-Fetch-Site %s) refused", sf)}
@@ -404,8 +492,22 @@ func sourceError(w http.ResponseWriter, err error) {
 	httpError(w, status, err)
 }
 
-// Serve listens, reports the URL through ready, and serves until ctx is done.
+// Loopback says whether address (a host name or IP to listen on) is reachable from this machine only.
+// Other names may resolve to loopback too; they count as remote.
+func Loopback(address string) bool {
+	if strings.EqualFold(address, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(address)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Serve listens, reports the sign-in URL through ready, and serves until ctx is done. It refuses an
+// address other machines can reach unless opts.AllowRemote.
 func Serve(ctx context.Context, opts Options, ready func(url string)) error {
+	if !opts.AllowRemote && !Loopback(opts.Address) {
+		return fmt.Errorf("ui: address %q is not loopback and remote access was not allowed", opts.Address)
+	}
 	addr := net.JoinHostPort(opts.Address, strconv.Itoa(opts.Port))
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -435,16 +537,13 @@ func Serve(ctx context.Context, opts Options, ready func(url string)) error {
 	return nil
 }
 
-// URL is the page's address (the DGDR's page when a name was given).
+// URL is the sign-in address to print: it signs one browser in, once, and opens the page (the DGDR's
+// page when a name was given).
 func (s *Server) URL() string {
 	host := s.hosts[0]
 	if s.anyHostIP {
 		// A server on every address is reached on this machine through loopback.
 		host = net.JoinHostPort("127.0.0.1", s.port)
 	}
-	u := "http://" + host + "/"
-	if s.opts.Cluster != nil && s.opts.Name != "" {
-		u += "?dgdr=" + url.QueryEscape(s.opts.Name)
-	}
-	return u
+	return "http://" + host + LoginPath + "?token=" + url.QueryEscape(s.login)
 }
