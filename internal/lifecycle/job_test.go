@@ -220,4 +220,3 @@ func findCondition(d *v1alpha1.DynamoGraphDeploymentRequest, typ string) metav1.
 	}
 	return metav1.Condition{}
 }
-

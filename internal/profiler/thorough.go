@@ -25,8 +25,6 @@ package profiler
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -305,15 +303,11 @@ func (s *sweep) candidateOwners() []metav1.OwnerReference {
 	return refs
 }
 
-// uidTag is a short hash of the DGDR's UID in its candidates' names: candidates of two DGDRs (or of a
-// DGDR deleted and created again) never share a name.
-func uidTag(uid types.UID) string {
-	sum := sha256.Sum256([]byte(uid))
-	return hex.EncodeToString(sum[:])[:5]
-}
-
-// candidateName derives c<k>'s DGD name from the final DGD's default name, <dgdr>-dgd: <dgdr>-<tag>-c<k>,
-// no longer than the default so that it keeps within Dynamo's 45-character rule with the same components.
+// candidateName derives c<k>'s DGD name from the final DGD's default name, <dgdr>-dgd: <dgdr>-c<k>, no
+// longer than the default so that it keeps within Dynamo's 45-character rule with the same components.
+// DGDR names are unique in a namespace, so the name is this DGDR's; another object of that name (a
+// user's, or a leftover of an earlier DGDR of the name) is found by its labels and owner, and never
+// overwritten (see measure).
 func candidateName(defaultName, suffix string) string {
 	base := strings.TrimSuffix(defaultName, expand.DGDNameSuffix)
 	if len(base)+len(suffix) > len(defaultName) {
@@ -350,7 +344,7 @@ func (s *sweep) candidateDGD(c *candidate) (*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	u.SetName(candidateName(g.name, "-"+uidTag(s.d.UID)+"-"+c.Name))
+	u.SetName(candidateName(g.name, "-"+c.Name))
 	u.SetNamespace(s.d.Namespace)
 	labels := u.GetLabels()
 	if labels == nil {
