@@ -122,19 +122,22 @@ func TestPromoteWait(t *testing.T) {
 func TestWaitJobDeath(t *testing.T) {
 	h := newHarness(t, testenv.Options{})
 	ns := h.namespace("death")
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: "dead-profile", Namespace: ns, Labels: map[string]string{v1alpha1.LabelDGDRName: "dead"}},
-		Spec: batchv1.JobSpec{ActiveDeadlineSeconds: ptr.To[int64](60), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-			RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "profiler", Image: "dgdr-profiler"}},
-		}}},
+	deadJob := func(dgdr string) {
+		job := &batchv1.Job{
+			ObjectMeta: metav1.ObjectMeta{Name: dgdr + "-profile", Namespace: ns, Labels: map[string]string{v1alpha1.LabelDGDRName: dgdr}},
+			Spec: batchv1.JobSpec{ActiveDeadlineSeconds: ptr.To[int64](60), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "profiler", Image: "dgdr-profiler"}},
+			}}},
+		}
+		require.NoError(t, h.env.Client.Create(t.Context(), job))
+		at := metav1.Now()
+		job.Status = batchv1.JobStatus{StartTime: ptr.To(metav1.NewTime(at.Add(-2 * time.Minute))), Conditions: []batchv1.JobCondition{
+			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: batchv1.JobReasonDeadlineExceeded, Message: "Job was active longer than specified deadline", LastTransitionTime: at, LastProbeTime: at},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: batchv1.JobReasonDeadlineExceeded, Message: "Job was active longer than specified deadline", LastTransitionTime: at, LastProbeTime: at},
+		}}
+		require.NoError(t, h.env.Client.Status().Update(t.Context(), job))
 	}
-	require.NoError(t, h.env.Client.Create(t.Context(), job))
-	at := metav1.Now()
-	job.Status = batchv1.JobStatus{StartTime: ptr.To(metav1.NewTime(at.Add(-2 * time.Minute))), Conditions: []batchv1.JobCondition{
-		{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: batchv1.JobReasonDeadlineExceeded, Message: "Job was active longer than specified deadline", LastTransitionTime: at, LastProbeTime: at},
-		{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: batchv1.JobReasonDeadlineExceeded, Message: "Job was active longer than specified deadline", LastTransitionTime: at, LastProbeTime: at},
-	}}
-	require.NoError(t, h.env.Client.Status().Update(t.Context(), job))
+	deadJob("dead")
 
 	r := h.fail("create", "dead", "-n", ns, "--model", "Qwen/Qwen3-0.6B", "--wait", "--timeout", "10m")
 	assert.Contains(t, r.errLine, "error: DGDR dead failed: DeadlineExceeded: profiling Job dead-profile ran past its activeDeadlineSeconds")
@@ -152,4 +155,9 @@ func TestWaitJobDeath(t *testing.T) {
 	out := h.ok("status", "dead", "-n", ns).out
 	assert.Contains(t, out, "DeadlineExceeded")
 	assert.Equal(t, rv, h.get(ns, "dead").ResourceVersion)
+
+	// get is the first to read this one's dead Job.
+	deadJob("gone")
+	h.dgdr(ns, "gone", v1alpha1.DynamoGraphDeploymentRequestSpec{Model: "Qwen/Qwen3-0.6B"}, nil)
+	assert.Equal(t, "Failed", h.ok("get", "gone", "-n", ns, "-o", "jsonpath={.status.phase}").out)
 }

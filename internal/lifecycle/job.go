@@ -194,6 +194,9 @@ func ObserveJob(ctx context.Context, c client.Client, d *v1alpha1.DynamoGraphDep
 	if job == nil || !slices.Contains(profilingPhases, d.Status.Phase) {
 		return d, nil, nil
 	}
+	if owner := metav1.GetControllerOf(job); owner != nil && owner.UID != d.UID {
+		return d, nil, nil // the Job of an earlier DGDR of the same name: its death is not this one's
+	}
 	pods, err := JobPods(ctx, c, job)
 	if err != nil {
 		return d, nil, err

@@ -197,6 +197,18 @@ func TestObserveJob(t *testing.T) {
 		assert.Equal(t, v1alpha1.ReasonServiceAccountMissing, findCondition(got, v1alpha1.ConditionProfilingComplete).Reason)
 	})
 
+	t.Run("the dead Job of an earlier DGDR of the same name is not this one's death", func(t *testing.T) {
+		d, job := setup(t, "reborn", v1alpha1.PhaseProfiling)
+		job.OwnerReferences = []metav1.OwnerReference{{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: "reborn", UID: "0000-earlier", Controller: ptr.To(true)}}
+		require.NoError(t, c.Update(ctx, job))
+		job.Status = jobFailed(batchv1.JobReasonDeadlineExceeded, "Job was active longer than specified deadline")
+		require.NoError(t, c.Status().Update(ctx, job))
+		got, death, err := lifecycle.ObserveJob(ctx, c, d, job, now)
+		require.NoError(t, err)
+		assert.Nil(t, death)
+		assert.Equal(t, v1alpha1.PhaseProfiling, got.Status.Phase)
+	})
+
 	t.Run("the profiler's outcome stands: a Ready DGDR is not failed by its finished Job", func(t *testing.T) {
 		d, job := setup(t, "done", v1alpha1.PhaseProfiling)
 		job.Status = jobFailed(batchv1.JobReasonBackoffLimitExceeded, "Job has reached the specified backoff limit")

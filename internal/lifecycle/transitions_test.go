@@ -149,7 +149,7 @@ func TestApplySelected(t *testing.T) {
 		u.SetGroupVersionKind(lifecycle.DGDGroupVersionKind)
 		u.SetName(name)
 		u.SetNamespace("apply")
-		u.Object["spec"] = map[string]any{"services": map[string]any{}}
+		u.Object["spec"] = map[string]any{"components": []any{map[string]any{"name": "Frontend", "type": "frontend", "replicas": int64(1)}}}
 		return u
 	}
 	theirs := dgd("theirs")

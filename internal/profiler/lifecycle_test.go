@@ -149,7 +149,7 @@ func lifecycleTests(t *testing.T, env *testenv.Env) {
 		theirs.SetGroupVersionKind(lifecycle.DGDGroupVersionKind)
 		theirs.SetName("qwen-dgd")
 		theirs.SetNamespace(f.ns)
-		theirs.Object["spec"] = map[string]any{"services": map[string]any{}}
+		theirs.Object["spec"] = map[string]any{"components": []any{map[string]any{"name": "Frontend", "type": "frontend", "replicas": int64(1)}}}
 		require.NoError(t, env.Client.Create(t.Context(), theirs, client.FieldOwner("kubectl")))
 		key := f.dgdr(t, "qwen", func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.AutoApply = true })
 		require.NoError(t, f.run(t, key, nil), "a spec problem, not a Job retry")

@@ -27,8 +27,11 @@ type plan struct {
 
 // pending re-validates the spec, resolves the model, discovers the GPUs and checks the prerequisites.
 func (r *run) pending(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (*plan, error) {
-	if _, err := lifecycle.MarkPending(ctx, r.Client, r.ref, d.Annotations[v1alpha1.AnnotationProfilingJob]); err != nil {
-		return nil, err
+	// A retry of a run that got further validates again without moving the phase back.
+	if d.Status.Phase == "" || d.Status.Phase == v1alpha1.PhasePending {
+		if _, err := lifecycle.MarkPending(ctx, r.Client, r.ref, d.Annotations[v1alpha1.AnnotationProfilingJob]); err != nil {
+			return nil, err
+		}
 	}
 
 	// The webhook defaulted and validated the spec; the profiler works from the defaulted values too, so a

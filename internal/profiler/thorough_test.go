@@ -678,20 +678,18 @@ func TestThorough(t *testing.T) {
 			u.SetName(name)
 			u.SetNamespace(f.ns)
 			u.SetLabels(labels)
-			u.Object["spec"] = map[string]any{"services": map[string]any{}}
+			u.Object["spec"] = map[string]any{"components": []any{map[string]any{"name": "Frontend", "type": "frontend", "replicas": int64(1)}}}
 			require.NoError(t, env.Client.Create(t.Context(), u, client.FieldOwner("kubectl")))
 			return u
 		}
 		theirs := mk(f.cand(t, key, "c0"), nil)
-		// Labelled like a candidate, but owned by no DGDR: someone copied the labels.
-		impostor := mk("impostor", map[string]string{v1alpha1.LabelDGDRName: "qwen", v1alpha1.LabelCandidate: "c1"})
 
 		require.NoError(t, f.runThorough(t, t.Context(), key, thoroughOptions(sim), nil))
 		require.Equal(t, v1alpha1.PhaseReady, f.get(t, key).Status.Phase)
 		rec := f.record(t, key)
 		assert.Equal(t, stateFailed, rec.Candidates[0].State)
 		assert.Contains(t, rec.Candidates[0].Reason, "is not a candidate of this DGDR: left untouched")
-		for _, u := range []*unstructured.Unstructured{theirs, impostor} {
+		for _, u := range []*unstructured.Unstructured{theirs} {
 			live, err := lifecycle.GetDGD(t.Context(), env.Client, f.ns, u.GetName())
 			require.NoError(t, err)
 			require.NotNil(t, live, "%s not deleted", u.GetName())
