@@ -22,6 +22,7 @@ import (
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/internal/testenv"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/expand"
 	"github.com/dgdr-dev/dgdr/pkg/hw"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
@@ -56,6 +57,22 @@ func withJob(name string) func(*v1alpha1.DynamoGraphDeploymentRequest) {
 }
 
 func lifecycleTests(t *testing.T, env *testenv.Env) {
+	t.Run("the profiling Job's retry policy is one the API server accepts", func(t *testing.T) {
+		f := newFixture(t, env, "job-policy")
+		for _, strategy := range []v1alpha1.SearchStrategy{v1alpha1.SearchRapid, v1alpha1.SearchThorough} {
+			d := &v1alpha1.DynamoGraphDeploymentRequest{ObjectMeta: metav1.ObjectMeta{Name: "qwen-" + string(strategy), Namespace: f.ns},
+				Spec: v1alpha1.DynamoGraphDeploymentRequestSpec{Model: "Qwen/Qwen3-8B", SearchStrategy: strategy}}
+			d.Default("img")
+			job, err := expand.ProfilingJob(d, expand.JobOptions{ProfilerImage: "dgdr-profiler:dev"})
+			require.NoError(t, err)
+			require.NoError(t, env.Client.Create(t.Context(), job, client.DryRunAll))
+			assert.Equal(t, batchv1.Failed, *job.Spec.PodReplacementPolicy, "a replacement starts once the old pod is gone")
+			require.NotNil(t, job.Spec.PodFailurePolicy)
+			assert.Equal(t, batchv1.PodFailurePolicyActionIgnore, job.Spec.PodFailurePolicy.Rules[0].Action)
+			assert.Equal(t, corev1.DisruptionTarget, job.Spec.PodFailurePolicy.Rules[0].OnPodConditions[0].Type)
+		}
+	})
+
 	t.Run("the profiler waits for a DGDR stored after its pod started", func(t *testing.T) {
 		f := newFixture(t, env, "late-dgdr")
 		done := make(chan error, 1)
