@@ -27,6 +27,8 @@ func main() {
 		deployWait = flag.Duration("deploy-wait", 10*time.Minute, "how long to wait for an auto-applied DGD to become ready (0: do not wait)")
 		poll       = flag.Duration("poll-interval", 5*time.Second, "how often to check readiness while waiting")
 		deadline   = flag.Duration("deadline", 0, "thorough search: stop measuring this long after the start (0: the profiling Job's activeDeadlineSeconds less 3 minutes, read from the Job)")
+		dgdrWait   = flag.Duration("dgdr-wait", 2*time.Minute, "how long to wait for the DGDR to be stored before giving up (the Job is created during its admission)")
+		job        = flag.String("job", os.Getenv("DGDR_PROFILING_JOB"), "the profiling Job this runs in (default $DGDR_PROFILING_JOB, else the DGDR's annotation)")
 	)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -52,7 +54,7 @@ func main() {
 	defer stop()
 	opts := profiler.Options{
 		Namespace: *namespace, Name: *name, Client: c, DeployWait: *deployWait, PollInterval: *poll,
-		ModelPath: os.Getenv("DGDR_MODEL_PATH"), Log: log,
+		ModelPath: os.Getenv("DGDR_MODEL_PATH"), Log: log, DGDRWait: *dgdrWait, JobName: *job,
 	}
 	if *deadline > 0 {
 		opts.Thorough.Deadline = time.Now().Add(*deadline)

@@ -77,6 +77,14 @@ func (o *GetOptions) Validate() error {
 func (o *GetOptions) Run(ctx context.Context) error {
 	var items []unstructured.Unstructured
 	if o.Name != "" {
+		// A profiling Job that died shows as Failed with its cause (recorded here if no one did yet).
+		if d, err := o.cluster.getDGDR(ctx, o.Name); err == nil {
+			if job, err := o.cluster.profilingJob(ctx, d); err == nil {
+				if _, _, err := o.cluster.observeJob(ctx, d, job, time.Now()); err != nil {
+					fmt.Fprintf(o.ErrOut, "Warning: %v\n", err)
+				}
+			}
+		}
 		u, err := o.cluster.getDGDRUnstructured(ctx, o.Name)
 		if err != nil {
 			return err

@@ -6,20 +6,17 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
@@ -123,37 +120,28 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The label keeps the DGD findable from its DGDR even when a patch dropped it.
-	labels := desired.GetLabels()
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	labels[v1alpha1.LabelDGDRName] = d.Name
-	desired.SetLabels(labels)
-	desired.SetNamespace(d.Namespace)
-	name := desired.GetName()
+	lifecycle.LabelDGD(desired, d)
 
-	live := &unstructured.Unstructured{}
-	live.SetGroupVersionKind(lifecycle.DGDGroupVersionKind)
-	switch err := c.client.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: name}, live); {
-	case apierrors.IsNotFound(err):
-		live = nil
-	case err != nil:
-		return apiError(fmt.Errorf("reading DGD %s: %w", name, err), "")
-	}
-	if live != nil && !o.Force {
-		if err := checkOwner(live, d); err != nil {
-			return err
+	// What the apply would make of the live object: the server's dry run through the one apply path
+	// (owner checks, defaults, other managers' fields kept), or the generated object itself when the
+	// server is not to be asked.
+	var live, result *unstructured.Unstructured
+	if o.DryRun == dryRunClient {
+		if live, err = lifecycle.GetDGD(ctx, c.client, d.Namespace, desired.GetName()); err != nil {
+			return apiError(err, "")
 		}
-	}
-
-	// What the apply would make of the live object: the server's dry run (defaults, other managers'
-	// fields kept), or the generated object itself when the server is not to be asked.
-	result := desired
-	if o.DryRun != dryRunClient {
-		if result, err = c.applyDGD(ctx, desired, o.Force, true); err != nil {
-			return err
+		if live != nil && !o.Force {
+			if err := lifecycle.CheckOwner(live, d); err != nil {
+				return promoteError(err, desired.GetName())
+			}
 		}
+		result = desired
+	} else {
+		pre, err := lifecycle.ApplySelected(ctx, c.client, d, desired, lifecycle.SelectedOptions{Force: o.Force, DryRun: true})
+		if err != nil {
+			return promoteError(err, desired.GetName())
+		}
+		live, result = pre.Live, pre.Stored
 	}
 	diff, err := dgdDiff(live, result)
 	if err != nil {
@@ -173,28 +161,15 @@ func (o *PromoteOptions) Run(ctx context.Context) error {
 		return o.printResult(result, verb)
 	}
 
-	applied, err := c.applyDGD(ctx, desired, o.Force, false)
-	if err != nil {
-		return err
-	}
-
 	point, _ := pickPoint(d, o.Pick) // dgdFor checked it
-	label := pointName(o.Pick, point)
-	updated, err := lifecycle.UpdateStatus(ctx, c.client, c.key(d.Name), func(cur *v1alpha1.DynamoGraphDeploymentRequest) error {
-		cur.Status.DGDName = name
-		lifecycle.SetCondition(cur, v1alpha1.ConditionDGDGenerated, metav1.ConditionTrue, "Promoted",
-			fmt.Sprintf("%s applied as DGD %s by kubectl dgdr promote", label, name))
-		if verb != "unchanged" || cur.Status.Phase != v1alpha1.PhaseDeployed {
-			cur.Status.Phase = v1alpha1.PhaseDeploying
-			lifecycle.SetCondition(cur, v1alpha1.ConditionDeploymentReady, metav1.ConditionFalse, reasonDGDNotReady,
-				fmt.Sprintf("DGD %s applied; waiting for the Dynamo operator to report it ready", name))
-		}
-		return nil
-	})
+	done, err := lifecycle.ApplySelected(ctx, c.client, d, desired, lifecycle.SelectedOptions{Force: o.Force, Promoted: pointName(o.Pick, point)})
 	if err != nil {
-		return apiError(fmt.Errorf("the DGD %s was applied, but recording it in DGDR %s failed: %w", name, d.Name, err),
-			"run `kubectl dgdr promote "+d.Name+nsFlag(d.Namespace)+"` again")
+		if done != nil {
+			return apiError(err, "run `kubectl dgdr promote "+d.Name+nsFlag(d.Namespace)+"` again")
+		}
+		return promoteError(err, desired.GetName())
 	}
+	applied, updated := done.Stored, done.DGDR
 	if err := o.printResult(applied, verb); err != nil {
 		return err
 	}
@@ -329,17 +304,20 @@ func (c *cluster) gpusPerNode(ctx context.Context, d *v1alpha1.DynamoGraphDeploy
 	return 0, "the profiler's node size is not recorded: no worker is split across nodes (set spec.hardware.gpusPerNode to plan for it)"
 }
 
-// applyDGD is lifecycle.ApplyDGD (the profiler's apply too) with the plugin's hints on conflicts.
-func (c *cluster) applyDGD(ctx context.Context, desired *unstructured.Unstructured, force, dryRun bool) (*unstructured.Unstructured, error) {
-	obj, err := lifecycle.ApplyDGD(ctx, c.client, desired, lifecycle.ApplyOptions{Force: force, DryRun: dryRun})
-	if err != nil {
-		if apierrors.IsConflict(err) {
-			return nil, WithHint(fmt.Errorf("DGD %s: fields dgdr sets are owned by another manager: %s", desired.GetName(), conflictSummary(err)),
-				"someone changed the DGD; keep their change by editing the DGD directly, or rerun with --force to overwrite it")
-		}
-		return nil, apiError(err, "")
+// promoteError is an error of lifecycle.ApplySelected with the plugin's hints.
+func promoteError(err error, name string) error {
+	var oe *lifecycle.OwnerError
+	var te *lifecycle.TransitionError
+	switch {
+	case errors.As(err, &oe):
+		return WithHint(err, "%s", oe.Hint)
+	case errors.As(err, &te):
+		return WithHint(err, "wait for profiling to finish: `kubectl dgdr status %s`", te.Name)
+	case apierrors.IsConflict(err):
+		return WithHint(fmt.Errorf("DGD %s: fields dgdr sets are owned by another manager: %s", name, conflictSummary(err)),
+			"someone changed the DGD; keep their change by editing the DGD directly, or rerun with --force to overwrite it")
 	}
-	return obj, nil
+	return apiError(err, "")
 }
 
 // conflictSummary lists the first conflicting fields and their managers.
@@ -357,56 +335,6 @@ func conflictSummary(err error) string {
 		parts = append(parts, cause.Field+" ("+cause.Message+")")
 	}
 	return strings.Join(parts, ", ")
-}
-
-// checkOwner refuses a DGD that dgdr did not apply, one of another DGDR, or one whose spec changed since
-// dgdr applied it (the annotation holds the hash of the spec dgdr applied).
-func checkOwner(live *unstructured.Unstructured, d *v1alpha1.DynamoGraphDeploymentRequest) error {
-	name, ns := live.GetName(), nsFlag(d.Namespace)
-	force := "rerun with --force to overwrite it"
-	if owner, ok := live.GetLabels()[v1alpha1.LabelDGDRName]; ok && owner != d.Name {
-		return WithHint(fmt.Errorf("DGD %s belongs to DGDR %s", name, owner), "%s, or set another name in spec.overrides.dgd", force)
-	}
-	managers := otherManagers(live)
-	hash, ok := live.GetAnnotations()[v1alpha1.AnnotationAppliedSpecHash]
-	if !ok {
-		if !slices.Contains(allManagers(live), v1alpha1.FieldManager) {
-			return WithHint(fmt.Errorf("DGD %s exists and was not applied by dgdr (managers: %s)", name, strings.Join(managers, ", ")), "%s", force)
-		}
-		return nil // applied by the profiler: the server-side apply conflict check covers it
-	}
-	if hash != lifecycle.SpecHash(live) {
-		by := "another client"
-		if len(managers) > 0 {
-			by = strings.Join(managers, ", ")
-		}
-		return WithHint(fmt.Errorf("DGD %s was changed since dgdr applied it (by %s)", name, by),
-			"keep iterating on the DGD itself (`kubectl dgdr export %s%s` shows what dgdr would apply), or %s", d.Name, ns, force)
-	}
-	return nil
-}
-
-func allManagers(u *unstructured.Unstructured) []string {
-	var out []string
-	for _, m := range u.GetManagedFields() {
-		if !slices.Contains(out, m.Manager) {
-			out = append(out, m.Manager)
-		}
-	}
-	return out
-}
-
-// otherManagers are the field managers other than dgdr that wrote the DGD's spec or metadata (the Dynamo
-// operator's status writes do not count).
-func otherManagers(u *unstructured.Unstructured) []string {
-	var out []string
-	for _, m := range u.GetManagedFields() {
-		if m.Manager == v1alpha1.FieldManager || m.Subresource == "status" || slices.Contains(out, m.Manager) {
-			continue
-		}
-		out = append(out, m.Manager)
-	}
-	return out
 }
 
 // dgdDiff is a unified diff of what the user manages in a DGD (metadata labels and annotations, spec)

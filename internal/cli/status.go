@@ -11,7 +11,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -22,13 +21,6 @@ import (
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
-)
-
-// Reasons of the DeploymentReady condition the plugin records (the profiler uses the same first two).
-const (
-	reasonDGDReady    = "Ready"
-	reasonDGDNotReady = "Deploying"
-	reasonDGDMissing  = "DGDNotFound"
 )
 
 // maxEvents bounds the events status shows (the most recent ones).
@@ -99,6 +91,9 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if d, _, err = o.cluster.observeJob(ctx, d, job, o.now()); err != nil {
+		fmt.Fprintf(o.ErrOut, "Warning: %v\n", err)
+	}
 	events, err := o.cluster.events(ctx, d, job)
 	if err != nil {
 		// Events are a help, not the report: say so and go on.
@@ -107,9 +102,10 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	return writeStatus(o.Out, d, job, dgd, events, o.now())
 }
 
-// observeDeployment is the client-side half of the lifecycle: a Deploying DGDR whose DGD is ready becomes
-// Deployed, and the DeploymentReady condition and deploymentInfo follow the DGD. It writes only when
-// something changed. A refused write (a read-only user) is returned as a warning, not an error.
+// observeDeployment is the client-side half of the lifecycle: lifecycle.RecordDGDState (the profiler's
+// step too) records a Deploying DGDR whose DGD is ready as Deployed, and keeps the DeploymentReady
+// condition and deploymentInfo with the DGD. A refused write (a read-only user) is returned as a
+// warning, not an error.
 func (c *cluster) observeDeployment(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (*v1alpha1.DynamoGraphDeploymentRequest, *lifecycle.DGDState, string, error) {
 	if d.Status.DGDName == "" || (d.Status.Phase != v1alpha1.PhaseDeploying && d.Status.Phase != v1alpha1.PhaseDeployed) {
 		return d, nil, "", nil
@@ -118,60 +114,33 @@ func (c *cluster) observeDeployment(ctx context.Context, d *v1alpha1.DynamoGraph
 	if err != nil {
 		return nil, nil, "", apiError(err, "")
 	}
-	if !needsDeploymentUpdate(d, st) {
-		return d, &st, "", nil
-	}
-	updated, err := lifecycle.UpdateStatus(ctx, c.client, c.key(d.Name), func(cur *v1alpha1.DynamoGraphDeploymentRequest) error {
-		// The DGDR may have moved on (Failed, or promoted again) since it was read.
-		if cur.Status.DGDName == d.Status.DGDName && (cur.Status.Phase == v1alpha1.PhaseDeploying || cur.Status.Phase == v1alpha1.PhaseDeployed) {
-			recordDeployment(cur, st)
-		}
-		return nil
-	})
+	updated, wrote, err := lifecycle.RecordDGDState(ctx, c.client, d, st)
 	if err != nil {
 		if apierrors.IsForbidden(err) {
 			return d, &st, fmt.Sprintf("could not record the deployment state in the DGDR's status (%v)", err), nil
 		}
 		return nil, nil, "", apiError(err, "")
 	}
-	updated.SetGroupVersionKind(dgdrGVK)
+	if wrote {
+		updated.SetGroupVersionKind(dgdrGVK)
+	}
 	return updated, &st, "", nil
 }
 
-// recordDeployment writes the DGD's state into a Deploying or Deployed DGDR's status.
-func recordDeployment(d *v1alpha1.DynamoGraphDeploymentRequest, st lifecycle.DGDState) {
-	switch {
-	case !st.Found:
-		lifecycle.SetCondition(d, v1alpha1.ConditionDeploymentReady, metav1.ConditionFalse, reasonDGDMissing, st.Message)
-		return
-	case st.Ready:
-		d.Status.Phase = v1alpha1.PhaseDeployed
-		lifecycle.SetCondition(d, v1alpha1.ConditionDeploymentReady, metav1.ConditionTrue, reasonDGDReady,
-			fmt.Sprintf("DGD %s is ready", d.Status.DGDName))
-	default:
-		lifecycle.SetCondition(d, v1alpha1.ConditionDeploymentReady, metav1.ConditionFalse, reasonDGDNotReady,
-			fmt.Sprintf("DGD %s is not ready: %s", d.Status.DGDName, st.Message))
+// observeJob is the plugin's half of "every death is reported": a profiling Job that died (or cannot
+// run) while the DGDR was profiling fails the DGDR with the cause (lifecycle.ObserveJob). The cause
+// comes back even when the user may not write the DGDR's status.
+func (c *cluster) observeJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, job *batchv1.Job, now time.Time) (*v1alpha1.DynamoGraphDeploymentRequest, *lifecycle.JobDeath, error) {
+	updated, death, err := lifecycle.ObserveJob(ctx, c.client, d, job, now)
+	if updated != nil {
+		updated.SetGroupVersionKind(dgdrGVK)
+	} else {
+		updated = d
 	}
-	d.Status.DeploymentInfo = &v1alpha1.DeploymentInfo{Replicas: st.Replicas, AvailableReplicas: st.AvailableReplicas}
-}
-
-// needsDeploymentUpdate reports whether recordDeployment would change the status.
-func needsDeploymentUpdate(d *v1alpha1.DynamoGraphDeploymentRequest, st lifecycle.DGDState) bool {
-	probe := d.DeepCopy()
-	recordDeployment(probe, st)
-	old := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionDeploymentReady)
-	cur := meta.FindStatusCondition(probe.Status.Conditions, v1alpha1.ConditionDeploymentReady)
-	if old == nil || old.Status != cur.Status || old.Reason != cur.Reason || old.Message != cur.Message {
-		return true
+	if err != nil {
+		return updated, death, fmt.Errorf("could not record the profiling Job's failure in the DGDR's status: %w", err)
 	}
-	return probe.Status.Phase != d.Status.Phase || !equalInfo(probe.Status.DeploymentInfo, d.Status.DeploymentInfo)
-}
-
-func equalInfo(a, b *v1alpha1.DeploymentInfo) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
+	return updated, death, nil
 }
 
 // profilingJob finds the DGDR's profiling Job: by the name it records, else by the label the webhook
@@ -202,19 +171,11 @@ func (c *cluster) profilingJob(ctx context.Context, d *v1alpha1.DynamoGraphDeplo
 
 // jobPods lists the pods of a Job through its selector.
 func (c *cluster) jobPods(ctx context.Context, job *batchv1.Job) ([]corev1.Pod, error) {
-	if job.Spec.Selector == nil {
-		return nil, nil
-	}
-	sel, err := metav1.LabelSelectorAsSelector(job.Spec.Selector)
+	pods, err := lifecycle.JobPods(ctx, c.client, job)
 	if err != nil {
-		return nil, fmt.Errorf("reading the selector of Job %s: %w", job.Name, err)
+		return nil, apiError(err, "")
 	}
-	pods := &corev1.PodList{}
-	if err := c.client.List(ctx, pods, client.InNamespace(job.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
-		return nil, apiError(fmt.Errorf("listing the pods of Job %s: %w", job.Name, err), "")
-	}
-	slices.SortFunc(pods.Items, func(a, b corev1.Pod) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
-	return pods.Items, nil
+	return pods, nil
 }
 
 // events are the most recent events about the DGDR, its Job and the Job's pods, oldest first.

@@ -11,6 +11,7 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/kubectl/pkg/util/term"
 
+	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 )
 
@@ -112,6 +113,20 @@ func (w waiter) check(ctx context.Context, name string, p *progress) (*v1alpha1.
 	d, dgd, warn, err := w.cluster.observeDeployment(ctx, d)
 	if err != nil {
 		return nil, err
+	}
+	// A dead profiling Job ends the wait at once, with its cause.
+	if d.Status.Phase == "" || d.Status.Phase == v1alpha1.PhasePending || d.Status.Phase == v1alpha1.PhaseProfiling {
+		job, err := w.cluster.profilingJob(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		var death *lifecycle.JobDeath
+		d, death, err = w.cluster.observeJob(ctx, d, job, w.now())
+		if death != nil && d.Status.Phase != v1alpha1.PhaseFailed {
+			// Not recorded (a user who may not write the status): the cause is the answer all the same.
+			return nil, WithHint(fmt.Errorf("DGDR %s failed: %s: %s", name, death.Reason, oneLine(death.Message)),
+				"`kubectl dgdr status %s%s` shows the Job and its events", name, nsFlag(d.Namespace))
+		}
 	}
 	msg := latestMessage(d)
 	if warn != "" {

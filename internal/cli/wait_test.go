@@ -7,8 +7,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/internal/testenv"
@@ -110,4 +115,49 @@ func TestPromoteWait(t *testing.T) {
 	got := h.get(ns, "qwen")
 	require.Equal(t, v1alpha1.PhaseDeployed, got.Status.Phase)
 	assert.Equal(t, &v1alpha1.DeploymentInfo{Replicas: 4, AvailableReplicas: 4}, got.Status.DeploymentInfo)
+}
+
+// TestWaitJobDeath: a profiling Job that died (here past its deadline, as the Job controller records
+// it) ends `create --wait` at once with the cause, and the DGDR is recorded Failed for everyone else.
+func TestWaitJobDeath(t *testing.T) {
+	h := newHarness(t, testenv.Options{})
+	ns := h.namespace("death")
+	deadJob := func(dgdr string) {
+		job := &batchv1.Job{
+			ObjectMeta: metav1.ObjectMeta{Name: dgdr + "-profile", Namespace: ns, Labels: map[string]string{v1alpha1.LabelDGDRName: dgdr}},
+			Spec: batchv1.JobSpec{ActiveDeadlineSeconds: ptr.To[int64](60), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "profiler", Image: "dgdr-profiler"}},
+			}}},
+		}
+		require.NoError(t, h.env.Client.Create(t.Context(), job))
+		at := metav1.Now()
+		job.Status = batchv1.JobStatus{StartTime: ptr.To(metav1.NewTime(at.Add(-2 * time.Minute))), Conditions: []batchv1.JobCondition{
+			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: batchv1.JobReasonDeadlineExceeded, Message: "Job was active longer than specified deadline", LastTransitionTime: at, LastProbeTime: at},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: batchv1.JobReasonDeadlineExceeded, Message: "Job was active longer than specified deadline", LastTransitionTime: at, LastProbeTime: at},
+		}}
+		require.NoError(t, h.env.Client.Status().Update(t.Context(), job))
+	}
+	deadJob("dead")
+
+	r := h.fail("create", "dead", "-n", ns, "--model", "Qwen/Qwen3-0.6B", "--wait", "--timeout", "10m")
+	assert.Contains(t, r.errLine, "error: DGDR dead failed: DeadlineExceeded: profiling Job dead-profile ran past its activeDeadlineSeconds")
+	assert.Contains(t, r.errLine, "`kubectl dgdr status dead -n death`")
+	assert.NotContains(t, r.errLine, "timed out")
+
+	d := h.get(ns, "dead")
+	assert.Equal(t, v1alpha1.PhaseFailed, d.Status.Phase)
+	c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionProfilingComplete)
+	require.NotNil(t, c)
+	assert.Equal(t, v1alpha1.ReasonDeadlineExceeded, c.Reason)
+
+	// status reads the same Job: the cause stays recorded, nothing new is written.
+	rv := d.ResourceVersion
+	out := h.ok("status", "dead", "-n", ns).out
+	assert.Contains(t, out, "DeadlineExceeded")
+	assert.Equal(t, rv, h.get(ns, "dead").ResourceVersion)
+
+	// get is the first to read this one's dead Job.
+	deadJob("gone")
+	h.dgdr(ns, "gone", v1alpha1.DynamoGraphDeploymentRequestSpec{Model: "Qwen/Qwen3-0.6B"}, nil)
+	assert.Equal(t, "Failed", h.ok("get", "gone", "-n", ns, "-o", "jsonpath={.status.phase}").out)
 }

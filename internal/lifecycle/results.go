@@ -25,6 +25,17 @@ const (
 	PlotKey    = "pareto.svg"
 	// maxResultsBytes bounds the compressed report (base64 on the wire adds a third).
 	maxResultsBytes = 512 << 10
+	// MaxConfigMapBytes is what the <name>-profiling ConfigMap may hold in all, binaryData counted as
+	// base64: below the API server's 1 MiB, with room for the metadata and managedFields.
+	MaxConfigMapBytes = 960 << 10
+	// MeasurementsReserve is the share of MaxConfigMapBytes kept for the thorough search's
+	// measurements record, which is written beside the report (8 candidates of 8 loads with the
+	// benchmark's record of each, about 1.5 KiB a load, use about half).
+	MeasurementsReserve = 192 << 10
+	// MaxReportBytes bounds the decompressed report read back: far above what any search writes
+	// (the compressed report is at most maxResultsBytes), low enough that a crafted ConfigMap cannot
+	// exhaust the reader's memory.
+	MaxReportBytes = 64 << 20
 )
 
 // ResultsConfigMapName is the ConfigMap holding a DGDR's full results.
@@ -33,8 +44,13 @@ func ResultsConfigMapName(dgdrName string) string {
 }
 
 // ResultsConfigMap builds <name>-profiling, owned by the DGDR so it goes with it.
-// Candidates are thinned until the compressed report fits maxResultsBytes.
+// Candidates are thinned until the compressed report fits maxResultsBytes and, with the plot and the
+// measurements' reserve, MaxConfigMapBytes.
 func ResultsConfigMap(d *v1alpha1.DynamoGraphDeploymentRequest, report *profile.Report, svg string) (*corev1.ConfigMap, error) {
+	limit := min(maxResultsBytes, (MaxConfigMapBytes-MeasurementsReserve-len(svg))*3/4)
+	if limit <= 0 {
+		return nil, fmt.Errorf("the Pareto plot is %d bytes, more than ConfigMap %s can hold", len(svg), ResultsConfigMapName(d.Name))
+	}
 	var buf bytes.Buffer
 	for {
 		buf.Reset()
@@ -45,8 +61,11 @@ func ResultsConfigMap(d *v1alpha1.DynamoGraphDeploymentRequest, report *profile.
 		if err := zw.Close(); err != nil {
 			return nil, fmt.Errorf("compressing the results: %w", err)
 		}
-		if buf.Len() <= maxResultsBytes || len(report.Candidates) == 0 {
+		if buf.Len() <= limit {
 			break
+		}
+		if len(report.Candidates) == 0 {
+			return nil, fmt.Errorf("the results are %d bytes compressed without any candidate, more than ConfigMap %s can hold (%d)", buf.Len(), ResultsConfigMapName(d.Name), limit)
 		}
 		report.ThinCandidates()
 	}
@@ -57,7 +76,9 @@ func ResultsConfigMap(d *v1alpha1.DynamoGraphDeploymentRequest, report *profile.
 			Labels: map[string]string{v1alpha1.LabelDGDRName: d.Name},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: d.Name, UID: d.UID,
-				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+				// No blockOwnerDeletion: it needs rights on the DGDR's finalizers
+				// (OwnerReferencesPermissionEnforcement).
+				Controller: ptr.To(true),
 			}},
 		},
 		Data:       map[string]string{PlotKey: svg},
@@ -75,9 +96,12 @@ func ReadResults(cm *corev1.ConfigMap) (*profile.Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s of ConfigMap %s: expected gzip: %w", ResultsKey, cm.Name, err)
 	}
-	raw, err := io.ReadAll(zr)
+	raw, err := io.ReadAll(io.LimitReader(zr, MaxReportBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s of ConfigMap %s: %w", ResultsKey, cm.Name, err)
+	}
+	if len(raw) > MaxReportBytes {
+		return nil, fmt.Errorf("reading %s of ConfigMap %s: expected at most %d bytes decompressed, it is larger (not written by dgdr?)", ResultsKey, cm.Name, MaxReportBytes)
 	}
 	report := &profile.Report{}
 	if err := json.Unmarshal(raw, report); err != nil {

@@ -27,12 +27,11 @@ type plan struct {
 
 // pending re-validates the spec, resolves the model, discovers the GPUs and checks the prerequisites.
 func (r *run) pending(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (*plan, error) {
-	if _, err := lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
-		d.Status.Phase = v1alpha1.PhasePending
-		d.Status.ProfilingJobName = d.Annotations[v1alpha1.AnnotationProfilingJob]
-		return nil
-	}); err != nil {
-		return nil, err
+	// A retry of a run that got further validates again without moving the phase back.
+	if d.Status.Phase == "" || d.Status.Phase == v1alpha1.PhasePending {
+		if _, err := lifecycle.MarkPending(ctx, r.Client, r.ref, d.Annotations[v1alpha1.AnnotationProfilingJob]); err != nil {
+			return nil, err
+		}
 	}
 
 	// The webhook defaulted and validated the spec; the profiler works from the defaulted values too, so a
@@ -40,7 +39,7 @@ func (r *run) pending(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequ
 	spec := d.DeepCopy()
 	spec.Default("")
 	if errs := v1alpha1.ValidateSpec(&spec.Spec); len(errs) > 0 {
-		return nil, specError(v1alpha1.ConditionValidated, "InvalidSpec", "%s; delete and recreate the DGDR with a corrected spec", errs.ToAggregate().Error())
+		return nil, specError(v1alpha1.ConditionValidated, v1alpha1.ReasonInvalidSpec, "%s; delete and recreate the DGDR with a corrected spec", errs.ToAggregate().Error())
 	}
 
 	p := &plan{}
@@ -54,7 +53,7 @@ func (r *run) pending(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequ
 		p.model, err = profile.LookupModel(d.Spec.Model)
 	}
 	if err != nil {
-		return nil, specError(v1alpha1.ConditionValidated, "UnknownModel",
+		return nil, specError(v1alpha1.ConditionValidated, v1alpha1.ReasonUnknownModel,
 			"model %q: %v; set spec.modelCache so the profiler can read the model's config.json", d.Spec.Model, err)
 	}
 
@@ -69,17 +68,16 @@ func (r *run) pending(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequ
 	note := ""
 	if !installed {
 		if d.Spec.AutoApply {
-			return nil, specError(v1alpha1.ConditionValidated, "DynamoNotInstalled",
+			return nil, specError(v1alpha1.ConditionValidated, v1alpha1.ReasonDynamoNotInstalled,
 				"autoApply is set but the DynamoGraphDeployment CRD is not installed; install the Dynamo operator, then delete and recreate the DGDR")
 		}
 		note = "; the DynamoGraphDeployment CRD is not installed yet: install the Dynamo operator before promoting"
 	}
 
-	_, err = lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
-		lifecycle.SetCondition(d, v1alpha1.ConditionValidated, metav1.ConditionTrue, "Validated",
-			fmt.Sprintf("model %s (%s, %.1fB parameters); %s%s", p.model.ID, p.model.Arch, p.model.Params()/1e9, p.hardware, note))
-		return nil
-	})
+	_, err = lifecycle.RecordCondition(ctx, r.Client, r.ref, metav1.Condition{
+		Type: v1alpha1.ConditionValidated, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonValidated,
+		Message: fmt.Sprintf("model %s (%s, %.1fB parameters); %s%s", p.model.ID, p.model.Arch, p.model.Params()/1e9, p.hardware, note),
+	}, nil)
 	return p, err
 }
 
@@ -104,7 +102,7 @@ func (r *run) discoverHardware(ctx context.Context, d *v1alpha1.DynamoGraphDeplo
 	if h.GPUType != "" {
 		p.gpu, err = hw.Lookup(h.GPUType)
 		if err != nil {
-			return specError(v1alpha1.ConditionValidated, "UnknownGPU", "spec.hardware.gpuType: %v", err)
+			return specError(v1alpha1.ConditionValidated, v1alpha1.ReasonUnknownGPU, "spec.hardware.gpuType: %v", err)
 		}
 		found, ok = disc.Find(h.GPUType)
 		p.hardware = "GPU " + p.gpu.Name + " from spec.hardware"
@@ -116,14 +114,14 @@ func (r *run) discoverHardware(ctx context.Context, d *v1alpha1.DynamoGraphDeplo
 				unknown = append(unknown, fmt.Sprintf("%q", t.Product))
 			}
 			if len(unknown) > 0 {
-				return specError(v1alpha1.ConditionValidated, "UnknownGPU",
+				return specError(v1alpha1.ConditionValidated, v1alpha1.ReasonUnknownGPU,
 					"the cluster's GPUs (%s) are not in dgdr's catalog; set spec.hardware.gpuType to one of %s", strings.Join(unknown, ", "), strings.Join(hw.Names(), ", "))
 			}
 			skipped := ""
 			for _, s := range disc.Skipped {
 				skipped += fmt.Sprintf("; GPU node %s left out: %s", s.Name, s.Reason)
 			}
-			return specError(v1alpha1.ConditionValidated, "NoGPUs",
+			return specError(v1alpha1.ConditionValidated, v1alpha1.ReasonNoGPUs,
 				"no schedulable GPU nodes found (nvidia.com/gpu.product labels or nvidia.com/gpu allocatable)%s; set spec.hardware.gpuType, gpusPerNode and totalGpus", skipped)
 		}
 		p.gpu = *found.Spec
@@ -144,10 +142,10 @@ func (r *run) discoverHardware(ctx context.Context, d *v1alpha1.DynamoGraphDeplo
 	case ok && found.FreeGPUs > 0:
 		p.totalGPUs = found.FreeGPUs
 	case ok:
-		return specError(v1alpha1.ConditionValidated, "NoFreeGPUs",
+		return specError(v1alpha1.ConditionValidated, v1alpha1.ReasonNoFreeGPUs,
 			"all %d %s GPUs are in use; free some, or set spec.hardware.totalGpus to plan for a budget anyway", found.TotalGPUs, p.gpu.Name)
 	default:
-		return specError(v1alpha1.ConditionValidated, "NoGPUBudget",
+		return specError(v1alpha1.ConditionValidated, v1alpha1.ReasonNoGPUBudget,
 			"spec.hardware.gpuType %s is not on any schedulable node; set spec.hardware.totalGpus to plan for it anyway", p.gpu.Name)
 	}
 	p.hardware += fmt.Sprintf(", %d per node, budget %d GPUs", p.gpusPerNode, p.totalGPUs)
@@ -158,13 +156,7 @@ func (r *run) discoverHardware(ctx context.Context, d *v1alpha1.DynamoGraphDeplo
 // generated from the selected configuration.
 func (r *run) profile(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, p *plan) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
 	start := metav1.NewTime(r.Now())
-	if _, err := lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
-		d.Status.Phase = v1alpha1.PhaseProfiling
-		d.Status.ProfilingResults = &v1alpha1.ProfilingResults{StartTime: &start}
-		lifecycle.SetCondition(d, v1alpha1.ConditionProfilingComplete, metav1.ConditionFalse, "Profiling",
-			fmt.Sprintf("%s search running", d.Spec.SearchStrategy))
-		return nil
-	}); err != nil {
+	if _, err := lifecycle.MarkProfiling(ctx, r.Client, r.ref, start, fmt.Sprintf("%s search running", d.Spec.SearchStrategy)); err != nil {
 		return nil, err
 	}
 	if err := r.AfterPhase(v1alpha1.PhaseProfiling); err != nil {
@@ -177,38 +169,28 @@ func (r *run) profile(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequ
 	req := searchRequest(d, p)
 	res, err := profile.Search(ctx, req)
 	if err != nil {
-		return nil, specError(v1alpha1.ConditionProfilingComplete, "SearchFailed", "%v", err)
+		return nil, specError(v1alpha1.ConditionProfilingComplete, v1alpha1.ReasonSearchFailed, "%v", err)
 	}
 	sel, ok := res.SelectedConfig()
 	if !ok {
-		return nil, specError(v1alpha1.ConditionProfilingComplete, "NoConfiguration",
+		return nil, specError(v1alpha1.ConditionProfilingComplete, v1alpha1.ReasonNoConfiguration,
 			"%s; raise spec.hardware.totalGpus or choose a GPU with more memory", res.Explanation)
 	}
 	dgd, err := generateDGD(d, sel, p)
 	if err != nil {
-		return nil, specError(v1alpha1.ConditionDGDGenerated, "GenerationFailed", "%v", err)
+		return nil, specError(v1alpha1.ConditionDGDGenerated, v1alpha1.ReasonGenerationFailed, "%v", err)
 	}
 	if err := r.writeConfigMap(ctx, d, &req, res); err != nil {
 		return nil, err
 	}
 
 	done := metav1.NewTime(r.Now())
-	return lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
-		results := &v1alpha1.ProfilingResults{StartTime: &start, CompletionTime: &done}
-		results.Pareto, results.SelectedConfig = storedResults(res, sel)
-		results.SelectedConfig.DGD = &runtime.RawExtension{Raw: dgd.raw}
-		d.Status.ProfilingResults = results
-		d.Status.DGDName = dgd.name
-		d.Status.Phase = v1alpha1.PhaseReady
-		reason, msg := "SLAMet", res.Explanation
-		if !sel.MeetsSLA {
-			reason = "SLANotMet"
-		}
-		lifecycle.SetCondition(d, v1alpha1.ConditionProfilingComplete, metav1.ConditionTrue, reason,
-			fmt.Sprintf("rapid search evaluated %d configurations in %s: %s", len(res.Candidates), done.Sub(start.Time).Round(time.Millisecond), msg))
-		lifecycle.SetCondition(d, v1alpha1.ConditionDGDGenerated, metav1.ConditionTrue, "Generated",
-			fmt.Sprintf("DGD %s generated from the selected configuration; see kubectl dgdr results %s", dgd.name, d.Name))
-		return nil
+	results := &v1alpha1.ProfilingResults{StartTime: &start, CompletionTime: &done}
+	results.Pareto, results.SelectedConfig = storedResults(res, sel)
+	results.SelectedConfig.DGD = &runtime.RawExtension{Raw: dgd.raw}
+	return lifecycle.MarkReady(ctx, r.Client, r.ref, lifecycle.Profiled{
+		Results: results, DGDName: dgd.name, MeetsSLA: sel.MeetsSLA,
+		Message: fmt.Sprintf("rapid search evaluated %d configurations in %s: %s", len(res.Candidates), done.Sub(start.Time).Round(time.Millisecond), res.Explanation),
 	})
 }
 
@@ -220,51 +202,51 @@ func (r *run) deploy(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentReque
 	sel := d.Status.ProfilingResults.SelectedConfig
 	if !sel.MeetsSLA {
 		// Deploying something that misses the SLA would surprise the user: they decide with promote.
-		_, err := lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
-			lifecycle.SetCondition(d, v1alpha1.ConditionDeploymentReady, metav1.ConditionFalse, "SLANotMet",
-				fmt.Sprintf("not deployed automatically because no configuration meets the SLA (%s); run kubectl dgdr promote %s to deploy the closest one anyway", sel.Reason, d.Name))
-			return nil
-		})
+		_, err := lifecycle.RecordCondition(ctx, r.Client, r.ref, metav1.Condition{
+			Type: v1alpha1.ConditionDeploymentReady, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonSLANotMet,
+			Message: fmt.Sprintf("not deployed automatically because no configuration meets the SLA (%s); run kubectl dgdr promote %s to deploy the closest one anyway", sel.Reason, d.Name),
+		}, nil)
 		return err
 	}
 	if d.Status.Phase != v1alpha1.PhaseDeploying {
 		dgd, err := decodeDGD(sel.DGD)
 		if err != nil {
-			return specError(v1alpha1.ConditionDeploymentReady, "BadDGD", "the stored DGD cannot be read: %v", err)
+			return specError(v1alpha1.ConditionDeploymentReady, v1alpha1.ReasonBadDGD, "the stored DGD cannot be read: %v", err)
 		}
-		if _, err := lifecycle.ApplyDGD(ctx, r.Client, dgd, lifecycle.ApplyOptions{}); err != nil {
-			return specError(v1alpha1.ConditionDeploymentReady, "ApplyFailed", "%v", err)
+		// The same path as promote: owner checks, transient errors retried; a spec error fails the DGDR.
+		applied, err := lifecycle.ApplySelected(ctx, r.Client, d, dgd, lifecycle.SelectedOptions{})
+		switch {
+		case lifecycle.IsOwnerError(err):
+			return specError(v1alpha1.ConditionDeploymentReady, v1alpha1.ReasonNotOwned,
+				"%v: not overwritten; set another name in spec.overrides.dgd, or run kubectl dgdr promote %s --force to take it over", err, d.Name)
+		case err != nil && (lifecycle.IsTransient(err) || applied != nil):
+			return err // the Job retries; ApplySelected already retried for a while
+		case err != nil:
+			return specError(v1alpha1.ConditionDeploymentReady, v1alpha1.ReasonApplyFailed, "%v", err)
 		}
-		if _, err := lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
-			d.Status.Phase = v1alpha1.PhaseDeploying
-			lifecycle.SetCondition(d, v1alpha1.ConditionDeploymentReady, metav1.ConditionFalse, "Deploying",
-				fmt.Sprintf("DGD %s applied; waiting for the Dynamo operator to report it ready", dgd.GetName()))
-			return nil
-		}); err != nil {
-			return err
-		}
+		d = applied.DGDR
 		if err := r.AfterPhase(v1alpha1.PhaseDeploying); err != nil {
 			return err
 		}
 	}
-	return r.waitDeployed(ctx, d.Namespace, d.Status.DGDName)
+	return r.waitDeployed(ctx, d)
 }
 
-func (r *run) waitDeployed(ctx context.Context, namespace, name string) error {
+// waitDeployed records the DGD's state (lifecycle.RecordDGDState, as the plugin does) until it is ready
+// or DeployWait has passed; `kubectl dgdr status` finishes the move to Deployed after that.
+func (r *run) waitDeployed(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) error {
 	deadline := r.Now().Add(r.DeployWait)
+	name := d.Status.DGDName
 	for {
-		st, err := lifecycle.GetDGDState(ctx, r.Client, namespace, name)
+		st, err := lifecycle.GetDGDState(ctx, r.Client, d.Namespace, name)
 		if err != nil {
 			return err
 		}
-		if st.Ready {
-			_, err := lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
-				d.Status.Phase = v1alpha1.PhaseDeployed
-				d.Status.DeploymentInfo = &v1alpha1.DeploymentInfo{Replicas: st.Replicas, AvailableReplicas: st.AvailableReplicas}
-				lifecycle.SetCondition(d, v1alpha1.ConditionDeploymentReady, metav1.ConditionTrue, "Ready", fmt.Sprintf("DGD %s is ready", name))
-				return nil
-			})
+		if d, _, err = lifecycle.RecordDGDState(ctx, r.Client, d, st); err != nil {
 			return err
+		}
+		if st.Ready {
+			return nil
 		}
 		if !r.Now().Before(deadline) {
 			r.Log.Info("the DGD is not ready yet; kubectl dgdr status finishes the move to Deployed", "dgd", name, "state", st.Message)

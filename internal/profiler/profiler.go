@@ -9,6 +9,7 @@
 package profiler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,6 +50,12 @@ type Options struct {
 	// Thorough configures the thorough search (thorough.go): how candidates are reached, the deadline,
 	// timeouts and the benchmark's size.
 	Thorough ThoroughOptions
+	// JobName is the profiling Job this run belongs to (dgdr-profiler's --job, else the DGDR's
+	// annotation); "" outside a Job.
+	JobName string
+	// DGDRWait bounds the wait for the DGDR to be stored [2m]: the webhook creates the Job while the
+	// DGDR is being admitted, so the pod can start first. A DGDR that never appears is an error.
+	DGDRWait time.Duration
 }
 
 // errSpec marks a failure the user must fix in the spec or the cluster: the DGDR goes to Failed and the
@@ -75,21 +82,23 @@ func Run(ctx context.Context, o Options) error {
 	if o.AfterPhase == nil {
 		o.AfterPhase = func(v1alpha1.Phase) error { return nil }
 	}
+	if o.DGDRWait <= 0 {
+		o.DGDRWait = 2 * time.Minute
+	}
 	r := &run{Options: o, key: types.NamespacedName{Namespace: o.Namespace, Name: o.Name}}
+	r.ref.NamespacedName = r.key
 	err := r.walk(ctx)
-	if errors.Is(err, errDGDRGone) {
+	if errors.Is(err, errDGDRGone) || (r.ref.UID != "" && lifecycle.IsGone(err)) {
 		r.Log.Info("the DGDR was deleted during profiling; its candidates are removed", "dgdr", r.key)
 		return nil
 	}
 	var se *errSpec
 	if errors.As(err, &se) {
 		r.Log.Info("the request cannot be served as written", "reason", se.reason, "message", se.message)
-		_, uerr := lifecycle.UpdateStatus(ctx, r.Client, r.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
-			d.Status.Phase = v1alpha1.PhaseFailed
-			lifecycle.SetCondition(d, se.condType, metav1.ConditionFalse, se.reason, se.message)
-			return nil
-		})
-		return uerr
+		return r.markFailed(ctx, se.condType, se.reason, se.message)
+	}
+	if err != nil && r.ref.UID != "" {
+		r.reportDeath(ctx, err)
 	}
 	return err
 }
@@ -97,19 +106,102 @@ func Run(ctx context.Context, o Options) error {
 type run struct {
 	Options
 	key types.NamespacedName
+	// ref is the DGDR this run works for, its UID set once read: a DGDR recreated under the same name
+	// is another request, not this run's to write.
+	ref lifecycle.Ref
+	// job is the profiling Job this run belongs to, when found.
+	job *batchv1.Job
+}
+
+// markFailed records the DGDR Failed; one already Failed keeps its first cause.
+func (r *run) markFailed(ctx context.Context, condType, reason, message string) error {
+	_, err := lifecycle.MarkFailed(ctx, r.Client, r.ref, condType, reason, message)
+	if lifecycle.IsTransitionError(err) || lifecycle.IsGone(err) {
+		return nil
+	}
+	return err
+}
+
+// reportDeath records the DGDR Failed when the Job will not run the profiler again after this error:
+// it is the last attempt the backoff limit allows, or the Job's deadline stopped it (SIGTERM). Otherwise
+// the retry goes on from the status.
+func (r *run) reportDeath(ctx context.Context, cause error) {
+	if r.job == nil {
+		return
+	}
+	// The run's context may be cancelled (SIGTERM): the record gets the rest of the grace period.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer cancel()
+	job := &batchv1.Job{}
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(r.job), job); err != nil {
+		job = r.job
+	}
+	reason, msg := "", ""
+	switch {
+	case job.Spec.ActiveDeadlineSeconds != nil && job.Status.StartTime != nil &&
+		!r.Now().Before(job.Status.StartTime.Add(time.Duration(*job.Spec.ActiveDeadlineSeconds)*time.Second)):
+		reason = v1alpha1.ReasonDeadlineExceeded
+		msg = fmt.Sprintf("profiling Job %s ran past its activeDeadlineSeconds (%ds) and was stopped (%v); raise spec.overrides.profilingJob.activeDeadlineSeconds or narrow the search",
+			job.Name, *job.Spec.ActiveDeadlineSeconds, cause)
+	case job.Spec.BackoffLimit != nil && job.Status.Failed >= *job.Spec.BackoffLimit && !errors.Is(cause, context.Canceled):
+		reason = v1alpha1.ReasonProfilerError
+		msg = fmt.Sprintf("the profiler failed on its last attempt (%d of %d): %v; see kubectl dgdr logs %s",
+			job.Status.Failed+1, *job.Spec.BackoffLimit+1, cause, r.key.Name)
+	default:
+		return
+	}
+	if err := r.markFailed(ctx, v1alpha1.ConditionProfilingComplete, reason, msg); err != nil {
+		r.Log.Error(err, "recording the DGDR Failed")
+	}
+}
+
+// getDGDR waits (up to DGDRWait) for the DGDR: the Job's pod may start before admission stored it. It
+// must be the object the Job was made for: a Job owned by another UID is not this DGDR's.
+func (r *run) getDGDR(ctx context.Context) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
+	d := &v1alpha1.DynamoGraphDeploymentRequest{}
+	deadline := r.Now().Add(r.DGDRWait)
+	for {
+		err := r.Client.Get(ctx, r.key, d)
+		if err == nil {
+			break
+		}
+		if !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("reading DGDR %s: %w", r.key, err)
+		}
+		if !r.Now().Before(deadline) {
+			return nil, fmt.Errorf("DGDR %s did not appear within %s (its admission failed, or it was deleted); this Job has nothing to profile", r.key, r.DGDRWait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(r.PollInterval):
+		}
+	}
+	name := cmp.Or(r.JobName, d.Annotations[v1alpha1.AnnotationProfilingJob])
+	if name == "" {
+		return d, nil // created without the webhook (tests, or a cluster where it was bypassed)
+	}
+	job := &batchv1.Job{}
+	switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: name}, job); {
+	case apierrors.IsNotFound(err):
+		return d, nil // run outside the Job (kubeconfig), or the Job was deleted
+	case err != nil:
+		return nil, fmt.Errorf("reading the profiling Job %s: %w", name, err)
+	}
+	if owner := metav1.GetControllerOf(job); owner != nil && owner.Kind == v1alpha1.Kind && owner.UID != d.UID {
+		return nil, fmt.Errorf("profiling Job %s belongs to DGDR %s with UID %s, but DGDR %s now has UID %s (deleted and created again); this Job has nothing to profile",
+			name, owner.Name, owner.UID, r.key, d.UID)
+	}
+	r.job = job
+	return d, nil
 }
 
 func (r *run) walk(ctx context.Context) error {
-	d := &v1alpha1.DynamoGraphDeploymentRequest{}
-	if err := r.Client.Get(ctx, r.key, d); err != nil {
-		if apierrors.IsNotFound(err) {
-			// The webhook makes the Job before the DGDR is stored; if storing failed, or the DGDR was
-			// deleted, there is nothing to do and the Job's TTL removes it.
-			r.Log.Info("the DGDR does not exist (never stored, or deleted); nothing to do", "dgdr", r.key)
-			return nil
-		}
-		return fmt.Errorf("reading DGDR %s: %w", r.key, err)
+	d, err := r.getDGDR(ctx)
+	if err != nil {
+		return err
 	}
+	r.ref.UID = d.UID
 	if err := r.adoptJob(ctx, d); err != nil {
 		return err
 	}
@@ -141,32 +233,24 @@ func (r *run) walk(ctx context.Context) error {
 	return r.deploy(ctx, d)
 }
 
-// adoptJob makes the profiling Job owned by the DGDR, so deleting the DGDR removes the Job (the webhook
-// could not: the DGDR had no UID at admission).
+// adoptJob makes the profiling Job owned by the DGDR when the webhook could not (a Job created without an
+// owner), so deleting the DGDR removes the Job. The reference has no blockOwnerDeletion: that would need
+// rights on the DGDR's finalizers, which OwnerReferencesPermissionEnforcement checks.
 func (r *run) adoptJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) error {
-	name := d.Annotations[v1alpha1.AnnotationProfilingJob]
-	if name == "" {
-		return nil // created without the webhook (tests, or a cluster where it was bypassed)
-	}
-	job := &batchv1.Job{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: name}, job); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil // run outside the Job (kubeconfig), or the Job was deleted
-		}
-		return fmt.Errorf("reading the profiling Job %s: %w", name, err)
-	}
-	for _, ref := range job.OwnerReferences {
-		if ref.UID == d.UID {
-			return nil
-		}
+	job := r.job
+	if job == nil || metav1.GetControllerOf(job) != nil {
+		return nil
 	}
 	patch := client.MergeFrom(job.DeepCopy())
 	job.OwnerReferences = append(job.OwnerReferences, metav1.OwnerReference{
-		APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: d.Name, UID: d.UID,
-		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+		APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: d.Name, UID: d.UID, Controller: ptr.To(true),
 	})
 	if err := r.Client.Patch(ctx, job, patch); err != nil {
-		return fmt.Errorf("making DGDR %s the owner of Job %s: %w", d.Name, name, err)
+		if apierrors.IsForbidden(err) {
+			r.Log.Info("cannot make the DGDR the owner of its Job; deleting the DGDR will leave the Job to its TTL", "job", job.Name, "error", err.Error())
+			return nil
+		}
+		return fmt.Errorf("making DGDR %s the owner of Job %s: %w", d.Name, job.Name, err)
 	}
 	return nil
 }

@@ -260,10 +260,14 @@ func TestProfiler(t *testing.T) {
 		})
 	}
 
-	t.Run("a DGDR that was never stored ends the run quietly", func(t *testing.T) {
+	t.Run("a DGDR that is never stored is an error after the bounded wait", func(t *testing.T) {
 		f := newFixture(t, env, "gone")
-		require.NoError(t, f.run(t, types.NamespacedName{Namespace: f.ns, Name: "missing"}, nil))
+		err := Run(t.Context(), Options{Namespace: f.ns, Name: "missing", Client: env.Client, Log: testr.New(t),
+			PollInterval: 20 * time.Millisecond, DGDRWait: 300 * time.Millisecond})
+		require.ErrorContains(t, err, "did not appear within 300ms")
 	})
+
+	lifecycleTests(t, env)
 }
 
 func TestNoGPUNodes(t *testing.T) {

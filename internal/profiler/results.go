@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -99,6 +100,26 @@ func thin(front []profile.Config, selected, n int) ([]profile.Config, int) {
 // writeConfigMap stores the report with every costed candidate and the plot in <name>-profiling.
 // Server-side apply makes a re-run overwrite rather than duplicate.
 func (r *run) writeConfigMap(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, req *profile.SearchRequest, res profile.SearchResult) error {
+	cm, err := resultsConfigMap(d, req, res)
+	if err != nil {
+		return err
+	}
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cm)
+	if err != nil {
+		return fmt.Errorf("encoding ConfigMap %s: %w", cm.Name, err)
+	}
+	u := &unstructured.Unstructured{Object: obj}
+	if err := lifecycle.RetryTransient(ctx, func() error {
+		return r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u.DeepCopy()), client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
+	}); err != nil {
+		return fmt.Errorf("writing ConfigMap %s: %w", cm.Name, err)
+	}
+	return nil
+}
+
+// resultsConfigMap is <name>-profiling: the report with every costed candidate the size bound allows,
+// and the plot.
+func resultsConfigMap(d *v1alpha1.DynamoGraphDeploymentRequest, req *profile.SearchRequest, res profile.SearchResult) (*corev1.ConfigMap, error) {
 	report := profile.NewReport(req, &res, true)
 	var all []profile.Config
 	for _, c := range report.Candidates {
@@ -109,17 +130,5 @@ func (r *run) writeConfigMap(ctx context.Context, d *v1alpha1.DynamoGraphDeploym
 		sel = &c
 	}
 	title := fmt.Sprintf("%s: %s ISL %d OSL %d", d.Name, d.Spec.Model, d.Spec.ISL(), d.Spec.OSL())
-	cm, err := lifecycle.ResultsConfigMap(d, &report, plotSVG(title, all, res.Pareto(), sel))
-	if err != nil {
-		return err
-	}
-	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cm)
-	if err != nil {
-		return fmt.Errorf("encoding ConfigMap %s: %w", cm.Name, err)
-	}
-	u := &unstructured.Unstructured{Object: obj}
-	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("writing ConfigMap %s: %w", cm.Name, err)
-	}
-	return nil
+	return lifecycle.ResultsConfigMap(d, &report, plotSVG(title, all, res.Pareto(), sel))
 }

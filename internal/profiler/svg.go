@@ -9,6 +9,33 @@ import (
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
+// maxPlotPoints bounds the grey points drawn (about 70 bytes each), so that the plot of the largest search
+// leaves the results ConfigMap room for the report.
+const maxPlotPoints = 2000
+
+// plotPoints places the candidates, one point per pixel (a point hidden under another adds nothing), and
+// keeps at most maxPlotPoints of them, evenly spaced.
+func plotPoints(candidates []profile.Config, px, py func(float64) float64) [][2]float64 {
+	seen := map[[2]int]bool{}
+	var pts [][2]float64
+	for _, c := range candidates {
+		x, y := px(c.TokensPerSecondPerUser), py(c.TokensPerSecondPerGPU)
+		k := [2]int{int(math.Round(x)), int(math.Round(y))}
+		if !seen[k] {
+			seen[k] = true
+			pts = append(pts, [2]float64{x, y})
+		}
+	}
+	if len(pts) <= maxPlotPoints {
+		return pts
+	}
+	out := make([][2]float64, 0, maxPlotPoints)
+	for i := range maxPlotPoints {
+		out = append(out, pts[i*len(pts)/maxPlotPoints])
+	}
+	return out
+}
+
 // plotSVG draws the candidates (grey), the Pareto front (a line through blue points) and the selected
 // configuration (an orange ring) as tokens/s/GPU against tokens/s/user, for the <name>-profiling
 // ConfigMap. Colours are from the Okabe–Ito palette, which survives colour blindness.
@@ -34,8 +61,8 @@ func plotSVG(title string, candidates, front []profile.Config, selected *profile
 	}
 	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">tokens/s per user</text>`, (left+w-right)/2, h-12)
 	fmt.Fprintf(&b, `<text transform="translate(16 %.1f) rotate(-90)" text-anchor="middle">tokens/s per GPU</text>`+"\n", (top+h-bottom)/2)
-	for _, c := range candidates {
-		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="#999" fill-opacity="0.5"/>`, px(c.TokensPerSecondPerUser), py(c.TokensPerSecondPerGPU))
+	for _, pt := range plotPoints(candidates, px, py) {
+		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="#999" fill-opacity="0.5"/>`, pt[0], pt[1])
 	}
 	b.WriteString("\n")
 	if len(front) > 0 {

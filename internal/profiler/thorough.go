@@ -164,6 +164,7 @@ type thoroughRecord struct {
 
 type budgetRecord struct {
 	TotalGPUs         int            `json:"totalGPUs"`
+	GPUsPerNode       int            `json:"gpusPerNode,omitempty"`
 	Deadline          *time.Time     `json:"deadline,omitempty"`
 	EstimatedGPUHours float64        `json:"estimatedGpuHours"`
 	EstimatedWallTime time.Duration  `json:"estimatedWallTime"`
@@ -183,28 +184,41 @@ type budgetDetail struct {
 // thorough runs the thorough search and records its results as profile does for rapid.
 func (r *run) thorough(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, p *plan) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
 	o := r.Thorough.withDefaults()
+	s := &sweep{run: r, o: o, d: d, p: p}
+	old, err := s.readRecord(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if old != nil && old.UID == d.UID && old.Budget.TotalGPUs > 0 {
+		// A retry plans with the budget the first run recorded, not with the GPUs free now (its own
+		// candidates may hold some): the same plan, so that nothing measured is thrown away.
+		p.totalGPUs = old.Budget.TotalGPUs
+		if old.Budget.GPUsPerNode > 0 {
+			p.gpusPerNode = old.Budget.GPUsPerNode
+		}
+	}
 	req := searchRequest(d, p)
 	rapid, err := profile.Search(ctx, req)
 	if err != nil {
-		return nil, specError(v1alpha1.ConditionProfilingComplete, "SearchFailed", "%v", err)
+		return nil, specError(v1alpha1.ConditionProfilingComplete, v1alpha1.ReasonSearchFailed, "%v", err)
 	}
 	cands := planCandidates(req, rapid, sweepSettings{
 		maxCandidates: o.MaxCandidates, maxLevels: o.MaxLevels, tolerance: o.Tolerance, diversitySlack: 2,
 	})
 	if len(cands) == 0 {
-		return nil, specError(v1alpha1.ConditionProfilingComplete, "NoConfiguration",
+		return nil, specError(v1alpha1.ConditionProfilingComplete, v1alpha1.ReasonNoConfiguration,
 			"nothing to measure: %s; raise spec.hardware.totalGpus or choose a GPU with more memory", rapid.Explanation)
 	}
 	deadline, err := r.thoroughDeadline(ctx, d, o)
 	if err != nil {
 		return nil, err
 	}
-	s := &sweep{run: r, o: o, d: d, p: p, req: req, deadline: deadline}
+	s.req, s.deadline = req, deadline
 	s.rec = &thoroughRecord{
 		UID: d.UID, Model: req.Model.ID, GPU: req.GPU.Name, Workload: req.Workload, SLA: req.SLA,
 		Started: r.Now(), Candidates: cands,
 	}
-	if err := s.resume(ctx); err != nil {
+	if err := s.resume(ctx, old); err != nil {
 		return nil, err
 	}
 	s.estimate()
@@ -279,8 +293,21 @@ func ownedBy(d *v1alpha1.DynamoGraphDeploymentRequest) []metav1.OwnerReference {
 	}}
 }
 
+// candidateOwners are a candidate's owners: the DGDR, and the profiling Job when known, so that a Job
+// deleted (replaced for a new spec) takes its candidates with it.
+func (s *sweep) candidateOwners() []metav1.OwnerReference {
+	refs := ownedBy(s.d)
+	if j := s.job; j != nil && j.UID != "" {
+		refs = append(refs, metav1.OwnerReference{APIVersion: "batch/v1", Kind: "Job", Name: j.Name, UID: j.UID})
+	}
+	return refs
+}
+
 // candidateName derives c<k>'s DGD name from the final DGD's default name, <dgdr>-dgd: <dgdr>-c<k>, no
 // longer than the default so that it keeps within Dynamo's 45-character rule with the same components.
+// DGDR names are unique in a namespace, so the name is this DGDR's; another object of that name (a
+// user's, or a leftover of an earlier DGDR of the name) is found by its labels and owner, and never
+// overwritten (see measure).
 func candidateName(defaultName, suffix string) string {
 	base := strings.TrimSuffix(defaultName, expand.DGDNameSuffix)
 	if len(base)+len(suffix) > len(defaultName) {
@@ -332,7 +359,7 @@ func (s *sweep) candidateDGD(c *candidate) (*unstructured.Unstructured, error) {
 	}
 	ann[AnnotationCandidateConfig] = configJSON(c.Config)
 	u.SetAnnotations(ann)
-	u.SetOwnerReferences(ownedBy(s.d))
+	u.SetOwnerReferences(s.candidateOwners())
 	return u, nil
 }
 
@@ -367,11 +394,23 @@ func (s *sweep) readRecord(ctx context.Context) (*thoroughRecord, error) {
 	if !ok {
 		return nil, nil
 	}
-	rec := &thoroughRecord{}
-	if err := json.Unmarshal([]byte(data), rec); err != nil {
+	rec, err := decodeRecord([]byte(data))
+	if err != nil {
 		// A record this version cannot read is started over, not a crash loop.
 		s.Log.Info("the stored measurements cannot be read; measuring again", "error", err.Error())
 		return nil, nil
+	}
+	return rec, nil
+}
+
+// decodeRecord reads measurements.json, bounded by what the ConfigMap holds for it.
+func decodeRecord(data []byte) (*thoroughRecord, error) {
+	if len(data) > lifecycle.MeasurementsReserve {
+		return nil, fmt.Errorf("%s is %d bytes, expected at most %d", KeyMeasurements, len(data), lifecycle.MeasurementsReserve)
+	}
+	rec := &thoroughRecord{}
+	if err := json.Unmarshal(data, rec); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", KeyMeasurements, err)
 	}
 	return rec, nil
 }
@@ -384,6 +423,10 @@ func (s *sweep) persist(ctx context.Context) error {
 	s.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("encoding the measurements: %w", err)
+	}
+	if len(data) > lifecycle.MeasurementsReserve {
+		return fmt.Errorf("the measurements record is %d bytes, more than the %d ConfigMap %s keeps for it; lower the thorough search's candidates or loads",
+			len(data), lifecycle.MeasurementsReserve, lifecycle.ResultsConfigMapName(s.d.Name))
 	}
 	key := types.NamespacedName{Namespace: s.d.Namespace, Name: lifecycle.ResultsConfigMapName(s.d.Name)}
 	cm := &corev1.ConfigMap{}
@@ -421,7 +464,7 @@ func (s *sweep) finish(ctx context.Context) (*v1alpha1.DynamoGraphDeploymentRequ
 	points, predicted, summary := s.measuredPoints()
 	s.mu.Unlock()
 	if len(points) == 0 {
-		return nil, specError(v1alpha1.ConditionProfilingComplete, "NothingMeasured",
+		return nil, specError(v1alpha1.ConditionProfilingComplete, v1alpha1.ReasonNothingMeasured,
 			"no candidate could be measured (%s); see %s in ConfigMap %s, fix the cause or use searchStrategy: rapid, then delete and recreate the DGDR",
 			summary, KeyMeasurements, lifecycle.ResultsConfigMapName(s.d.Name))
 	}
@@ -430,7 +473,7 @@ func (s *sweep) finish(ctx context.Context) (*v1alpha1.DynamoGraphDeploymentRequ
 	res.Explanation = s.explain(res, sel, len(points))
 	dgd, err := generateDGD(s.d, sel, s.p)
 	if err != nil {
-		return nil, specError(v1alpha1.ConditionDGDGenerated, "GenerationFailed", "%v", err)
+		return nil, specError(v1alpha1.ConditionDGDGenerated, v1alpha1.ReasonGenerationFailed, "%v", err)
 	}
 	if err := s.writeConfigMap(ctx, s.d, &s.req, res); err != nil {
 		return nil, err
@@ -438,33 +481,24 @@ func (s *sweep) finish(ctx context.Context) (*v1alpha1.DynamoGraphDeploymentRequ
 
 	done := metav1.NewTime(s.Now())
 	budget := s.budgetStatus()
-	return lifecycle.UpdateStatus(ctx, s.Client, s.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
-		if d.UID != s.d.UID {
-			return errDGDRGone
-		}
-		// The first run's start, also after a retry.
-		started := metav1.NewTime(s.rec.Started)
-		results := &v1alpha1.ProfilingResults{StartTime: &started, CompletionTime: &done, Budget: budget}
-		results.Pareto, results.SelectedConfig = storedResults(res, sel)
-		for i := range results.Pareto {
-			markMeasured(&results.Pareto[i], predicted)
-		}
-		markMeasured(&results.SelectedConfig.ParetoPoint, predicted)
-		results.SelectedConfig.DGD = &runtime.RawExtension{Raw: dgd.raw}
-		d.Status.ProfilingResults = results
-		d.Status.DGDName = dgd.name
-		d.Status.Phase = v1alpha1.PhaseReady
-		reason := "SLAMet"
-		if !sel.MeetsSLA {
-			reason = "SLANotMet"
-		}
-		lifecycle.SetCondition(d, v1alpha1.ConditionProfilingComplete, metav1.ConditionTrue, reason,
-			fmt.Sprintf("thorough search measured %d points on %s in %s using %.2f GPU-hours: %s",
-				len(points), summary, done.Sub(started.Time).Round(time.Second), budget.UsedGPUHours, res.Explanation))
-		lifecycle.SetCondition(d, v1alpha1.ConditionDGDGenerated, metav1.ConditionTrue, "Generated",
-			fmt.Sprintf("DGD %s generated from the selected configuration; see kubectl dgdr results %s", dgd.name, d.Name))
-		return nil
+	// The first run's start, also after a retry.
+	started := metav1.NewTime(s.rec.Started)
+	results := &v1alpha1.ProfilingResults{StartTime: &started, CompletionTime: &done, Budget: budget}
+	results.Pareto, results.SelectedConfig = storedResults(res, sel)
+	for i := range results.Pareto {
+		markMeasured(&results.Pareto[i], predicted)
+	}
+	markMeasured(&results.SelectedConfig.ParetoPoint, predicted)
+	results.SelectedConfig.DGD = &runtime.RawExtension{Raw: dgd.raw}
+	d, err := lifecycle.MarkReady(ctx, s.Client, s.ref, lifecycle.Profiled{
+		Results: results, DGDName: dgd.name, MeetsSLA: sel.MeetsSLA,
+		Message: fmt.Sprintf("thorough search measured %d points on %s in %s using %.2f GPU-hours: %s",
+			len(points), summary, done.Sub(started.Time).Round(time.Second), budget.UsedGPUHours, res.Explanation),
 	})
+	if lifecycle.IsGone(err) {
+		return nil, errDGDRGone
+	}
+	return d, err
 }
 
 // markMeasured flags a stored point as measured and puts the prediction beside it.

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
@@ -258,5 +260,35 @@ func TestRefine(t *testing.T) {
 			assert.True(t, l.Refined)
 			assert.Positive(t, l.Predicted.ITLMs, "the prediction for the same load")
 		})
+	}
+}
+
+// TestOurs: only a DGD labelled as this DGDR's candidate and owned by its UID is reused or deleted; a
+// leftover of an earlier DGDR of the name may be removed; anything else is left alone.
+func TestOurs(t *testing.T) {
+	d := &v1alpha1.DynamoGraphDeploymentRequest{ObjectMeta: metav1.ObjectMeta{Name: "qwen", Namespace: "ns", UID: "u1"}}
+	s := &sweep{d: d}
+	owner := func(name string, uid types.UID) []metav1.OwnerReference {
+		return []metav1.OwnerReference{{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: name, UID: uid}}
+	}
+	labels := map[string]string{v1alpha1.LabelDGDRName: "qwen", v1alpha1.LabelCandidate: "c0"}
+	for _, tt := range []struct {
+		name           string
+		labels         map[string]string
+		owners         []metav1.OwnerReference
+		ours, leftover bool
+	}{
+		{"our candidate", labels, owner("qwen", "u1"), true, true},
+		{"an earlier DGDR's candidate", labels, owner("qwen", "u0"), false, true},
+		{"labels copied, no owner", labels, nil, false, false},
+		{"another DGDR's", map[string]string{v1alpha1.LabelDGDRName: "llama", v1alpha1.LabelCandidate: "c0"}, owner("llama", "u2"), false, false},
+		{"ours by owner but not a candidate", map[string]string{v1alpha1.LabelDGDRName: "qwen"}, owner("qwen", "u1"), false, false},
+		{"a user's DGD", nil, nil, false, false},
+	} {
+		u := &unstructured.Unstructured{Object: map[string]any{}}
+		u.SetLabels(tt.labels)
+		u.SetOwnerReferences(tt.owners)
+		assert.Equal(t, tt.ours, s.ours(u), tt.name)
+		assert.Equal(t, tt.leftover, s.leftover(u), tt.name)
 	}
 }

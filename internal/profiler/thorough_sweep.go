@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
@@ -48,11 +49,7 @@ const (
 // resume takes over what an earlier run of the same DGDR recorded: finished candidates keep their
 // outcome, the one being measured is measured again (its DGD, if still there, is reused), and candidate
 // DGDs that are not to be measured any more are removed.
-func (s *sweep) resume(ctx context.Context) error {
-	old, err := s.readRecord(ctx)
-	if err != nil {
-		return err
-	}
+func (s *sweep) resume(ctx context.Context, old *thoroughRecord) error {
 	if old != nil && old.UID == s.d.UID {
 		s.rec.Started = old.Started
 		byName := map[string]*candidate{}
@@ -88,16 +85,43 @@ func (s *sweep) resume(ctx context.Context) error {
 	for i := range dgds {
 		u := &dgds[i]
 		c := planned[u.GetLabels()[v1alpha1.LabelCandidate]]
-		if c != nil && ownedByUID(u, s.d.UID) && u.GetAnnotations()[AnnotationCandidateConfig] == configJSON(c.Config) {
+		if c != nil && s.ours(u) && u.GetAnnotations()[AnnotationCandidateConfig] == configJSON(c.Config) {
 			s.Log.Info("reusing a candidate DGD left by a previous run", "dgd", u.GetName())
 			continue
 		}
+		if !s.leftover(u) {
+			s.Log.Info("a DGD labelled as a candidate of this DGDR is not owned by it; left alone", "dgd", u.GetName())
+			continue
+		}
 		s.Log.Info("removing a candidate DGD left by a previous run", "dgd", u.GetName())
-		if err := s.Client.Delete(ctx, u, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+		if err := s.Client.Delete(ctx, u, client.PropagationPolicy(metav1.DeletePropagationBackground),
+			client.Preconditions{UID: ptr.To(u.GetUID())}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			return fmt.Errorf("removing candidate DGD %s: %w", u.GetName(), err)
 		}
 	}
 	return nil
+}
+
+// ours reports whether a DGD is a candidate of this DGDR: labelled so and owned by its UID. Nothing
+// else is overwritten or deleted.
+func (s *sweep) ours(u *unstructured.Unstructured) bool {
+	l := u.GetLabels()
+	return l[v1alpha1.LabelDGDRName] == s.d.Name && l[v1alpha1.LabelCandidate] != "" && ownedByUID(u, s.d.UID)
+}
+
+// leftover reports whether a DGD is a candidate of this DGDR or of an earlier DGDR of the same name (whose
+// garbage collection is pending): labelled so and owned by a DGDR of this name.
+func (s *sweep) leftover(u *unstructured.Unstructured) bool {
+	l := u.GetLabels()
+	if l[v1alpha1.LabelDGDRName] != s.d.Name || l[v1alpha1.LabelCandidate] == "" {
+		return false
+	}
+	for _, r := range u.GetOwnerReferences() {
+		if r.Kind == v1alpha1.Kind && r.Name == s.d.Name && strings.HasPrefix(r.APIVersion, v1alpha1.GroupVersion.Group+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func ownedByUID(u *unstructured.Unstructured, uid types.UID) bool {
@@ -150,7 +174,7 @@ func (s *sweep) estimate() {
 		}
 	}
 	b := &s.rec.Budget
-	b.TotalGPUs = s.p.totalGPUs
+	b.TotalGPUs, b.GPUsPerNode = s.p.totalGPUs, s.p.gpusPerNode
 	b.Deadline = nil
 	if !s.deadline.IsZero() {
 		b.Deadline = &s.deadline
@@ -256,18 +280,15 @@ func (s *sweep) report(ctx context.Context, now string) error {
 	}
 	msg := fmt.Sprintf("thorough search: %d candidates planned, expected %.2f GPU-hours and %s on up to %d GPUs (%s); %d measured, %d failed, %d pruned, %.2f GPU-hours used; %s",
 		b.Candidates, b.EstimatedGPUHours, b.EstimatedWallTime.Round(time.Second), b.GPUs, deadline, b.Measured, b.Failed, b.Pruned, b.UsedGPUHours, now)
-	_, err := lifecycle.UpdateStatus(ctx, s.Client, s.key, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
-		if d.UID != s.d.UID {
-			return errDGDRGone
-		}
+	_, err := lifecycle.RecordCondition(ctx, s.Client, s.ref, metav1.Condition{
+		Type: v1alpha1.ConditionProfilingComplete, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonProfiling, Message: msg,
+	}, func(d *v1alpha1.DynamoGraphDeploymentRequest) {
 		if d.Status.ProfilingResults == nil {
 			d.Status.ProfilingResults = &v1alpha1.ProfilingResults{}
 		}
 		d.Status.ProfilingResults.Budget = b
-		lifecycle.SetCondition(d, v1alpha1.ConditionProfilingComplete, metav1.ConditionFalse, "Profiling", msg)
-		return nil
 	})
-	if apierrors.IsNotFound(err) || errors.Is(err, errDGDRGone) {
+	if lifecycle.IsGone(err) || errors.Is(err, errDGDRGone) {
 		return errDGDRGone
 	}
 	return err
@@ -469,6 +490,18 @@ func (s *sweep) measure(ctx context.Context, c *candidate) (err error) {
 	s.mu.Lock()
 	c.DGD = u.GetName()
 	s.mu.Unlock()
+	// A DGD of that name that is not this DGDR's candidate is never overwritten, nor deleted.
+	var live *unstructured.Unstructured
+	if lerr := lifecycle.RetryTransient(ctx, func() (err error) {
+		live, err = lifecycle.GetDGD(ctx, s.Client, s.d.Namespace, u.GetName())
+		return err
+	}); lerr != nil {
+		return lerr
+	}
+	if live != nil && !s.ours(live) {
+		s.outcome(c, stateFailed, fmt.Sprintf("DGD %s exists and is not a candidate of this DGDR: left untouched", u.GetName()))
+		return nil
+	}
 	defer func() {
 		if crashed {
 			return // as a crash would: the DGD stays for the retry
@@ -486,7 +519,11 @@ func (s *sweep) measure(ctx context.Context, c *candidate) (err error) {
 		s.mu.Unlock()
 	}()
 
-	if _, aerr := lifecycle.ApplyDGD(ctx, s.Client, u, lifecycle.ApplyOptions{Force: true}); aerr != nil {
+	// Transient errors (the server busy, a timeout) are retried; a refusal fails the candidate.
+	if aerr := lifecycle.RetryTransient(ctx, func() error {
+		_, err := lifecycle.ApplyDGD(ctx, s.Client, u, lifecycle.ApplyOptions{Force: true})
+		return err
+	}); aerr != nil {
 		switch {
 		case deadlineNear(ctx):
 			s.outcome(c, stateSkipped, "not measured: the deadline passed")
@@ -821,12 +858,20 @@ func (s *sweep) record(c *candidate, l levelPlan, lr *bench.LevelResult) {
 func (s *sweep) remove(ctx context.Context, name string, wait bool) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.DeleteTimeout)
 	defer cancel()
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(lifecycle.DGDGroupVersionKind)
-	u.SetNamespace(s.d.Namespace)
-	u.SetName(name)
-	if err := s.Client.Delete(ctx, u, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
-		if apierrors.IsNotFound(err) {
+	var u *unstructured.Unstructured
+	if err := lifecycle.RetryTransient(ctx, func() (err error) {
+		u, err = lifecycle.GetDGD(ctx, s.Client, s.d.Namespace, name)
+		return err
+	}); err != nil || u == nil {
+		return err
+	}
+	if !s.ours(u) {
+		s.Log.Info("not deleting a DGD that is not a candidate of this DGDR", "dgd", name)
+		return nil
+	}
+	// The precondition: should the DGD have been replaced meanwhile, the other one stays.
+	if err := s.Client.Delete(ctx, u, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: ptr.To(u.GetUID())}); err != nil {
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 			return nil
 		}
 		return fmt.Errorf("deleting candidate DGD %s: %w", name, err)

@@ -16,6 +16,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -313,6 +314,11 @@ func (f *fixture) record(t *testing.T, key types.NamespacedName) *thoroughRecord
 	return rec
 }
 
+// cand is the DGD name of the DGDR's candidate c<k>.
+func (f *fixture) cand(t *testing.T, key types.NamespacedName, name string) string {
+	return candidateName(key.Name+"-dgd", "-"+name)
+}
+
 // candidatesLeft lists the candidate DGDs still in the namespace.
 func (f *fixture) candidatesLeft(t *testing.T) []string {
 	list := &unstructured.UnstructuredList{}
@@ -464,8 +470,8 @@ func TestThorough(t *testing.T) {
 		assert.Contains(t, reasons["c4"], "failed: errors under load")
 		assert.Equal(t, "measured: ", reasons["c0"])
 		assert.Equal(t, int32(4), d.Status.ProfilingResults.Budget.Failed)
-		assert.Contains(t, condition(d, v1alpha1.ConditionProfilingComplete).Message, "c2: pod qwen-c2-decode-0 container main ran out of memory")
-		assert.Equal(t, map[string]int{"qwen-c0": 1, "qwen-c1": 1, "qwen-c2": 1, "qwen-c3": 1, "qwen-c4": 1}, sim.createdPerCandidate(), "each deployed once")
+		assert.Contains(t, condition(d, v1alpha1.ConditionProfilingComplete).Message, "c2: pod "+f.cand(t, key, "c2")+"-decode-0 container main ran out of memory")
+		assert.Equal(t, map[string]int{f.cand(t, key, "c0"): 1, f.cand(t, key, "c1"): 1, f.cand(t, key, "c2"): 1, f.cand(t, key, "c3"): 1, f.cand(t, key, "c4"): 1}, sim.createdPerCandidate(), "each deployed once")
 		assert.Empty(t, f.candidatesLeft(t))
 		sel := d.Status.ProfilingResults.SelectedConfig
 		assert.Equal(t, layoutKey(rec.Candidates[0].Config), layoutKey(expand.ConfigFromPoint(sel.ParetoPoint)), "selected from the candidate that worked")
@@ -526,7 +532,7 @@ func TestThorough(t *testing.T) {
 		assert.Len(t, states[stateMeasured], 1)
 		require.NotEmpty(t, states[stateSkipped])
 		assert.Contains(t, states[stateSkipped][0].Reason, "the budget ends first")
-		assert.Equal(t, map[string]int{"qwen-c0": 1}, sim.createdPerCandidate())
+		assert.Equal(t, map[string]int{f.cand(t, key, "c0"): 1}, sim.createdPerCandidate())
 	})
 
 	t.Run("the Job's deadline stops a candidate that is still starting and removes it", func(t *testing.T) {
@@ -560,7 +566,7 @@ func TestThorough(t *testing.T) {
 		assert.WithinDuration(t, job.Status.StartTime.Add(3*time.Second), *rec.Budget.Deadline, time.Second)
 		assert.Equal(t, stateSkipped, rec.Candidates[0].State)
 		assert.Contains(t, rec.Candidates[0].Reason, "deadline")
-		assert.Equal(t, map[string]int{"qwen-c0": 1}, sim.createdPerCandidate(), "the one candidate started, nothing more")
+		assert.Equal(t, map[string]int{f.cand(t, key, "c0"): 1}, sim.createdPerCandidate(), "the one candidate started, nothing more")
 		assert.Empty(t, f.candidatesLeft(t))
 	})
 
@@ -576,7 +582,7 @@ func TestThorough(t *testing.T) {
 		dgd := &unstructured.Unstructured{}
 		dgd.SetGroupVersionKind(lifecycle.DGDGroupVersionKind)
 		require.Eventually(t, func() bool {
-			return env.Client.Get(t.Context(), types.NamespacedName{Namespace: f.ns, Name: "qwen-c0"}, dgd) == nil
+			return env.Client.Get(t.Context(), types.NamespacedName{Namespace: f.ns, Name: f.cand(t, key, "c0")}, dgd) == nil
 		}, 10*time.Second, 10*time.Millisecond)
 		d := f.get(t, key)
 		assert.Equal(t, map[string]string{v1alpha1.LabelDGDRName: "qwen", v1alpha1.LabelCandidate: "c0"}, dgd.GetLabels())
@@ -628,7 +634,7 @@ func TestThorough(t *testing.T) {
 		}
 		assert.Equal(t, stateMeasured, states["c0"])
 		assert.Equal(t, stateRunning, states[crashedAt])
-		assert.Equal(t, []string{"qwen-" + crashedAt}, f.candidatesLeft(t), "a crash leaves the candidate it was measuring")
+		assert.Equal(t, []string{f.cand(t, key, crashedAt)}, f.candidatesLeft(t), "a crash leaves the candidate it was measuring")
 
 		// Strays: one the plan does not have, and one of an earlier DGDR of the same name.
 		d := f.get(t, key)
@@ -660,5 +666,86 @@ func TestThorough(t *testing.T) {
 		}
 		assert.Empty(t, f.candidatesLeft(t), "strays and candidates removed")
 		assert.WithinDuration(t, before.Started, d.Status.ProfilingResults.StartTime.Time, time.Second, "the status keeps the first run's start")
+	})
+
+	t.Run("a DGD of a candidate's name that is not ours is neither overwritten nor deleted", func(t *testing.T) {
+		f := newFixture(t, env, "thorough-theirs")
+		sim := newSimCluster(t, env.Client, f.ns, target, nil)
+		key := f.dgdr(t, "qwen", thoroughDGDR(8))
+		mk := func(name string, labels map[string]string) *unstructured.Unstructured {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(lifecycle.DGDGroupVersionKind)
+			u.SetName(name)
+			u.SetNamespace(f.ns)
+			u.SetLabels(labels)
+			u.Object["spec"] = map[string]any{"components": []any{map[string]any{"name": "Frontend", "type": "frontend", "replicas": int64(1)}}}
+			require.NoError(t, env.Client.Create(t.Context(), u, client.FieldOwner("kubectl")))
+			return u
+		}
+		theirs := mk(f.cand(t, key, "c0"), nil)
+
+		require.NoError(t, f.runThorough(t, t.Context(), key, thoroughOptions(sim), nil))
+		require.Equal(t, v1alpha1.PhaseReady, f.get(t, key).Status.Phase)
+		rec := f.record(t, key)
+		assert.Equal(t, stateFailed, rec.Candidates[0].State)
+		assert.Contains(t, rec.Candidates[0].Reason, "is not a candidate of this DGDR: left untouched")
+		for _, u := range []*unstructured.Unstructured{theirs} {
+			live, err := lifecycle.GetDGD(t.Context(), env.Client, f.ns, u.GetName())
+			require.NoError(t, err)
+			require.NotNil(t, live, "%s not deleted", u.GetName())
+			assert.Equal(t, u.GetResourceVersion(), live.GetResourceVersion(), "%s not changed", u.GetName())
+		}
+		assert.NotContains(t, sim.createdPerCandidate(), theirs.GetName())
+	})
+
+	t.Run("a retry plans with the recorded budget, not the GPUs free now: nothing measured is lost", func(t *testing.T) {
+		f := newFixture(t, env, "thorough-replan")
+		gpuNode(t, env.Client, "replan-gpu", "NVIDIA-H200", 8)
+		sim := newSimCluster(t, env.Client, f.ns, target, nil)
+		key := f.dgdr(t, "qwen", func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+			thoroughDGDR(8)(d)
+			d.Spec.Hardware.TotalGPUs = nil // the budget is the free GPUs discovered
+		})
+		o := thoroughOptions(sim)
+		o.MaxParallel = 1
+		crash := errors.New("simulated crash")
+		ready := 0
+		require.ErrorIs(t, f.runThorough(t, t.Context(), key, o, func(p v1alpha1.Phase) error {
+			if strings.HasPrefix(string(p), phaseThoroughReady) {
+				if ready++; ready == 2 {
+					return crash
+				}
+			}
+			return nil
+		}), crash)
+		before := f.record(t, key)
+		require.Equal(t, 8, before.Budget.TotalGPUs)
+		require.Equal(t, stateMeasured, before.Candidates[0].State)
+
+		// Meanwhile another workload takes half of the GPUs.
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "other-workload", Namespace: f.ns},
+			Spec: corev1.PodSpec{NodeName: "replan-gpu", Containers: []corev1.Container{{Name: "x", Image: "x", Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("4")}, Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("4")},
+			}}}},
+		}
+		require.NoError(t, env.Client.Create(t.Context(), pod))
+		pod.Status.Phase = corev1.PodRunning
+		require.NoError(t, env.Client.Status().Update(t.Context(), pod))
+
+		require.NoError(t, f.runThorough(t, t.Context(), key, o, nil))
+		require.Equal(t, v1alpha1.PhaseReady, f.get(t, key).Status.Phase)
+		after := f.record(t, key)
+		assert.Equal(t, 8, after.Budget.TotalGPUs)
+		require.Len(t, after.Candidates, len(before.Candidates), "the same plan")
+		for i, c := range after.Candidates {
+			assert.Equal(t, before.Candidates[i].Name, c.Name)
+			assert.Equal(t, profile.Describe(before.Candidates[i].Config), profile.Describe(c.Config))
+		}
+		assert.Equal(t, before.Candidates[0].Finished, after.Candidates[0].Finished, "c0's measurements kept")
+		assert.Equal(t, before.Candidates[0].Measurements, after.Candidates[0].Measurements)
+		for name, n := range sim.createdPerCandidate() {
+			assert.Equal(t, 1, n, "%s deployed once", name)
+		}
 	})
 }

@@ -144,6 +144,17 @@ func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*b
 		BackoffLimit:            ptr.To(backoff),
 		ActiveDeadlineSeconds:   ptr.To(deadline),
 		TTLSecondsAfterFinished: ptr.To(TTLSecondsAfterFinished),
+		// A replacement pod starts only once the old one has ended: two profilers never share candidates.
+		PodReplacementPolicy: ptr.To(batchv1.Failed),
+		// A disruption (node drain, preemption, eviction) does not use up a retry; the profiler's own
+		// failures (non-zero exits) do.
+		PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+			Action:          batchv1.PodFailurePolicyActionIgnore,
+			OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+		}, {
+			Action:      batchv1.PodFailurePolicyActionCount,
+			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{Operator: batchv1.PodFailurePolicyOnExitCodesOpNotIn, Values: []int32{0}},
+		}}},
 		Template: corev1.PodTemplateSpec{
 			ObjectMeta: metav1.ObjectMeta{Labels: labels},
 			Spec: corev1.PodSpec{

@@ -1,0 +1,48 @@
+package v1alpha1
+
+// Reasons of status.conditions. Every writer (the profiler, the plugin, the UI) uses these, so that
+// clients can match on them.
+const (
+	// Validated.
+	ReasonValidated          = "Validated"
+	ReasonInvalidSpec        = "InvalidSpec"
+	ReasonUnknownModel       = "UnknownModel"
+	ReasonUnknownGPU         = "UnknownGPU"
+	ReasonNoGPUs             = "NoGPUs"
+	ReasonNoFreeGPUs         = "NoFreeGPUs"
+	ReasonNoGPUBudget        = "NoGPUBudget"
+	ReasonDynamoNotInstalled = "DynamoNotInstalled"
+
+	// ProfilingComplete.
+	ReasonProfiling       = "Profiling"
+	ReasonSLAMet          = "SLAMet"
+	ReasonSLANotMet       = "SLANotMet"
+	ReasonSearchFailed    = "SearchFailed"
+	ReasonNoConfiguration = "NoConfiguration"
+	ReasonNothingMeasured = "NothingMeasured"
+
+	// DGDGenerated.
+	ReasonGenerated        = "Generated"
+	ReasonGenerationFailed = "GenerationFailed"
+	ReasonPromoted         = "Promoted"
+
+	// DeploymentReady.
+	ReasonDeploying   = "Deploying"
+	ReasonDGDReady    = "Ready"
+	ReasonDGDNotFound = "DGDNotFound"
+	ReasonDGDFailed   = "DGDFailed"
+	ReasonBadDGD      = "BadDGD"
+	ReasonApplyFailed = "ApplyFailed"
+	ReasonNotOwned    = "NotOwned"
+
+	// ProfilingComplete False when the profiling Job died: the Job's and pod's own reasons.
+	ReasonDeadlineExceeded      = "DeadlineExceeded"
+	ReasonBackoffLimitExceeded  = "BackoffLimitExceeded"
+	ReasonOOMKilled             = "OOMKilled"
+	ReasonImagePullBackOff      = "ImagePullBackOff"
+	ReasonUnschedulable         = "Unschedulable"
+	ReasonServiceAccountMissing = "ServiceAccountMissing"
+	ReasonJobFailed             = "JobFailed"
+	ReasonProfilerError         = "ProfilerError"
+	ReasonJobGone               = "JobGone"
+)
