@@ -2,16 +2,17 @@ package profile
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dgdr-dev/dgdr/internal/repo"
 )
 
 func calibrationRows(t *testing.T) []*ServingRow {
 	t.Helper()
-	f, err := os.Open(filepath.Join(sharedDir(t), "calibration", "serving_measurements_train.csv"))
+	f, err := os.Open(repo.TestPath(t, "calibration", "serving_measurements_train.csv"))
 	require.NoError(t, err)
 	defer f.Close()
 	_, rows, err := ReadServingRows(f, LookupModel)

@@ -415,7 +415,7 @@ type DecodeStepPoint struct {
 	Ms        float64
 }
 
-// E2EModel is the Llama-3.1-8B-shaped decoder of shared/gpu-data's e2e table (its README gives the
+// E2EModel is the Llama-3.1-8B-shaped decoder of testdata/gpu-data's e2e table (its README gives the
 // shape: 32 layers, hidden 4096, 32 query / 8 KV heads, FFN 14336, vocab 128256, bf16).
 var E2EModel = Model{ID: "e2e-llama3.1-8b", Arch: ArchDense, Layers: 32, Hidden: 4096, Heads: 32, KVHeads: 8,
 	HeadDim: 128, FFN: 14336, Vocab: 128256, Dtype: "bf16"}

@@ -12,7 +12,7 @@ import (
 	"github.com/dgdr-dev/dgdr/pkg/hw"
 )
 
-// Estimating rows of a benchmark table: the column layout of shared/calibration's
+// Estimating rows of a benchmark table: the column layout of testdata/calibration's
 // serving_measurements_train.csv (system, backend, model_path, precision, gemm_quant_mode,
 // moe_quant_mode, mode, isl, osl, batch_size, tp_size, pp_size, attention_dp_size, moe_ep_size,
 // prefill_*/decode_* with *_num_workers and *_batch_size, concurrency; measured silicon_ttft_ms and

@@ -39,7 +39,7 @@ package profile
 // batching with chunked prefill sharing the step with decode (agg), or prefill and decode pools joined
 // by a KV transfer over the interconnect (disagg), both with a prefill queue under the concurrency. The
 // backend-specific constants (per-step and per-sequence overheads, engine efficiency, queue burstiness)
-// are fitted on shared/calibration by `go run ./internal/tools/fit` and embedded (tables/calib.json);
+// are fitted on testdata/calibration by `go run ./internal/tools/fit` and embedded (tables/calib.json);
 // see calib.go for the method.
 
 import (
