@@ -4,12 +4,9 @@ GO ?= go
 export GOTOOLCHAIN := local
 export GOFLAGS := -mod=mod
 
-# ../shared sits beside the clone (design, envtest script, Dynamo CRDs, calibration data).
-SHARED ?= $(abspath ../shared)
 # Control-plane binaries are cached outside the clone so CI on a reused machine does not rebuild them.
 ENVTEST_ASSETS ?= $(HOME)/.cache/envtest-assets
 export KUBEBUILDER_ASSETS ?= $(ENVTEST_ASSETS)
-export DGDR_SHARED := $(SHARED)
 
 MODULE  := github.com/dgdr-dev/dgdr
 # A "v"-prefixed semver, as krew requires: the tag at a release, else a pseudo-version (hack/version.sh).
@@ -53,12 +50,29 @@ image: ## build the webhook + profiler image ghcr.io/dgdr-dev/dgdr:<version> wit
 	bash hack/image.sh "$(IMAGE):$(IMAGE_TAG)" --build-arg LDFLAGS="$(LDFLAGS)"
 
 .PHONY: envtest-assets
-envtest-assets: ## build kube-apiserver, etcd and kubectl from source into $(ENVTEST_ASSETS) (cached)
-	bash $(SHARED)/envtest/install-assets.sh $(ENVTEST_ASSETS) >/dev/null
+envtest-assets: ## build kube-apiserver, kube-controller-manager, etcd and kubectl from source into $(ENVTEST_ASSETS) (cached)
+	bash hack/install-assets.sh "$(ENVTEST_ASSETS)" >/dev/null
+
+.PHONY: chromium
+chromium: ## headless Chromium for the web UI's browser test: apt-get install it as root, else say what to install
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
+	[ -n "$$DGDR_CHROMIUM" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		echo "installing chromium with apt-get (the web UI's browser test drives it)" && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium </dev/null; } || \
+	{ echo "the web UI's browser test needs Chromium: run 'sudo apt-get install -y chromium' (or set DGDR_CHROMIUM to a Chrome binary)"; exit 1; }
+
+# Under the race detector: the packages whose code runs goroutines against each other (admission and UI
+# HTTP servers, the profiler's and lifecycle's watchers and workers, the simulated engine, the
+# control-plane harness). It roughly doubles their build; the rest run without it. pkg/bench is not
+# here: its 256-stream test needs every stream open at once, which -race's slowdown on 2 busy CPUs
+# does not give (129 of 256 seen).
+RACE_PKGS := ./internal/webhook/... ./internal/lifecycle/... ./internal/profiler/... ./internal/ui/... \
+	./internal/simengine/... ./internal/testenv/...
 
 .PHONY: test
-test: envtest-assets ## unit, golden and real-control-plane tests
-	$(GO) test -count=1 -timeout 30m ./...
+test: envtest-assets chromium ## every test (installs the control plane and Chromium first); RACE_PKGS with -race
+	$(GO) test -count=1 -timeout 20m -race $(RACE_PKGS)
+	$(GO) test -count=1 -timeout 20m $$(comm -23 <($(GO) list ./... | sort) <($(GO) list $(RACE_PKGS) | sort))
 
 .PHONY: generate
 generate: ## regenerate deepcopy code and the CRD from the API types
@@ -89,16 +103,16 @@ docs: ## rewrite the command table in README.md from the plugin's cobra commands
 	$(GO) run ./internal/tools/cmdtable -readme README.md
 
 .PHONY: tables
-tables: ## re-derive the performance model's kernel tables (pkg/profile/tables) from $(SHARED)/gpu-data
-	$(GO) run ./internal/tools/tables -shared $(SHARED)
+tables: ## re-derive the performance model's kernel tables (pkg/profile/tables) from testdata/gpu-data
+	$(GO) run ./internal/tools/tables
 
 .PHONY: calibrate
-calibrate: ## refit the performance model's calibration (pkg/profile/tables/calib.json) on $(SHARED)/calibration
-	$(GO) run ./internal/tools/fit -shared $(SHARED)
+calibrate: ## refit the performance model's calibration (pkg/profile/tables/calib.json) on testdata/calibration
+	$(GO) run ./internal/tools/fit
 
 .PHONY: bench-accuracy
 bench-accuracy: ## performance-model TTFT/ITL error per backend and mode: training and leave-one-model-out
-	$(GO) run ./internal/tools/accuracy -shared $(SHARED)
+	$(GO) run ./internal/tools/accuracy
 
 .PHONY: bench
 bench: ## go test -bench figures: the whole rapid search (Qwen3-32B, any backend, agg+disagg, 32 H200s) on 2 CPUs, the Pareto front

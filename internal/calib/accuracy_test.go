@@ -13,7 +13,7 @@ import (
 
 func calibrationRows(t *testing.T) []*profile.ServingRow {
 	t.Helper()
-	rows, err := toolutil.ReadCalibration(toolutil.SharedDir())
+	rows, err := toolutil.ReadCalibration(toolutil.Testdata())
 	require.NoError(t, err)
 	require.Greater(t, len(rows), 2000)
 	return rows

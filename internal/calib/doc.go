@@ -9,10 +9,10 @@
 //     KV-write kernels, launch costs that back-to-back CUDA-graph replay hides), per layer of the
 //     reference dense decoder (profile.E2EModel) and applied per kernel, is chosen so the composed
 //     decode step of that Llama-3.1-8B-shaped model matches
-//     shared/gpu-data/h100_sxm/e2e_llama3.1-8b_bf16.csv (CUDA-graph decode rows) in least squares
+//     testdata/gpu-data/h100_sxm/e2e_llama3.1-8b_bf16.csv (CUDA-graph decode rows) in least squares
 //     (FitGlue).
 //  2. The fitted parameters of profile.BackendCalib are found by Nelder–Mead in log space on
-//     shared/calibration/serving_measurements_train.csv (read at fit time, never copied) (Fit). The
+//     testdata/calibration/serving_measurements_train.csv (read at fit time, never embedded) (Fit). The
 //     loss is the absolute log error of TTFT plus that of ITL, averaged per (model, mode) group and
 //     weighted by √rows of the group, plus 0.02 × the squared log distance of each parameter from its
 //     prior (profile.DefaultCalibration), so that constants the rows barely inform stay physical.

@@ -41,7 +41,7 @@ The concurrency is the concurrency column when present, else batch_size × atten
 or the decode batch × decode workers (disagg). Disaggregated rows without worker counts get as many
 decode workers as hold the concurrency in their KV cache and rate-matched prefill workers.`,
 		Example: `  # Predict the calibration table
-  kubectl dgdr estimate --from-csv ../shared/calibration/serving_measurements_train.csv
+  kubectl dgdr estimate --from-csv testdata/calibration/serving_measurements_train.csv
 
   # A model that is not in the catalog, from its Hugging Face config.json
   kubectl dgdr estimate --from-csv rows.csv --model-config ./my-model/`,

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/dgdr-dev/dgdr/internal/repo"
 )
 
 func runEstimate(t *testing.T, stdin string, args ...string) (string, string, error) {
@@ -86,15 +88,7 @@ func TestEstimateErrors(t *testing.T) {
 
 // Every row of the calibration table is answered or says why not.
 func TestEstimateCalibrationTable(t *testing.T) {
-	shared := os.Getenv("DGDR_SHARED")
-	if shared == "" {
-		wd, err := os.Getwd()
-		require.NoError(t, err)
-		shared = filepath.Join(wd, "..", "..", "..", "shared")
-	}
-	path := filepath.Join(shared, "calibration", "serving_measurements_train.csv")
-	_, err := os.Stat(path)
-	require.NoError(t, err, "the calibration table must be in shared/ (or set DGDR_SHARED)")
+	path := repo.TestPath(t, "calibration", "serving_measurements_train.csv")
 	out, _, err := runEstimate(t, "", "--from-csv", path)
 	require.NoError(t, err)
 	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()

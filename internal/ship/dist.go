@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -139,21 +140,33 @@ func Dist(ctx context.Context, o Options) ([]Artifact, error) {
 	}
 	defer os.RemoveAll(build)
 
+	// The platforms build two at a time: go build spreads compiling over the CPUs, but linking is
+	// mostly one thread, so a second build keeps another CPU busy meanwhile. The first failure stops
+	// the others and is the error returned.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	log := &lockedWriter{w: o.Log}
+	platforms := Platforms()
+	slots := make(chan struct{}, 2)
+	var wg sync.WaitGroup
+	for _, p := range platforms {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			if ctx.Err() == nil {
+				if err := buildArchive(ctx, o, build, p, log); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
 	var arts []Artifact
-	for _, p := range Platforms() {
-		bin := filepath.Join(build, p.OS+"_"+p.Arch, p.Bin())
-		if err := BuildBinary(ctx, o.Go, o.ModuleDir, o.LDFlags, p, bin, o.Log); err != nil {
-			return nil, err
-		}
+	for _, p := range platforms {
 		name := ArchiveName(o.Version, p)
-		err := writeArchiveFile(filepath.Join(o.OutDir, name), o.MTime,
-			ArchiveFile{Name: p.Bin(), Mode: 0o755, Path: bin},
-			ArchiveFile{Name: LicenseFile, Mode: 0o644, Path: o.License})
-		if err != nil {
-			return nil, fmt.Errorf("archiving %s: %w", p, err)
-		}
-		// The build tree is large (one binary per platform); drop each as soon as it is archived.
-		_ = os.Remove(bin)
 		sum, err := FileSHA256(filepath.Join(o.OutDir, name))
 		if err != nil {
 			return nil, err
@@ -165,6 +178,35 @@ func Dist(ctx context.Context, o Options) ([]Artifact, error) {
 		return nil, err
 	}
 	return arts, WriteManifest(o.Template, o.Manifest, o.Version, arts)
+}
+
+// buildArchive builds the binary for p under build and archives it with LICENSE into o.OutDir.
+func buildArchive(ctx context.Context, o Options, build string, p Platform, log io.Writer) error {
+	bin := filepath.Join(build, p.OS+"_"+p.Arch, p.Bin())
+	if err := BuildBinary(ctx, o.Go, o.ModuleDir, o.LDFlags, p, bin, log); err != nil {
+		return err
+	}
+	err := writeArchiveFile(filepath.Join(o.OutDir, ArchiveName(o.Version, p)), o.MTime,
+		ArchiveFile{Name: p.Bin(), Mode: 0o755, Path: bin},
+		ArchiveFile{Name: LicenseFile, Mode: 0o644, Path: o.License})
+	if err != nil {
+		return fmt.Errorf("archiving %s: %w", p, err)
+	}
+	// The build tree is large (one binary per platform); drop each as soon as it is archived.
+	_ = os.Remove(bin)
+	return nil
+}
+
+// lockedWriter serialises the writes of builds that run at the same time.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
 
 // Collect hashes the archives of version already in dir (for re-rendering the manifest alone).

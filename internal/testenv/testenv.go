@@ -1,5 +1,5 @@
 // Package testenv starts a real control plane (etcd + kube-apiserver built from source by
-// ../shared/envtest/install-assets.sh) for the tests: the project's DGDR CRD, the real Dynamo DGD CRD,
+// hack/install-assets.sh) for the tests: the project's DGDR CRD, the real Dynamo DGD CRD,
 // and optionally the project's admission webhooks served from the test process.
 //
 // The binaries come from KUBEBUILDER_ASSETS, defaulting to $HOME/.cache/envtest-assets (where
@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
+	"github.com/dgdr-dev/dgdr/internal/repo"
 )
 
 // Options shape the control plane.
@@ -143,33 +144,11 @@ func Start(t testing.TB, opts Options) *Env {
 // RepoRoot finds the module root by walking up to go.mod.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := repo.Root()
 	if err != nil {
-		t.Fatalf("getwd: %v", err)
+		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-}
-
-// SharedDir is ../shared beside the clone (or $DGDR_SHARED). Tests that need it fail without it.
-func SharedDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("DGDR_SHARED")
-	if dir == "" {
-		dir = filepath.Join(RepoRoot(t), "..", "shared")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "dynamo", "crds")); err != nil {
-		t.Fatalf("shared data not found at %s (set DGDR_SHARED): %v", dir, err)
-	}
-	return dir
+	return root
 }
 
 // Kubectl is the kubectl built by the envtest script (the image's /usr/bin/kubectl is too old).
@@ -206,7 +185,7 @@ func LoadCRD(t testing.TB, path string) *apiextensionsv1.CustomResourceDefinitio
 // (strategy None). Objects are validated against the schema of the version they are sent as.
 func DynamoCRD(t testing.TB) *apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
-	crd := LoadCRD(t, filepath.Join(SharedDir(t), "dynamo", "crds", "nvidia.com_dynamographdeployments.yaml"))
+	crd := LoadCRD(t, repo.TestPath(t, "dynamo", "crds", "nvidia.com_dynamographdeployments.yaml"))
 	crd.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.NoneConverter}
 	return crd
 }

@@ -56,7 +56,7 @@ func chromiumPath(t *testing.T) string {
 		}
 	}
 	t.Fatal("headless Chromium is needed for the web UI's browser test and was not found: install it with " +
-		"`apt-get install -y chromium` (.ci/run does) or point DGDR_CHROMIUM at a Chrome or Chromium binary")
+		"`apt-get install -y chromium` (`make test` does as root) or point DGDR_CHROMIUM at a Chrome or Chromium binary")
 	return ""
 }
 

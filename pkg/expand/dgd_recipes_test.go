@@ -14,11 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 
-	"github.com/dgdr-dev/dgdr/internal/testenv"
+	"github.com/dgdr-dev/dgdr/internal/repo"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
-// TestDGDMatchesRecipes generates, for one recipe per backend in ../shared/dynamo/recipes, the DGD of the
+// TestDGDMatchesRecipes generates, for one recipe per backend in testdata/dynamo/recipes, the DGD of the
 // same model and topology and compares each worker with the recipe's: the same Dynamo module, the same
 // values of the flags that set the topology and the role, the same GPUs per worker and replicas.
 func TestDGDMatchesRecipes(t *testing.T) {
@@ -62,7 +62,7 @@ func TestDGDMatchesRecipes(t *testing.T) {
 		},
 	} {
 		t.Run(tc.recipe, func(t *testing.T) {
-			docs := readRecipe(t, filepath.Join(testenv.SharedDir(t), "dynamo", "recipes", tc.recipe))
+			docs := readRecipe(t, repo.TestPath(t, "dynamo", "recipes", tc.recipe))
 			recipe := findDoc(t, docs, "DynamoGraphDeployment")
 			services, _, err := unstructured.NestedMap(recipe, "spec", "services")
 			require.NoError(t, err)
@@ -128,7 +128,7 @@ func TestDGDMatchesRecipes(t *testing.T) {
 func readRecipe(t *testing.T, path string) []map[string]any {
 	t.Helper()
 	data, err := os.ReadFile(path)
-	require.NoError(t, err, "the recipes are part of ../shared")
+	require.NoError(t, err)
 	dec := k8syaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	var docs []map[string]any
 	for {

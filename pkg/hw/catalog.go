@@ -16,7 +16,7 @@ import (
 //     ConnectX-7 400 Gb/s (50 GB/s) per GPU, B300/GB300 systems a ConnectX-8 800 Gb/s (100 GB/s).
 //     PCIe servers have no reference design; 200 Gb/s per GPU (25 GB/s) is assumed.
 //   - MemoryGiB is what the device reports where a measurement is at hand (nvidia-smi in
-//     shared/gpu-data/<name>/env.json, or the device-visible MiB that aiconfigurator's system specs
+//     testdata/gpu-data/<name>/env.json, or the device-visible MiB that aiconfigurator's system specs
 //     record, summarised in shared/research/aic.md §2.8), otherwise the datasheet capacity.
 //   - For GB200/GB300 NVL72 a node (compute tray) holds 4 GPUs but NVLink spans the 72-GPU rack;
 //     see LinkGBs.
@@ -24,7 +24,7 @@ var catalog = []GPU{
 	{
 		// Datasheet: NVIDIA H100 Tensor Core GPU (SXM5). 80 GB HBM3, 3.35 TB/s; BF16 1,979 TFLOPS and
 		// FP8 3,958 TFLOPS with sparsity; NVLink 900 GB/s. Memory: 81,559 MiB per nvidia-smi
-		// (shared/gpu-data/h100_sxm/env.json).
+		// (testdata/gpu-data/h100_sxm/env.json).
 		Name: "h100_sxm", Product: "NVIDIA H100 SXM5 80GB",
 		MemoryGiB: 79.65, MemBandwidthGBs: 3350,
 		BF16TFLOPS: 989.5, FP8TFLOPS: 1979, FP4TFLOPS: 0,
@@ -42,7 +42,7 @@ var catalog = []GPU{
 	{
 		// Datasheet: NVIDIA H200 Tensor Core GPU (SXM). 141 GB HBM3e, 4.8 TB/s; BF16 1,979 and FP8
 		// 3,958 TFLOPS with sparsity (same die as H100 SXM); NVLink 900 GB/s. Memory: 143,771 MiB per
-		// nvidia-smi (shared/gpu-data/h200_sxm/env.json).
+		// nvidia-smi (testdata/gpu-data/h200_sxm/env.json).
 		Name: "h200_sxm", Product: "NVIDIA H200 SXM 141GB",
 		MemoryGiB: 140.4, MemBandwidthGBs: 4800,
 		BF16TFLOPS: 989.5, FP8TFLOPS: 1979, FP4TFLOPS: 0,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -13,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dgdr-dev/dgdr/internal/testenv"
+	"github.com/dgdr-dev/dgdr/internal/repo"
 	"github.com/dgdr-dev/dgdr/pkg/hw"
 )
 
@@ -122,13 +121,12 @@ func TestLinkGBs(t *testing.T) {
 	assert.Equal(t, l40s.IntraNodeGBs, l40s.LinkGBs(4), "PCIe within the node")
 }
 
-// TestCatalogCoversSharedData checks that every system of the calibration table and every kernel
+// TestCatalogCoversMeasuredData checks that every system of the calibration table and every kernel
 // table folder has a catalog entry of the same name, and that the measured memory bandwidth of
 // the kernel tables stays under the catalog's peak.
-func TestCatalogCoversSharedData(t *testing.T) {
-	shared := testenv.SharedDir(t)
-	f, err := os.Open(filepath.Join(shared, "calibration", "serving_measurements_train.csv"))
-	require.NoError(t, err, "shared/ is required (set DGDR_SHARED)")
+func TestCatalogCoversMeasuredData(t *testing.T) {
+	f, err := os.Open(repo.TestPath(t, "calibration", "serving_measurements_train.csv"))
+	require.NoError(t, err)
 	defer f.Close()
 	r := csv.NewReader(f)
 	header, err := r.Read()
@@ -150,7 +148,7 @@ func TestCatalogCoversSharedData(t *testing.T) {
 		assert.NoError(t, err, "calibration system %s", s)
 	}
 
-	entries, err := os.ReadDir(filepath.Join(shared, "gpu-data"))
+	entries, err := os.ReadDir(repo.TestPath(t, "gpu-data"))
 	require.NoError(t, err)
 	folders := 0
 	for _, e := range entries {
@@ -160,7 +158,7 @@ func TestCatalogCoversSharedData(t *testing.T) {
 		folders++
 		g, err := hw.Lookup(e.Name())
 		require.NoError(t, err, "gpu-data folder %s", e.Name())
-		peak := maxMeasuredGBs(t, filepath.Join(shared, "gpu-data", e.Name(), "membw.csv"))
+		peak := maxMeasuredGBs(t, repo.TestPath(t, "gpu-data", e.Name(), "membw.csv"))
 		assert.Less(t, peak, g.MemBandwidthGBs, "%s: a copy kernel cannot beat the datasheet", g.Name)
 		assert.Greater(t, peak, 0.7*g.MemBandwidthGBs, "%s: the datasheet is not far above what is measured", g.Name)
 	}

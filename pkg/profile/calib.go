@@ -159,7 +159,7 @@ type DecodeStepPoint struct {
 }
 
 // E2EModel is the reference dense decoder the glue is defined on: the Llama-3.1-8B shape of
-// shared/gpu-data's whole-step table (its README gives it: 32 layers, hidden 4096, 32 query / 8 KV
+// testdata/gpu-data's whole-step table (its README gives it: 32 layers, hidden 4096, 32 query / 8 KV
 // heads, FFN 14336, vocab 128256, bf16).
 var E2EModel = Model{ID: "e2e-llama3.1-8b", Arch: ArchDense, Layers: 32, Hidden: 4096, Heads: 32, KVHeads: 8,
 	HeadDim: 128, FFN: 14336, Vocab: 128256, Dtype: "bf16"}

@@ -3,7 +3,6 @@ package profile_test
 import (
 	"encoding/csv"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dgdr-dev/dgdr/internal/testenv"
+	"github.com/dgdr-dev/dgdr/internal/repo"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
@@ -245,7 +244,7 @@ func TestCatalogKVCache(t *testing.T) {
 // TestLookupCalibrationModels resolves every model of the calibration table the way the estimate
 // path does, with the precision the rows were measured at within what the GPU can be told to run.
 func TestLookupCalibrationModels(t *testing.T) {
-	f, err := os.Open(filepath.Join(testenv.SharedDir(t), "calibration", "serving_measurements_train.csv"))
+	f, err := os.Open(repo.TestPath(t, "calibration", "serving_measurements_train.csv"))
 	require.NoError(t, err)
 	defer f.Close()
 	recs, err := csv.NewReader(f).ReadAll()

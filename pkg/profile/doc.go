@@ -41,7 +41,7 @@
 // continuous batching with chunked prefill sharing the step with decode (agg), or prefill and decode
 // pools joined by a KV transfer over the interconnect (disagg), both with a prefill queue under the
 // concurrency. The backend-specific constants (per-step and per-sequence overheads, engine
-// efficiency, queue burstiness) are fitted on shared/calibration by `make calibrate` and embedded
+// efficiency, queue burstiness) are fitted on testdata/calibration by `make calibrate` and embedded
 // (tables/calib.json); see Calib, and internal/calib for the method.
 //
 // # Serving model
@@ -110,7 +110,7 @@
 //
 // # Estimating benchmark rows
 //
-// EstimateCSV and ReadServingRows read the column layout of shared/calibration's
+// EstimateCSV and ReadServingRows read the column layout of testdata/calibration's
 // serving_measurements_train.csv (system, backend, model_path, precision, gemm_quant_mode,
 // moe_quant_mode, mode, isl, osl, batch_size, tp_size, pp_size, attention_dp_size, moe_ep_size,
 // prefill_*/decode_* with *_num_workers and *_batch_size, concurrency; measured silicon_ttft_ms and

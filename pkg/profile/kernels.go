@@ -116,7 +116,7 @@ type kernels struct {
 	domain       int
 }
 
-// Interconnect figures. No multi-GPU measurements are at hand (shared/gpu-data has none), so these are
+// Interconnect figures. No multi-GPU measurements are at hand (testdata/gpu-data has none), so these are
 // published figures: NCCL/custom all-reduce reaches about 80% of the NVLink per-direction bandwidth for
 // large messages, and the smallest all-reduce costs about 8 µs inside an NVLink domain and 25 µs across
 // InfiniBand (NCCL's documented small-message latencies are 5–10 µs on NVLink, 15–30 µs on IB).

@@ -3,12 +3,13 @@ package profile
 import (
 	"encoding/csv"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dgdr-dev/dgdr/internal/repo"
 )
 
 // The expert block is costed as dense GEMMs of the routed shape (fused MoE kernels), not from the torch
@@ -20,7 +21,7 @@ func TestMoEBlockAgainstGroupedGEMM(t *testing.T) {
 		k, err := newKernels(gpu(t, name))
 		require.NoError(t, err)
 		require.Equal(t, MethodKernelTable, k.method)
-		f, err := os.Open(filepath.Join(sharedDir(t), "gpu-data", name, "moe.csv"))
+		f, err := os.Open(repo.TestPath(t, "gpu-data", name, "moe.csv"))
 		require.NoError(t, err)
 		recs, err := csv.NewReader(f).ReadAll()
 		f.Close()

@@ -11,7 +11,7 @@ import (
 )
 
 // KernelTable is the project's own compact digest of one GPU's measured kernel figures
-// (shared/gpu-data/<gpu>): achieved efficiency ("util" = roofline time / measured time) as a function
+// (testdata/gpu-data/<gpu>): achieved efficiency ("util" = roofline time / measured time) as a function
 // of problem size, not the measurements themselves. `go run ./internal/tools/tables` (make tables)
 // derives it; the performance model embeds it (tables/<gpu>.json).
 //

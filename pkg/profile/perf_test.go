@@ -157,7 +157,7 @@ func TestAggVersusDisagg(t *testing.T) {
 }
 
 func TestComposedStepAgainstE2E(t *testing.T) {
-	// Whole-model decode steps measured on H100 (shared/gpu-data/h100_sxm/e2e_llama3.1-8b_bf16.csv),
+	// Whole-model decode steps measured on H100 (testdata/gpu-data/h100_sxm/e2e_llama3.1-8b_bf16.csv),
 	// checked against the composition of interpolated kernel times (+ the fitted glue).
 	cal, err := EmbeddedCalibration()
 	require.NoError(t, err)

@@ -13,7 +13,7 @@ import (
 )
 
 // unseenShapes are dense decoders whose whole steps were measured for this project on an H100 SXM
-// (testdata/e2e_unseen_h100_sxm.csv, made with shared/gpu-data's collector method: random bf16
+// (testdata/e2e_unseen_h100_sxm.csv, made with the collector of /testdata/gpu-data method: random bf16
 // weights, CUDA-graph decode, eager prefill, medians with the L2 flushed). No fit saw these whole steps
 // (the kernel tables do hold Qwen3-32B's GEMM shapes, not Qwen3-8B's or Mistral-7B's).
 var unseenShapes = map[string]Model{

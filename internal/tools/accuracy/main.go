@@ -1,4 +1,4 @@
-// Command accuracy reports the performance model's error on shared/calibration's measured serving
+// Command accuracy reports the performance model's error on testdata/calibration's measured serving
 // table: with the shipped calibration (training error) and leave-one-model-out (each model predicted
 // by a calibration refitted without it). `make bench-accuracy` runs it.
 package main
@@ -17,35 +17,35 @@ import (
 var targetSystems = []string{"h100_sxm", "h200_sxm", "b200_sxm"}
 
 func main() {
-	shared := flag.String("shared", toolutil.SharedDir(), "the shared/ folder")
+	data := flag.String("testdata", toolutil.Testdata(), "the folder that holds calibration/ and gpu-data/")
 	evals := flag.Int("evals", 400, "Nelder-Mead evaluations per backend in each leave-one-model-out refit")
 	residuals := flag.String("residuals", "", "write each row's predicted/measured TTFT and ITL to this CSV and stop")
 	lomo := flag.Bool("lomo", false, "with -residuals: predict each row with the leave-one-model-out fit instead of the shipped calibration")
 	campaigns := flag.Int("campaigns", 0, "print the aggregated campaigns of at least this many rows (shipped calibration against a TTFT fitted to each) and stop")
 	flag.Parse()
 	if *campaigns > 0 {
-		if err := runCampaigns(*shared, *campaigns); err != nil {
+		if err := runCampaigns(*data, *campaigns); err != nil {
 			fmt.Fprintln(os.Stderr, "error:", err)
 			os.Exit(1)
 		}
 		return
 	}
 	if *residuals != "" {
-		if err := writeResiduals(*shared, *residuals, *lomo, *evals); err != nil {
+		if err := writeResiduals(*data, *residuals, *lomo, *evals); err != nil {
 			fmt.Fprintln(os.Stderr, "error:", err)
 			os.Exit(1)
 		}
 		return
 	}
-	if err := run(*shared, *evals); err != nil {
+	if err := run(*data, *evals); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
 }
 
 // load reads the calibration table and the shipped calibration.
-func load(shared string) ([]*profile.ServingRow, profile.Calib, error) {
-	rows, err := toolutil.ReadCalibration(shared)
+func load(data string) ([]*profile.ServingRow, profile.Calib, error) {
+	rows, err := toolutil.ReadCalibration(data)
 	if err != nil {
 		return nil, profile.Calib{}, err
 	}
@@ -53,8 +53,8 @@ func load(shared string) ([]*profile.ServingRow, profile.Calib, error) {
 	return rows, cal, err
 }
 
-func run(shared string, evals int) error {
-	rows, cal, err := load(shared)
+func run(data string, evals int) error {
+	rows, cal, err := load(data)
 	if err != nil {
 		return err
 	}
@@ -71,8 +71,8 @@ func run(shared string, evals int) error {
 	return nil
 }
 
-func runCampaigns(shared string, minRows int) error {
-	rows, cal, err := load(shared)
+func runCampaigns(data string, minRows int) error {
+	rows, cal, err := load(data)
 	if err != nil {
 		return err
 	}
@@ -82,8 +82,8 @@ func runCampaigns(shared string, minRows int) error {
 
 // writeResiduals writes the row's identifying columns and the ratios predicted/measured (for finding
 // the structure the serving model misses; the file holds measured rows, so keep it out of the repo).
-func writeResiduals(shared, path string, lomo bool, evals int) error {
-	rows, cal, err := load(shared)
+func writeResiduals(data, path string, lomo bool, evals int) error {
+	rows, cal, err := load(data)
 	if err != nil {
 		return err
 	}

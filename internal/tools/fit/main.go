@@ -1,6 +1,6 @@
 // Command fit reproduces the performance model's calibration (pkg/profile/tables/calib.json): the
-// per-layer glue from shared/gpu-data's whole-step table, then each backend's serving constants from
-// shared/calibration/serving_measurements_train.csv. internal/calib documents the method.
+// per-layer glue from testdata/gpu-data's whole-step table, then each backend's serving constants from
+// testdata/calibration/serving_measurements_train.csv. internal/calib documents the method.
 package main
 
 import (
@@ -20,18 +20,18 @@ import (
 )
 
 func main() {
-	shared := flag.String("shared", toolutil.SharedDir(), "the shared/ folder")
+	data := flag.String("testdata", toolutil.Testdata(), "the folder that holds calibration/ and gpu-data/")
 	out := flag.String("out", "pkg/profile/tables/calib.json", "where to write the calibration")
 	evals := flag.Int("evals", 400, "Nelder-Mead evaluations per backend")
 	flag.Parse()
-	if err := run(*shared, *out, *evals); err != nil {
+	if err := run(*data, *out, *evals); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(shared, out string, evals int) error {
-	pts, err := readE2E(filepath.Join(shared, "gpu-data", "h100_sxm", "e2e_llama3.1-8b_bf16.csv"))
+func run(data, out string, evals int) error {
+	pts, err := readE2E(filepath.Join(data, "gpu-data", "h100_sxm", "e2e_llama3.1-8b_bf16.csv"))
 	if err != nil {
 		return err
 	}
@@ -44,16 +44,16 @@ func run(shared, out string, evals int) error {
 		return err
 	}
 	fmt.Printf("glue per layer: %.2f µs (fit on %d CUDA-graph decode steps)\n", glue, len(pts))
-	rows, err := toolutil.ReadCalibration(shared)
+	rows, err := toolutil.ReadCalibration(data)
 	if err != nil {
 		return err
 	}
 	start := profile.DefaultCalibration()
 	start.GlueUsPerLayer = glue
 	cal := calib.Fit(calib.NewEvaluator(rows), start, evals)
-	cal.Method = fmt.Sprintf("go run ./internal/tools/fit: glue on shared/gpu-data/h100_sxm/e2e_llama3.1-8b_bf16.csv, "+
+	cal.Method = fmt.Sprintf("go run ./internal/tools/fit: glue on testdata/gpu-data/h100_sxm/e2e_llama3.1-8b_bf16.csv, "+
 		"backends by Nelder-Mead (%d evaluations each, mean |log error| of TTFT and ITL) on the %d rows of "+
-		"shared/calibration/serving_measurements_train.csv", evals, len(rows))
+		"testdata/calibration/serving_measurements_train.csv", evals, len(rows))
 	b, err := json.MarshalIndent(cal, "", "  ")
 	if err != nil {
 		return err

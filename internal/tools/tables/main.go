@@ -1,5 +1,5 @@
 // Command tables derives the performance model's embedded kernel tables (pkg/profile/tables/<gpu>.json)
-// from the measured kernel figures in shared/gpu-data. It keeps achieved-efficiency curves against
+// from the measured kernel figures in testdata/gpu-data. It keeps achieved-efficiency curves against
 // problem size (see profile.KernelTable), not the measurements: `make tables` reruns it.
 package main
 
@@ -15,19 +15,17 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/dgdr-dev/dgdr/internal/tools/toolutil"
 	"github.com/dgdr-dev/dgdr/pkg/hw"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
 func main() {
-	shared := flag.String("shared", os.Getenv("DGDR_SHARED"), "the shared/ folder (holds gpu-data/)")
+	data := flag.String("testdata", toolutil.Testdata(), "the folder that holds gpu-data/")
 	out := flag.String("out", "pkg/profile/tables", "where to write <gpu>.json")
 	flag.Parse()
-	if *shared == "" {
-		*shared = "../shared"
-	}
 	for _, gpu := range []string{"h100_sxm", "h200_sxm"} {
-		t, err := build(filepath.Join(*shared, "gpu-data", gpu), gpu)
+		t, err := build(filepath.Join(*data, "gpu-data", gpu), gpu)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "error:", err)
 			os.Exit(1)
@@ -56,7 +54,7 @@ func build(dir, gpu string) (*profile.KernelTable, error) {
 	}
 	t := &profile.KernelTable{
 		GPU:        gpu,
-		Source:     "derived by internal/tools/tables from shared/gpu-data/" + gpu + " (membw, gemm, attention)",
+		Source:     "derived by internal/tools/tables from testdata/gpu-data/" + gpu + " (membw, gemm, attention)",
 		BF16TFLOPS: g.BF16TFLOPS, FP8TFLOPS: g.FP8TFLOPS, MemGBs: g.MemBandwidthGBs,
 		GEMM: map[string]profile.Grid{},
 	}

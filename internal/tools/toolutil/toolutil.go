@@ -1,4 +1,4 @@
-// Package toolutil holds what the performance-model tools share: finding shared/, reading the
+// Package toolutil holds what the performance-model tools share: finding testdata/, reading the
 // calibration table, printing accuracy tables.
 package toolutil
 
@@ -9,37 +9,27 @@ import (
 	"path/filepath"
 
 	"github.com/dgdr-dev/dgdr/internal/calib"
+	"github.com/dgdr-dev/dgdr/internal/repo"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
-// SharedDir is $DGDR_SHARED, else ../shared beside the repository root (found from the working
-// directory by walking up to go.mod).
-func SharedDir() string {
-	if s := os.Getenv("DGDR_SHARED"); s != "" {
-		return s
-	}
-	dir, err := os.Getwd()
+// Testdata is the repository's testdata/ (found from the working directory), the tools' -testdata default.
+func Testdata() string {
+	dir, err := repo.Testdata()
 	if err != nil {
-		return "../shared"
+		return "testdata"
 	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return filepath.Join(filepath.Dir(d), "shared")
-		}
-		if filepath.Dir(d) == d {
-			return "../shared"
-		}
-	}
+	return dir
 }
 
-// CalibrationFile is the measured serving table inside shared/.
+// CalibrationFile is the measured serving table inside testdata/.
 const CalibrationFile = "calibration/serving_measurements_train.csv"
 
 // ReadCalibration parses the calibration table with the embedded model catalog.
-func ReadCalibration(shared string) ([]*profile.ServingRow, error) {
-	f, err := os.Open(filepath.Join(shared, CalibrationFile))
+func ReadCalibration(data string) ([]*profile.ServingRow, error) {
+	f, err := os.Open(filepath.Join(data, CalibrationFile))
 	if err != nil {
-		return nil, fmt.Errorf("open the calibration table (is shared/ beside the repo or DGDR_SHARED set?): %w", err)
+		return nil, fmt.Errorf("open the calibration table (run from inside the clone or pass -testdata): %w", err)
 	}
 	defer f.Close()
 	_, rows, err := profile.ReadServingRows(f, profile.LookupModel)
