@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/cli-runtime/pkg/printers"
 
+	"github.com/dgdr-dev/dgdr/internal/numfmt"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
@@ -146,18 +147,7 @@ func plotFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 func plotClamp(f float64) float64 { return min(max(f, 0), 1) }
 
 // plotNiceCeil rounds v up to 1, 2, 2.5 or 5 times a power of ten, so axis ends are round numbers.
-func plotNiceCeil(v float64) float64 {
-	if v <= 0 || !plotFinite(v) {
-		return 1
-	}
-	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, f := range []float64{1, 2, 2.5, 5, 10} {
-		if v <= f*p*(1+1e-12) {
-			return f * p
-		}
-	}
-	return 10 * p
-}
+func plotNiceCeil(v float64) float64 { return numfmt.NiceCeil(v, 1, 2, 2.5, 5) }
 
 // plotTick prints an axis value in plain decimals, with three significant digits below 100.
 func plotTick(v float64) string {

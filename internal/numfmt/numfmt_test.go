@@ -59,3 +59,45 @@ func FuzzFixed(f *testing.F) {
 		}
 	})
 }
+
+func TestNiceCeil(t *testing.T) {
+	quarters := []float64{1, 2, 5}
+	halves := []float64{1, 2, 2.5, 5}
+	tests := []struct {
+		v     float64
+		steps []float64
+		want  float64
+	}{
+		{1, quarters, 1},
+		{1.01, quarters, 2},
+		{2100, quarters, 5000},
+		{5000, quarters, 5000},
+		{5001, quarters, 10000},
+		{0.3, quarters, 0.5},
+		{2100, halves, 2500},
+		{2600, halves, 5000},
+		{0, quarters, 1},
+		{-5, quarters, 1},
+		{math.NaN(), quarters, 1},
+		{math.Inf(1), halves, 1},
+	}
+	for _, tt := range tests {
+		assert.InDelta(t, tt.want, numfmt.NiceCeil(tt.v, tt.steps...), tt.want*1e-12, "NiceCeil(%v, %v)", tt.v, tt.steps)
+	}
+}
+
+// FuzzNiceCeil: the axis end is at or above v and less than ten times it.
+func FuzzNiceCeil(f *testing.F) {
+	f.Add(2100.0)
+	f.Add(0.003)
+	f.Fuzz(func(t *testing.T, v float64) {
+		if v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) || v > 1e300 || v < 1e-300 {
+			t.Skip()
+		}
+		for _, steps := range [][]float64{{1, 2, 5}, {1, 2, 2.5, 5}} {
+			got := numfmt.NiceCeil(v, steps...)
+			require.GreaterOrEqual(t, got*(1+1e-12), v)
+			require.Less(t, got, 10*v*(1+1e-12))
+		}
+	})
+}

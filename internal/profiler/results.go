@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
+	"github.com/dgdr-dev/dgdr/internal/thorough"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/expand"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
@@ -19,20 +20,10 @@ import (
 // maxStoredPareto bounds status.profilingResults.pareto (the CRD allows 64); the ConfigMap has everything.
 const maxStoredPareto = 64
 
-// searchRequest is the rapid search for the DGDR on the plan's hardware.
+// searchRequest is the rapid search for the DGDR on the plan's hardware (the planner's, which the
+// webhook's budget warning shares).
 func searchRequest(d *v1alpha1.DynamoGraphDeploymentRequest, p *plan) profile.SearchRequest {
-	req := profile.SearchRequest{
-		Model:       p.model,
-		GPU:         p.gpu,
-		Workload:    profile.Workload{ISL: d.Spec.ISL(), OSL: d.Spec.OSL()},
-		SLA:         profile.SLA{TTFTMs: d.Spec.TTFT(), ITLMs: d.Spec.ITL()},
-		TotalGPUs:   p.totalGPUs,
-		GPUsPerNode: p.gpusPerNode,
-	}
-	if b := d.Spec.Backend; b != "" && b != v1alpha1.BackendAny && b != v1alpha1.BackendAuto {
-		req.Backends = []string{string(b)}
-	}
-	return req
+	return thorough.SearchRequest(d, p.model, p.gpu, p.gpusPerNode, p.totalGPUs)
 }
 
 // generated is the DGD made from the selected configuration.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/dgdr-dev/dgdr/internal/numfmt"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
@@ -46,7 +47,8 @@ func plotSVG(title string, candidates, front []profile.Config, selected *profile
 		xMax = math.Max(xMax, c.TokensPerSecondPerUser)
 		yMax = math.Max(yMax, c.TokensPerSecondPerGPU)
 	}
-	xMax, yMax = niceCeil(xMax), niceCeil(yMax)
+	// Quarter ticks: axis ends of 1, 2 or 5 × 10^k keep them whole numbers.
+	xMax, yMax = numfmt.NiceCeil(xMax, 1, 2, 5), numfmt.NiceCeil(yMax, 1, 2, 5)
 	px := func(x float64) float64 { return left + x/xMax*(w-left-right) }
 	py := func(y float64) float64 { return h - bottom - y/yMax*(h-top-bottom) }
 
@@ -83,15 +85,4 @@ func plotSVG(title string, candidates, front []profile.Config, selected *profile
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
-}
-
-// niceCeil rounds up to 1, 2 or 5 times a power of ten, for readable axes.
-func niceCeil(v float64) float64 {
-	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if v <= m*p {
-			return m * p
-		}
-	}
-	return 10 * p
 }

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
+	"github.com/dgdr-dev/dgdr/internal/thorough"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/bench"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
@@ -30,51 +31,30 @@ type sweep struct {
 	o        ThoroughOptions
 	d        *v1alpha1.DynamoGraphDeploymentRequest
 	p        *plan
-	req      profile.SearchRequest
+	pl       thorough.Planner
 	deadline time.Time
 
 	mu  sync.Mutex
-	rec *thoroughRecord
+	rec *thorough.Record
 }
 
-// Estimates for the budget (rough: the figures that matter are measured).
-const (
-	teardownEstimate = time.Minute
-	// maxErrorFraction of failed requests at one load makes a candidate failed (errors under load).
-	maxErrorFraction = 0.05
-	// podLabelDGD is the label the Dynamo operator puts on a DGD's pods.
-	podLabelDGD = "nvidia.com/dynamo-graph-deployment-name"
-)
+// podLabelDGD is the label the Dynamo operator puts on a DGD's pods.
+const podLabelDGD = "nvidia.com/dynamo-graph-deployment-name"
 
 // resume takes over what an earlier run of the same DGDR recorded: finished candidates keep their
 // outcome, the one being measured is measured again (its DGD, if still there, is reused), and candidate
 // DGDs that are not to be measured any more are removed.
-func (s *sweep) resume(ctx context.Context, old *thoroughRecord) error {
-	if old != nil && old.UID == s.d.UID {
-		s.rec.Started = old.Started
-		byName := map[string]*candidate{}
-		for _, c := range old.Candidates {
-			byName[c.Name] = c
-		}
-		for i, c := range s.rec.Candidates {
-			o := byName[c.Name]
-			if o == nil || profile.Describe(o.Config) != profile.Describe(c.Config) {
-				continue
-			}
-			switch o.State {
-			case stateMeasured, stateFailed, statePruned:
-				s.rec.Candidates[i] = o
-			case stateRunning:
-				c.Started, c.GPUSeconds = o.Started, o.GPUSeconds
-				s.Log.Info("measuring again the candidate a previous run was measuring", "candidate", c.Name)
-			}
-		}
-		s.rec.Corrections = fitCorrections(s.rec.Candidates)
+func (s *sweep) resume(ctx context.Context, old *thorough.Record) error {
+	s.mu.Lock()
+	again := thorough.Resume(s.rec, old)
+	s.mu.Unlock()
+	for _, name := range again {
+		s.Log.Info("measuring again the candidate a previous run was measuring", "candidate", name)
 	}
 
-	planned := map[string]*candidate{}
+	planned := map[string]*thorough.Candidate{}
 	for _, c := range s.rec.Candidates {
-		if c.State == statePlanned {
+		if c.State == thorough.StatePlanned {
 			planned[c.Name] = c
 		}
 	}
@@ -133,142 +113,18 @@ func ownedByUID(u *unstructured.Unstructured, uid types.UID) bool {
 	return false
 }
 
-// estimate computes the budget of the candidates still to measure and drops those that would end past
-// the deadline. One candidate is always tried while nothing has been measured: the estimate is rough,
-// and the deadline stops it anyway.
-func (s *sweep) estimate() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var todo []*candidate
-	var bcs []profile.BudgetCandidate
-	for _, c := range s.rec.Candidates {
-		if c.State != statePlanned {
-			continue
-		}
-		todo = append(todo, c)
-		bc := profile.BudgetCandidate{GPUs: c.Config.GPUs, Startup: s.startup(c)}
-		k := correctionFor(s.rec.Corrections, c)
-		for _, l := range c.Levels {
-			f := k.apply(l.Predicted, 1)
-			e2e := f.TTFTMs + float64(s.req.Workload.OSL-1)*f.ITLMs
-			bc.Levels = append(bc.Levels, profile.BudgetLevel{
-				Concurrency: l.Concurrency, Requests: s.requests(l.Concurrency) + s.warmup(l.Concurrency),
-				E2E: time.Duration(e2e * float64(time.Millisecond)),
-			})
-		}
-		bcs = append(bcs, bc)
-	}
-	params := profile.BudgetParams{TotalGPUs: s.p.totalGPUs, MaxParallel: s.o.MaxParallel, Teardown: teardownEstimate}
-	if !s.deadline.IsZero() {
-		params.Available = max(s.deadline.Sub(s.Now()), time.Nanosecond)
-	}
-	est := profile.EstimateBudget(params, bcs)
-	keep := est.Candidates
-	if keep == 0 && len(todo) > 0 && !s.anyMeasured() && params.Available > time.Nanosecond {
-		keep = 1
-		est = profile.EstimateBudget(profile.BudgetParams{TotalGPUs: params.TotalGPUs, Teardown: teardownEstimate}, bcs[:1])
-	}
-	for i, c := range todo {
-		if i >= keep {
-			c.State, c.Reason = stateSkipped, "not measured: the budget ends first ("+est.Cut+")"
-		}
-	}
-	b := &s.rec.Budget
-	b.TotalGPUs, b.GPUsPerNode = s.p.totalGPUs, s.p.gpusPerNode
-	b.Deadline = nil
-	if !s.deadline.IsZero() {
-		b.Deadline = &s.deadline
-	}
-	b.EstimatedGPUHours = s.usedGPUHours() + est.GPUHours
-	b.EstimatedWallTime = est.WallTime
-	b.Cut = est.Cut
-	b.Estimate = nil
-	for i := range keep {
-		b.Estimate = append(b.Estimate, budgetDetail{Name: todo[i].Name, GPUs: bcs[i].GPUs, Startup: bcs[i].Startup, Start: est.Start[i], Finish: est.Finish[i]})
-	}
-}
-
-// startup estimates how long c takes to become ready: the model's weights in c's precision.
-func (s *sweep) startup(c *candidate) time.Duration {
-	bytes := 2.0
-	switch strings.ToLower(c.Config.WeightDtype) {
-	case "fp8", "int8":
-		bytes = 1
-	case "fp4", "nvfp4", "mxfp4", "int4":
-		bytes = 0.5
-	}
-	gib := s.p.model.Params() * bytes / (1 << 30)
-	return profile.StartupEstimate(gib, s.d.Spec.ModelCache != nil)
-}
-
-func (s *sweep) readyTimeout(c *candidate) time.Duration {
+func (s *sweep) readyTimeout(c *thorough.Candidate) time.Duration {
 	if s.o.ReadyTimeout > 0 {
 		return s.o.ReadyTimeout
 	}
-	return 10*time.Minute + 2*s.startup(c)
-}
-
-// requests is the number of measured requests at a concurrency; warmup the requests sent first.
-func (s *sweep) requests(concurrency int) int {
-	return max(s.o.MinRequests, s.o.Rounds*concurrency)
-}
-
-func (s *sweep) warmup(concurrency int) int {
-	if s.o.NoWarmup {
-		return 0
-	}
-	return concurrency
-}
-
-func (s *sweep) anyMeasured() bool {
-	for _, c := range s.rec.Candidates {
-		if len(c.Measurements) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// usedGPUHours is what the candidates held so far, the running ones up to now.
-func (s *sweep) usedGPUHours() float64 {
-	sec := 0.0
-	for _, c := range s.rec.Candidates {
-		sec += c.GPUSeconds
-		if c.State == stateRunning && c.Started != nil {
-			sec += s.Now().Sub(*c.Started).Seconds() * float64(c.Config.GPUs)
-		}
-	}
-	return sec / 3600
+	return 10*time.Minute + 2*s.pl.Startup(c)
 }
 
 // budgetStatus is the budget as status shows it.
 func (s *sweep) budgetStatus() *v1alpha1.ProfilingBudget {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := s.rec.Budget
-	out := &v1alpha1.ProfilingBudget{
-		GPUs: int32(b.TotalGPUs), EstimatedGPUHours: b.EstimatedGPUHours,
-		EstimatedWallTime: metav1.Duration{Duration: b.EstimatedWallTime},
-		UsedGPUHours:      s.usedGPUHours(),
-	}
-	if b.Deadline != nil {
-		out.Deadline = &metav1.Time{Time: *b.Deadline}
-	}
-	for _, c := range s.rec.Candidates {
-		if c.State == stateSkipped {
-			continue
-		}
-		out.Candidates++
-		switch c.State {
-		case stateMeasured:
-			out.Measured++
-		case stateFailed:
-			out.Failed++
-		case statePruned:
-			out.Pruned++
-		}
-	}
-	return out
+	return thorough.BudgetStatus(s.rec, s.Now())
 }
 
 // report records the progress in the DGDR's status: the budget and the ProfilingComplete condition.
@@ -303,20 +159,20 @@ func (s *sweep) sweep(ctx context.Context) error {
 	}
 	defer cancel()
 	type done struct {
-		c   *candidate
+		c   *thorough.Candidate
 		err error
 	}
 	results := make(chan done)
-	running := map[*candidate]bool{}
+	running := map[*thorough.Candidate]bool{}
 	used := 0
 	var firstErr error
 	for {
 		if firstErr == nil && sctx.Err() == nil {
 			s.mu.Lock()
-			s.prune()
-			next := s.startable(used, len(running))
+			s.pl.Prune(s.rec)
+			next := s.pl.Startable(s.rec, used, len(running))
 			for _, c := range next {
-				c.State = stateRunning
+				c.State = thorough.StateRunning
 				if c.Started == nil {
 					now := s.Now()
 					c.Started = &now
@@ -360,7 +216,7 @@ func (s *sweep) sweep(ctx context.Context) error {
 			continue // wait for the others; the caller removes every candidate
 		}
 		s.mu.Lock()
-		s.rec.Corrections = fitCorrections(s.rec.Candidates)
+		s.rec.Corrections = thorough.FitCorrections(s.rec.Candidates)
 		line := fmt.Sprintf("%s %s", r.c.Name, r.c.State)
 		if r.c.Reason != "" {
 			line += ": " + r.c.Reason
@@ -384,107 +240,21 @@ func (s *sweep) sweep(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	for _, c := range s.rec.Candidates {
-		if c.State == statePlanned {
-			c.State, c.Reason = stateSkipped, "not measured: the deadline passed"
+		if c.State == thorough.StatePlanned {
+			c.State, c.Reason = thorough.StateSkipped, "not measured: the deadline passed"
 		}
 	}
 	s.mu.Unlock()
 	return s.persist(ctx)
 }
 
-// startable picks the candidates to deploy now: the planned ones in order of corrected merit, as long
-// as the next one fits the free GPUs and the parallelism (never skipping ahead, as the estimate assumes).
-func (s *sweep) startable(usedGPUs, running int) []*candidate {
-	var planned []*candidate
-	for _, c := range s.rec.Candidates {
-		if c.State == statePlanned {
-			planned = append(planned, c)
-		}
-	}
-	merit := func(c *candidate) float64 {
-		k := correctionFor(s.rec.Corrections, c)
-		best := -1.0
-		for _, l := range c.Levels {
-			f := k.apply(l.Predicted, 1)
-			if f.TTFTMs <= s.req.SLA.TTFTMs && f.ITLMs <= s.req.SLA.ITLMs {
-				best = max(best, f.TokensPerSecondPerGPU)
-			}
-		}
-		return best
-	}
-	// Nothing measured yet: the plan's order (the rapid selection first) stands.
-	if len(s.rec.Corrections) > 0 && s.rec.Corrections[""].Samples > 0 {
-		slices.SortStableFunc(planned, func(a, b *candidate) int { return cmp.Compare(merit(b), merit(a)) })
-	}
-	var out []*candidate
-	for _, c := range planned {
-		if usedGPUs+c.Config.GPUs > s.p.totalGPUs || running >= s.o.MaxParallel {
-			break
-		}
-		out = append(out, c)
-		usedGPUs += c.Config.GPUs
-		running++
-	}
-	return out
-}
-
-// prune re-fits the corrections and drops the planned candidates that can no longer matter: even
-// corrected and given the benefit of the doubt, every load is dominated by a measured point and none
-// would meet the SLA with more tokens/s/GPU than the best measured.
-func (s *sweep) prune() {
-	s.rec.Corrections = fitCorrections(s.rec.Candidates)
-	j := newJudge(s.req.SLA, s.rec.Candidates, "")
-	for _, c := range s.rec.Candidates {
-		if c.State != statePlanned {
-			continue
-		}
-		k := correctionFor(s.rec.Corrections, c)
-		var fs []figures
-		for _, l := range c.Levels {
-			fs = append(fs, k.apply(l.Predicted, 1+s.o.Tolerance))
-		}
-		if hopeless, by := j.hopeless(fs); hopeless {
-			c.State = statePruned
-			c.Reason = fmt.Sprintf("not deployed: corrected by the measurements (TTFT ×%.2f, ITL ×%.2f, tokens/s/GPU ×%.2f) and given %.0f%% benefit of the doubt, every load is dominated by %s's measured points and none beats the best measured under the SLA",
-				k.TTFT, k.ITL, k.TokensPerSecondPerGPU, s.o.Tolerance*100, by)
-		}
-	}
-}
-
-// stopEarly decides, after c's latest load, whether its sweep is over: the TTFT target is missed (higher
-// loads only queue longer), or its measured point is dominated by another candidate's and its remaining
-// loads, corrected by its own measurements, are too.
-func (s *sweep) stopEarly(c *candidate, next int) (bool, string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	last := c.Measurements[len(c.Measurements)-1]
-	loose := 1 + s.o.Tolerance
-	if last.Measured.TTFTMs > s.req.SLA.TTFTMs*loose {
-		return true, fmt.Sprintf("stopped after concurrency %d: its TTFT %s ms is over the target %s ms, and higher loads only queue longer",
-			last.Concurrency, trimFloat(last.Measured.TTFTMs), trimFloat(s.req.SLA.TTFTMs))
-	}
-	j := newJudge(s.req.SLA, s.rec.Candidates, c.Name)
-	if lost, by := j.hopeless([]figures{last.Measured}); lost {
-		own := correctionFor(fitCorrections([]*candidate{c}), c)
-		var rest []figures
-		for _, l := range c.Levels[min(next, len(c.Levels)):] {
-			rest = append(rest, own.apply(l.Predicted, loose))
-		}
-		if hopeless, _ := j.hopeless(rest); hopeless {
-			return true, fmt.Sprintf("stopped after concurrency %d: its measured point (%s) is dominated by %s's, and so are its remaining loads as predicted and corrected",
-				last.Concurrency, describeFigures(last.Measured), by)
-		}
-	}
-	return false, ""
-}
-
 // measure deploys c, waits until it is ready, benchmarks it at each load and deletes it. The outcome is
 // recorded in c; the error is only for what the Job should retry (the API server unreachable).
-func (s *sweep) measure(ctx context.Context, c *candidate) (err error) {
+func (s *sweep) measure(ctx context.Context, c *thorough.Candidate) (err error) {
 	crashed := false
 	u, gerr := s.candidateDGD(c)
 	if gerr != nil {
-		s.outcome(c, stateFailed, "generating its DGD: "+gerr.Error())
+		s.outcome(c, thorough.StateFailed, "generating its DGD: "+gerr.Error())
 		return nil
 	}
 	s.mu.Lock()
@@ -499,7 +269,7 @@ func (s *sweep) measure(ctx context.Context, c *candidate) (err error) {
 		return lerr
 	}
 	if live != nil && !s.ours(live) {
-		s.outcome(c, stateFailed, fmt.Sprintf("DGD %s exists and is not a candidate of this DGDR: left untouched", u.GetName()))
+		s.outcome(c, thorough.StateFailed, fmt.Sprintf("DGD %s exists and is not a candidate of this DGDR: left untouched", u.GetName()))
 		return nil
 	}
 	defer func() {
@@ -526,10 +296,10 @@ func (s *sweep) measure(ctx context.Context, c *candidate) (err error) {
 	}); aerr != nil {
 		switch {
 		case deadlineNear(ctx):
-			s.outcome(c, stateSkipped, "not measured: the deadline passed")
+			s.outcome(c, thorough.StateSkipped, "not measured: the deadline passed")
 			return nil
 		case apierrors.IsInvalid(aerr) || apierrors.IsBadRequest(aerr) || apierrors.IsForbidden(aerr):
-			s.outcome(c, stateFailed, "its DGD was refused: "+aerr.Error())
+			s.outcome(c, thorough.StateFailed, "its DGD was refused: "+aerr.Error())
 			return nil
 		}
 		return aerr
@@ -544,7 +314,7 @@ func (s *sweep) measure(ctx context.Context, c *candidate) (err error) {
 	}
 	url, eerr := s.o.Runtime.Endpoint(ctx, live)
 	if eerr != nil {
-		s.outcome(c, stateFailed, "its frontend cannot be reached: "+eerr.Error())
+		s.outcome(c, thorough.StateFailed, "its frontend cannot be reached: "+eerr.Error())
 		return nil
 	}
 	planned := len(c.Levels)
@@ -553,24 +323,29 @@ func (s *sweep) measure(ctx context.Context, c *candidate) (err error) {
 			return cmp.Or(gerr, errDGDRGone)
 		}
 		if i > 0 && i <= planned {
-			if stop, why := s.stopEarly(c, i); stop {
-				s.outcome(c, stateMeasured, why)
+			s.mu.Lock()
+			stop, why := s.pl.StopEarly(s.rec, c, i)
+			s.mu.Unlock()
+			if stop {
+				s.outcome(c, thorough.StateMeasured, why)
 				return nil
 			}
 		}
-		var l levelPlan
+		var l thorough.LevelPlan
 		if i < planned {
 			l = c.Levels[i]
 		} else {
 			// The planned loads are measured: pin down where the SLA is crossed.
-			r := s.refine(c)
-			if r == nil || i >= planned+maxRefinements {
+			s.mu.Lock()
+			r := s.pl.Refine(s.rec, c)
+			if r != nil {
+				c.Levels = append(c.Levels, *r)
+			}
+			s.mu.Unlock()
+			if r == nil {
 				break
 			}
 			l = *r
-			s.mu.Lock()
-			c.Levels = append(c.Levels, l)
-			s.mu.Unlock()
 		}
 		lr, berr := s.benchLevel(ctx, url, l, i)
 		if lr != nil && lr.Requests > 0 {
@@ -579,78 +354,22 @@ func (s *sweep) measure(ctx context.Context, c *candidate) (err error) {
 		switch {
 		case ctx.Err() != nil:
 			if len(c.Measurements) > 0 {
-				s.outcome(c, stateMeasured, fmt.Sprintf("stopped at the deadline after %d of %d loads", len(c.Measurements), len(c.Levels)))
+				s.outcome(c, thorough.StateMeasured, fmt.Sprintf("stopped at the deadline after %d of %d loads", len(c.Measurements), len(c.Levels)))
 			} else {
-				s.outcome(c, stateSkipped, "not measured: the deadline passed before its first load")
+				s.outcome(c, thorough.StateSkipped, "not measured: the deadline passed before its first load")
 			}
 			return nil
 		case berr != nil:
-			s.outcome(c, stateFailed, fmt.Sprintf("the benchmark failed at concurrency %d: %v", l.Concurrency, berr))
+			s.outcome(c, thorough.StateFailed, fmt.Sprintf("the benchmark failed at concurrency %d: %v", l.Concurrency, berr))
 			return nil
-		case lr.Errors > 0 && float64(lr.Errors) > maxErrorFraction*float64(lr.Errors+lr.Requests):
-			s.outcome(c, stateFailed, fmt.Sprintf("errors under load: %d of %d requests failed at concurrency %d (%s)",
+		case thorough.TooManyErrors(lr.Errors, lr.Requests):
+			s.outcome(c, thorough.StateFailed, fmt.Sprintf("errors under load: %d of %d requests failed at concurrency %d (%s)",
 				lr.Errors, lr.Errors+lr.Requests, l.Concurrency, strings.Join(lr.ErrorMessages, "; ")))
 			return nil
 		}
 	}
-	s.outcome(c, stateMeasured, "")
+	s.outcome(c, thorough.StateMeasured, "")
 	return nil
-}
-
-// maxRefinements bounds the loads added to a candidate's sweep to find where it crosses the SLA.
-const maxRefinements = 2
-
-// refine proposes one more load for c once its planned loads are measured: when the SLA is crossed
-// between two measured loads more than one batch apart, the largest batch at which TTFT and ITL,
-// interpolated linearly between them, still meet it (the most tokens/s/GPU the candidate can offer under
-// the SLA). nil when the crossing is pinned down, when nothing measured meets the SLA, or when even
-// the interpolated point would not beat the best measured elsewhere.
-func (s *sweep) refine(c *candidate) *levelPlan {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sla := s.req.SLA
-	meets := func(f figures) bool { return f.TTFTMs <= sla.TTFTMs && f.ITLMs <= sla.ITLMs }
-	var lo, hi *measurement // the largest batch meeting the SLA, the smallest above it missing it
-	for i := range c.Measurements {
-		m := &c.Measurements[i]
-		if m.Requests > 0 && meets(m.Measured) && (lo == nil || m.Batch > lo.Batch) {
-			lo = m
-		}
-	}
-	if lo == nil {
-		return nil
-	}
-	for i := range c.Measurements {
-		m := &c.Measurements[i]
-		if m.Requests > 0 && m.Batch > lo.Batch && !meets(m.Measured) && (hi == nil || m.Batch < hi.Batch) {
-			hi = m
-		}
-	}
-	if hi == nil || hi.Batch-lo.Batch < 2 {
-		return nil
-	}
-	at := func(b int, f func(figures) float64) float64 {
-		t := float64(b-lo.Batch) / float64(hi.Batch-lo.Batch)
-		return f(lo.Measured) + t*(f(hi.Measured)-f(lo.Measured))
-	}
-	b := lo.Batch + 1
-	for k := hi.Batch - 1; k > lo.Batch; k-- {
-		if at(k, func(f figures) float64 { return f.TTFTMs }) <= sla.TTFTMs && at(k, func(f figures) float64 { return f.ITLMs }) <= sla.ITLMs {
-			b = k
-			break
-		}
-	}
-	if j := newJudge(sla, s.rec.Candidates, c.Name); at(b, func(f figures) float64 { return f.TokensPerSecondPerGPU }) <= j.best {
-		return nil
-	}
-	cfg := withServingBatch(c.Config, b)
-	l := &levelPlan{Concurrency: slots(cfg), Batch: b, Refined: true}
-	if p, err := s.req.Predictor(c.Config.Backend); err == nil {
-		if pr, err := p.Predict(cfg, 0); err == nil {
-			l.Predicted = figures{TTFTMs: pr.TTFTMs, ITLMs: pr.ITLMs, TokensPerSecondPerGPU: pr.TokensPerSecondPerGPU, TokensPerSecondPerUser: pr.TokensPerSecondPerUser}
-		}
-	}
-	return l
 }
 
 // gone says whether the DGDR was deleted (or replaced by another of the same name).
@@ -673,7 +392,7 @@ type crashError struct{ error }
 func (e *crashError) Unwrap() error { return e.error }
 
 // outcome records c's state and reason.
-func (s *sweep) outcome(c *candidate, state, reason string) {
+func (s *sweep) outcome(c *thorough.Candidate, state, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.State, c.Reason = state, reason
@@ -683,7 +402,7 @@ func (s *sweep) outcome(c *candidate, state, reason string) {
 // waitReady waits for the Dynamo operator to report c ready. It records c failed when the operator
 // reports failure, a pod crash-loops, runs out of memory or cannot pull its image, or the timeout
 // passes; skipped when the deadline comes first. It returns the ready DGD (nil when it is not).
-func (s *sweep) waitReady(ctx context.Context, c *candidate, name string) (*unstructured.Unstructured, error) {
+func (s *sweep) waitReady(ctx context.Context, c *thorough.Candidate, name string) (*unstructured.Unstructured, error) {
 	timeout := s.readyTimeout(c)
 	begin := s.Now()
 	failures := 0 // consecutive API errors: a few are retried, the deadline ends the wait
@@ -699,18 +418,18 @@ func (s *sweep) waitReady(ctx context.Context, c *candidate, name string) (*unst
 			failures++
 		}
 		if ctx.Err() != nil {
-			s.outcome(c, stateSkipped, "not measured: the deadline passed while it started")
+			s.outcome(c, thorough.StateSkipped, "not measured: the deadline passed while it started")
 			return nil, nil
 		}
 		if u != nil {
 			return u, nil
 		}
 		if fatal != "" {
-			s.outcome(c, stateFailed, fatal)
+			s.outcome(c, thorough.StateFailed, fatal)
 			return nil, nil
 		}
 		if err == nil && s.Now().Sub(begin) > timeout {
-			s.outcome(c, stateFailed, fmt.Sprintf("not ready after %s: %s", timeout.Round(time.Second), note))
+			s.outcome(c, thorough.StateFailed, fmt.Sprintf("not ready after %s: %s", timeout.Round(time.Second), note))
 			return nil, nil
 		}
 		select {
@@ -722,7 +441,7 @@ func (s *sweep) waitReady(ctx context.Context, c *candidate, name string) (*unst
 
 // readiness reads the candidate once: the ready DGD, or why it will never be ready (fatal), or what it
 // is waiting for (note).
-func (s *sweep) readiness(ctx context.Context, c *candidate, name string) (ready *unstructured.Unstructured, fatal, note string, err error) {
+func (s *sweep) readiness(ctx context.Context, c *thorough.Candidate, name string) (ready *unstructured.Unstructured, fatal, note string, err error) {
 	if gone, err := s.gone(ctx); err != nil || gone {
 		return nil, "", "", cmp.Or(err, errDGDRGone)
 	}
@@ -807,10 +526,10 @@ func (s *sweep) podProblem(ctx context.Context, dgd string) (fatal, note string,
 }
 
 // benchLevel measures one load. The first load retries while the frontend is not routing yet.
-func (s *sweep) benchLevel(ctx context.Context, url string, l levelPlan, index int) (*bench.LevelResult, error) {
+func (s *sweep) benchLevel(ctx context.Context, url string, l thorough.LevelPlan, index int) (*bench.LevelResult, error) {
 	opts := bench.Options{
-		URL: url, ISL: s.req.Workload.ISL, OSL: s.req.Workload.OSL,
-		Concurrency: []int{l.Concurrency}, Requests: s.requests(l.Concurrency),
+		URL: url, ISL: s.pl.Request.Workload.ISL, OSL: s.pl.Request.Workload.OSL,
+		Concurrency: []int{l.Concurrency}, Requests: s.pl.Settings.Requests(l.Concurrency),
 		SkipCalibration: s.o.SkipCalibration, RequestTimeout: s.o.RequestTimeout, Seed: uint64(index + 1),
 	}
 	if !s.o.NoWarmup {
@@ -840,10 +559,10 @@ func (s *sweep) benchLevel(ctx context.Context, url string, l levelPlan, index i
 }
 
 // record stores one measured load of c with its prediction.
-func (s *sweep) record(c *candidate, l levelPlan, lr *bench.LevelResult) {
-	m := measurement{
+func (s *sweep) record(c *thorough.Candidate, l thorough.LevelPlan, lr *bench.LevelResult) {
+	m := thorough.Measurement{
 		Concurrency: l.Concurrency, Batch: l.Batch, Predicted: l.Predicted,
-		Measured: figures{
+		Measured: thorough.Figures{
 			TTFTMs: lr.TTFT.Mean, ITLMs: lr.ITL.Mean, TokensPerSecondPerUser: lr.TokensPerSecondPerUser,
 			TokensPerSecondPerGPU: lr.OutputTokensPerSecond / float64(max(c.Config.GPUs, 1)),
 		},
@@ -906,49 +625,4 @@ func (s *sweep) removeAll(ctx context.Context) error {
 		errs = append(errs, s.remove(ctx, u.GetName(), false))
 	}
 	return errors.Join(errs...)
-}
-
-// measuredPoints are the measured loads of the candidates that did not fail, as configurations of the
-// whole budget (the replicas it holds, like rapid's), with their predictions by description, and a
-// summary of the outcomes.
-func (s *sweep) measuredPoints() ([]profile.Candidate, map[string]figures, string) {
-	var points []profile.Candidate
-	predicted := map[string]figures{}
-	var failed []string
-	n := map[string]int{}
-	for _, c := range s.rec.Candidates {
-		n[c.State]++
-		if c.State == stateFailed {
-			failed = append(failed, c.Name+": "+c.Reason)
-		}
-		if c.State != stateMeasured {
-			continue
-		}
-		for _, m := range c.Measurements {
-			if m.Requests == 0 {
-				continue
-			}
-			cfg := s.pointConfig(c, m)
-			points = append(points, profile.Candidate{Config: cfg, Predicted: true})
-			predicted[profile.Describe(cfg)] = m.Predicted
-		}
-	}
-	summary := fmt.Sprintf("%d candidates (%d measured, %d failed, %d pruned, %d skipped)",
-		len(s.rec.Candidates), n[stateMeasured], n[stateFailed], n[statePruned], n[stateSkipped])
-	if len(failed) > 0 {
-		summary += "; failed: " + strings.Join(failed, "; ")
-	}
-	return points, predicted, summary
-}
-
-// pointConfig is a measured load as a configuration of the budget: c's layout with the load's batch,
-// as many replicas as the budget holds, and the measured figures (which hold per replica).
-func (s *sweep) pointConfig(c *candidate, m measurement) profile.Config {
-	cfg := withServingBatch(c.Config, m.Batch)
-	per := cfg.GPUsPerReplica()
-	cfg.Replicas = max(s.p.totalGPUs/max(per, 1), 1)
-	cfg.GPUs = cfg.Replicas * per
-	cfg.TTFTMs, cfg.ITLMs = m.Measured.TTFTMs, m.Measured.ITLMs
-	cfg.TokensPerSecondPerGPU, cfg.TokensPerSecondPerUser = m.Measured.TokensPerSecondPerGPU, m.Measured.TokensPerSecondPerUser
-	return cfg
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/internal/simengine"
 	"github.com/dgdr-dev/dgdr/internal/testenv"
+	"github.com/dgdr-dev/dgdr/internal/thorough"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/expand"
 	"github.com/dgdr-dev/dgdr/pkg/hw"
@@ -109,7 +110,7 @@ func (s *simCluster) engine(cfg profile.Config) (simengine.Config, error) {
 	if err != nil {
 		return simengine.Config{}, err
 	}
-	n := slots(cfg)
+	n := thorough.Slots(cfg)
 	one, err := p.Predict(cfg, 1)
 	if err != nil {
 		return simengine.Config{}, err
@@ -306,10 +307,10 @@ func (f *fixture) runThorough(t *testing.T, ctx context.Context, key types.Names
 }
 
 // record reads measurements.json.
-func (f *fixture) record(t *testing.T, key types.NamespacedName) *thoroughRecord {
+func (f *fixture) record(t *testing.T, key types.NamespacedName) *thorough.Record {
 	cm := &corev1.ConfigMap{}
 	require.NoError(t, f.env.Client.Get(t.Context(), types.NamespacedName{Namespace: key.Namespace, Name: key.Name + "-profiling"}, cm))
-	rec := &thoroughRecord{}
+	rec := &thorough.Record{}
 	require.NoError(t, json.Unmarshal([]byte(cm.Data[KeyMeasurements]), rec))
 	return rec
 }
@@ -331,8 +332,8 @@ func (f *fixture) candidatesLeft(t *testing.T) []string {
 	return out
 }
 
-func byState(rec *thoroughRecord) map[string][]*candidate {
-	out := map[string][]*candidate{}
+func byState(rec *thorough.Record) map[string][]*thorough.Candidate {
+	out := map[string][]*thorough.Candidate{}
 	for _, c := range rec.Candidates {
 		out[c.State] = append(out[c.State], c)
 	}
@@ -373,19 +374,19 @@ func TestThorough(t *testing.T) {
 
 		rec := f.record(t, key)
 		states := byState(rec)
-		t.Logf("candidates: %d measured, %d pruned, %d failed, %d skipped", len(states[stateMeasured]), len(states[statePruned]), len(states[stateFailed]), len(states[stateSkipped]))
+		t.Logf("candidates: %d measured, %d pruned, %d failed, %d skipped", len(states[thorough.StateMeasured]), len(states[thorough.StatePruned]), len(states[thorough.StateFailed]), len(states[thorough.StateSkipped]))
 		for _, c := range rec.Candidates {
 			t.Logf("%s %s %s: %s", c.Name, c.State, profile.Describe(c.Config), c.Reason)
 			for _, m := range c.Measurements {
-				t.Logf("   c=%d measured %s predicted %s", m.Concurrency, describeFigures(m.Measured), describeFigures(m.Predicted))
+				t.Logf("   c=%d measured %s predicted %s", m.Concurrency, thorough.DescribeFigures(m.Measured), thorough.DescribeFigures(m.Predicted))
 			}
 		}
-		assert.NotEmpty(t, states[stateMeasured])
-		assert.Empty(t, states[stateFailed])
+		assert.NotEmpty(t, states[thorough.StateMeasured])
+		assert.Empty(t, states[thorough.StateFailed])
 		// The simulated disaggregated engines are far slower than predicted: once one is measured, the
 		// others are pruned before deployment, or stop being swept once their point is dominated.
-		pruned := len(states[statePruned])
-		for _, c := range states[stateMeasured] {
+		pruned := len(states[thorough.StatePruned])
+		for _, c := range states[thorough.StateMeasured] {
 			if strings.Contains(c.Reason, "is dominated by") {
 				pruned++
 			}
@@ -394,7 +395,7 @@ func TestThorough(t *testing.T) {
 
 		// The selection is the measured best under the SLA, and the simulated engine does meet it.
 		best := 0.0
-		for _, c := range states[stateMeasured] {
+		for _, c := range states[thorough.StateMeasured] {
 			for _, m := range c.Measurements {
 				if m.Measured.TTFTMs <= 110 && m.Measured.ITLMs <= 12 {
 					best = max(best, m.Measured.TokensPerSecondPerGPU)
@@ -402,9 +403,9 @@ func TestThorough(t *testing.T) {
 			}
 		}
 		assert.InDelta(t, best, sel.TokensPerSecondPerGPU, 1e-9)
-		var chosen *candidate
+		var chosen *thorough.Candidate
 		for _, c := range rec.Candidates {
-			if c.State == stateMeasured && layoutKey(c.Config) == layoutKey(expand.ConfigFromPoint(sel.ParetoPoint)) {
+			if c.State == thorough.StateMeasured && thorough.LayoutKey(c.Config) == thorough.LayoutKey(expand.ConfigFromPoint(sel.ParetoPoint)) {
 				chosen = c
 			}
 		}
@@ -423,7 +424,7 @@ func TestThorough(t *testing.T) {
 		assert.Greater(t, b.EstimatedGPUHours, 0.0)
 		assert.Greater(t, b.EstimatedWallTime.Duration, time.Duration(0))
 		assert.Greater(t, b.UsedGPUHours, 0.0)
-		assert.Equal(t, int32(len(states[stateMeasured])), b.Measured)
+		assert.Equal(t, int32(len(states[thorough.StateMeasured])), b.Measured)
 
 		assert.Empty(t, f.candidatesLeft(t), "every candidate removed")
 		for name, n := range sim.createdPerCandidate() {
@@ -474,7 +475,7 @@ func TestThorough(t *testing.T) {
 		assert.Equal(t, map[string]int{f.cand(t, key, "c0"): 1, f.cand(t, key, "c1"): 1, f.cand(t, key, "c2"): 1, f.cand(t, key, "c3"): 1, f.cand(t, key, "c4"): 1}, sim.createdPerCandidate(), "each deployed once")
 		assert.Empty(t, f.candidatesLeft(t))
 		sel := d.Status.ProfilingResults.SelectedConfig
-		assert.Equal(t, layoutKey(rec.Candidates[0].Config), layoutKey(expand.ConfigFromPoint(sel.ParetoPoint)), "selected from the candidate that worked")
+		assert.Equal(t, thorough.LayoutKey(rec.Candidates[0].Config), thorough.LayoutKey(expand.ConfigFromPoint(sel.ParetoPoint)), "selected from the candidate that worked")
 	})
 
 	t.Run("the GPU budget bounds every candidate and what runs at once; autoApply as for rapid", func(t *testing.T) {
@@ -529,9 +530,9 @@ func TestThorough(t *testing.T) {
 		d := f.get(t, key)
 		require.Equal(t, v1alpha1.PhaseReady, d.Status.Phase, "%+v", d.Status.Conditions)
 		states := byState(f.record(t, key))
-		assert.Len(t, states[stateMeasured], 1)
-		require.NotEmpty(t, states[stateSkipped])
-		assert.Contains(t, states[stateSkipped][0].Reason, "the budget ends first")
+		assert.Len(t, states[thorough.StateMeasured], 1)
+		require.NotEmpty(t, states[thorough.StateSkipped])
+		assert.Contains(t, states[thorough.StateSkipped][0].Reason, "the budget ends first")
 		assert.Equal(t, map[string]int{f.cand(t, key, "c0"): 1}, sim.createdPerCandidate())
 	})
 
@@ -564,7 +565,7 @@ func TestThorough(t *testing.T) {
 		rec := f.record(t, key)
 		require.NotNil(t, rec.Budget.Deadline)
 		assert.WithinDuration(t, job.Status.StartTime.Add(3*time.Second), *rec.Budget.Deadline, time.Second)
-		assert.Equal(t, stateSkipped, rec.Candidates[0].State)
+		assert.Equal(t, thorough.StateSkipped, rec.Candidates[0].State)
 		assert.Contains(t, rec.Candidates[0].Reason, "deadline")
 		assert.Equal(t, map[string]int{f.cand(t, key, "c0"): 1}, sim.createdPerCandidate(), "the one candidate started, nothing more")
 		assert.Empty(t, f.candidatesLeft(t))
@@ -632,8 +633,8 @@ func TestThorough(t *testing.T) {
 		for _, c := range before.Candidates {
 			states[c.Name] = c.State
 		}
-		assert.Equal(t, stateMeasured, states["c0"])
-		assert.Equal(t, stateRunning, states[crashedAt])
+		assert.Equal(t, thorough.StateMeasured, states["c0"])
+		assert.Equal(t, thorough.StateRunning, states[crashedAt])
 		assert.Equal(t, []string{f.cand(t, key, crashedAt)}, f.candidatesLeft(t), "a crash leaves the candidate it was measuring")
 
 		// Strays: one the plan does not have, and one of an earlier DGDR of the same name.
@@ -658,7 +659,7 @@ func TestThorough(t *testing.T) {
 		assert.Equal(t, before.Started, after.Started)
 		for _, c := range after.Candidates {
 			if c.Name == crashedAt {
-				assert.Equal(t, stateMeasured, c.State, "measured by the retry")
+				assert.Equal(t, thorough.StateMeasured, c.State, "measured by the retry")
 			}
 		}
 		for name, n := range sim.createdPerCandidate() {
@@ -687,7 +688,7 @@ func TestThorough(t *testing.T) {
 		require.NoError(t, f.runThorough(t, t.Context(), key, thoroughOptions(sim), nil))
 		require.Equal(t, v1alpha1.PhaseReady, f.get(t, key).Status.Phase)
 		rec := f.record(t, key)
-		assert.Equal(t, stateFailed, rec.Candidates[0].State)
+		assert.Equal(t, thorough.StateFailed, rec.Candidates[0].State)
 		assert.Contains(t, rec.Candidates[0].Reason, "is not a candidate of this DGDR: left untouched")
 		for _, u := range []*unstructured.Unstructured{theirs} {
 			live, err := lifecycle.GetDGD(t.Context(), env.Client, f.ns, u.GetName())
@@ -720,7 +721,7 @@ func TestThorough(t *testing.T) {
 		}), crash)
 		before := f.record(t, key)
 		require.Equal(t, 8, before.Budget.TotalGPUs)
-		require.Equal(t, stateMeasured, before.Candidates[0].State)
+		require.Equal(t, thorough.StateMeasured, before.Candidates[0].State)
 
 		// Meanwhile another workload takes half of the GPUs.
 		pod := &corev1.Pod{

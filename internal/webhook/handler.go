@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
-	"github.com/dgdr-dev/dgdr/internal/profiler"
+	"github.com/dgdr-dev/dgdr/internal/thorough"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/expand"
 	"github.com/dgdr-dev/dgdr/pkg/hw"
@@ -304,7 +304,7 @@ func (h *Handler) warnings(ctx context.Context, d *v1alpha1.DynamoGraphDeploymen
 	if d.Spec.SearchStrategy == v1alpha1.SearchThorough {
 		// The GPU-hours a thorough search may spend, told before it spends them.
 		job, _ := expand.ProfilingJob(d, expand.JobOptions{ProfilerImage: h.ProfilerImage})
-		out = append(out, profiler.BudgetWarning(d, job))
+		out = append(out, thorough.BudgetWarning(ctx, d, job))
 	}
 
 	sa := &corev1.ServiceAccount{}
