@@ -122,6 +122,10 @@ func (w waiter) check(ctx context.Context, name string, p *progress) (*v1alpha1.
 		}
 		var death *lifecycle.JobDeath
 		d, death, err = w.cluster.observeJob(ctx, d, job, w.now())
+		if err != nil && death == nil {
+			return nil, err
+		}
+		// err with a death is a refused status write: the death below is the answer either way.
 		if death != nil && d.Status.Phase != v1alpha1.PhaseFailed {
 			// Not recorded (a user who may not write the status): the cause is the answer all the same.
 			return nil, WithHint(fmt.Errorf("DGDR %s failed: %s: %s", name, death.Reason, oneLine(death.Message)),
