@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strconv"
 	"strings"
 
 	"k8s.io/cli-runtime/pkg/printers"
 
+	"github.com/dgdr-dev/dgdr/internal/numfmt"
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
@@ -165,9 +165,5 @@ func plotTick(v float64) string {
 		return "0"
 	}
 	mag := int(math.Floor(math.Log10(math.Abs(v))))
-	s := strconv.FormatFloat(v, 'f', max(0, 2-mag), 64)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	return s
+	return numfmt.Fixed(v, max(0, 2-mag))
 }
