@@ -1,9 +1,5 @@
 package cli
 
-// Rendering of configurations for terminals: the Pareto table and a character plot of the front.
-// The functions take plain values and an io.Writer, so `plan`, `results` and any later viewer
-// share them; none of them reads flags or talks to a cluster.
-
 import (
 	"fmt"
 	"io"

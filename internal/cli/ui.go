@@ -100,14 +100,21 @@ infeasible candidates and why, a sortable table of candidates and the details of
 ` + "`kubectl dgdr promote NAME --pick N`" + ` does, after showing the DGD and its diff against the live one.
 Without NAME the page lists the namespace's DGDRs.
 
-The page reads the cluster through your kubeconfig; nothing is installed in the cluster. It listens on
-127.0.0.1 unless --address says otherwise, refuses requests for any other host name, and a deploy needs
-a token only the page knows. It serves until interrupted.`,
+The page reads the cluster through your kubeconfig; nothing is installed in the cluster, and whoever
+uses the page acts with your credentials. The command prints a one-time sign-in URL (.../login?token=...):
+the first browser to open it gets a session cookie (HttpOnly, SameSite=Strict) and is the only one the
+page answers; the URL does not work a second time. It listens on 127.0.0.1; an --address other machines
+can reach needs --allow-remote, and then anyone who reaches it with the URL first can deploy (plain
+HTTP: prefer an SSH tunnel to a loopback port). Requests for any other host name are refused, and a
+deploy also needs a token only the page knows. It serves until interrupted.`,
 		Example: `  # Explore one DGDR's results
   kubectl dgdr ui qwen --open
 
   # All DGDRs of a namespace, on a fixed port
-  kubectl dgdr ui -n team-a --port 8765`,
+  kubectl dgdr ui -n team-a --port 8765
+
+  # From another machine: forward the port over SSH rather than listening on the network
+  ssh -L 8765:127.0.0.1:8765 gpu-box kubectl dgdr ui qwen --port 8765`,
 		Args:              withUsageHint(cobra.MaximumNArgs(1)),
 		ValidArgsFunction: completeDGDRNames(getter, 1),
 		RunE:              runCommand(getter, o),
