@@ -8,6 +8,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/dgdr-dev/dgdr/internal/deploy"
 	"github.com/dgdr-dev/dgdr/pkg/expand"
 )
 
@@ -65,27 +66,21 @@ func (o *ExportOptions) Validate() error {
 	return nil
 }
 
-// Run generates the DGD in export form and writes it as YAML, with a comment saying what it serves.
+// Run writes the DGD in export form as YAML, with a comment saying what it serves.
 func (o *ExportOptions) Run(ctx context.Context) error {
 	d, err := o.cluster.getDGDR(ctx, o.Name)
 	if err != nil {
 		return err
 	}
-	point, err := pickPoint(d, o.Pick)
+	patches, err := readPatches(o.Patches)
 	if err != nil {
 		return err
 	}
-	u, err := o.cluster.dgdFor(ctx, d, o.Pick, o.APIVersion, true, o.Patches, o.ErrOut)
+	ex, err := deploy.New(o.cluster.client).Export(ctx, d, deploy.Pick{Index: o.Pick, Patches: patches}, o.APIVersion)
 	if err != nil {
-		return err
+		return deployError(err, "")
 	}
-	data, err := expand.EncodeDGDYAML(u.Object)
-	if err != nil {
-		return err
-	}
-	s := d.Spec
-	fmt.Fprintf(o.Out, "# %s, ISL %d, OSL %d: %s on %d GPUs, predicted TTFT %.1fms, ITL %.2fms, %.0f tokens/s.\n",
-		s.Model, s.ISL(), s.OSL(), pointLabel(point), point.GPUs, point.TTFT, point.ITL, point.Throughput)
-	_, err = o.Out.Write(data)
+	printWarnings(o.ErrOut, ex.Warnings)
+	_, err = o.Out.Write(ex.Data)
 	return err
 }

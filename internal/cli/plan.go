@@ -16,6 +16,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dgdr-dev/dgdr/internal/numfmt"
 	"github.com/dgdr-dev/dgdr/internal/ui"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/hw"
@@ -260,6 +261,4 @@ func planSummary(c profile.Config) string {
 		c.Backend, c.Mode, c.Layout(), c.GPUs, c.TTFTMs, c.ITLMs, c.TokensPerSecondPerGPU, c.TokensPerSecondPerUser)
 }
 
-func planNum(v float64) string {
-	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
-}
+func planNum(v float64) string { return numfmt.Fixed(v, 2) }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strconv"
@@ -14,9 +15,9 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/kubectl/pkg/cmd/get"
 
+	"github.com/dgdr-dev/dgdr/internal/deploy"
+	"github.com/dgdr-dev/dgdr/internal/numfmt"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
-	"github.com/dgdr-dev/dgdr/pkg/expand"
-	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
 // dgdrColumns are `kubectl dgdr get`'s columns: the CRD's printer columns, then (Priority 1, -o wide only)
@@ -52,12 +53,12 @@ func dgdrTable(items []unstructured.Unstructured, now time.Time) (*metav1.Table,
 		gpus, selected := "<none>", "<none>"
 		if pr := d.Status.ProfilingResults; pr != nil && pr.SelectedConfig != nil {
 			gpus = strconv.Itoa(int(pr.SelectedConfig.GPUs))
-			selected = pointLabel(pr.SelectedConfig.ParetoPoint)
+			selected = deploy.PointLabel(pr.SelectedConfig.ParetoPoint)
 		}
 		t.Rows = append(t.Rows, metav1.TableRow{
 			Cells: []any{
-				d.Name, s.Model, orNone(string(s.Backend)), orNone(string(s.SearchStrategy)), string(phaseOf(d)),
-				orNone(d.Status.DGDName), age(d.CreationTimestamp, now),
+				d.Name, s.Model, cmp.Or(string(s.Backend), "<none>"), cmp.Or(string(s.SearchStrategy), "<none>"), string(phaseOf(d)),
+				cmp.Or(d.Status.DGDName, "<none>"), age(d.CreationTimestamp, now),
 				int64(s.ISL()), int64(s.OSL()), ms(s.TTFT()), ms(s.ITL()), gpus, selected,
 			},
 			Object: runtime.RawExtension{Object: u},
@@ -101,12 +102,6 @@ func (p *getPrinter) toPrinter(withNamespace bool) (printers.ResourcePrinter, er
 	return pr, nil
 }
 
-// pointLabel names a stored configuration compactly with the plan renderer's layout,
-// e.g. "vllm agg 2x tp4 bs64".
-func pointLabel(p v1alpha1.ParetoPoint) string {
-	return profile.Describe(expand.ConfigFromPoint(p))
-}
-
 // phaseOf is the DGDR's phase; a DGDR nothing has written a phase to yet is Pending (the design's first phase).
 func phaseOf(d *v1alpha1.DynamoGraphDeploymentRequest) v1alpha1.Phase {
 	if d.Status.Phase == "" {
@@ -115,14 +110,7 @@ func phaseOf(d *v1alpha1.DynamoGraphDeploymentRequest) v1alpha1.Phase {
 	return d.Status.Phase
 }
 
-func orNone(s string) string {
-	if s == "" {
-		return "<none>"
-	}
-	return s
-}
-
-func ms(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) + "ms" }
+func ms(v float64) string { return numfmt.Fixed(v, -1) + "ms" }
 
 func age(t metav1.Time, now time.Time) string {
 	if t.IsZero() {

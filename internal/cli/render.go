@@ -1,14 +1,9 @@
 package cli
 
-// Rendering of configurations for terminals: the Pareto table and a character plot of the front.
-// The functions take plain values and an io.Writer, so `plan`, `results` and any later viewer
-// share them; none of them reads flags or talks to a cluster.
-
 import (
 	"fmt"
 	"io"
 	"math"
-	"strconv"
 	"strings"
 
 	"k8s.io/cli-runtime/pkg/printers"
@@ -155,9 +150,5 @@ func plotTick(v float64) string {
 		return "0"
 	}
 	mag := int(math.Floor(math.Log10(math.Abs(v))))
-	s := strconv.FormatFloat(v, 'f', max(0, 2-mag), 64)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	return s
+	return numfmt.Fixed(v, max(0, 2-mag))
 }

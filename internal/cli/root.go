@@ -1,5 +1,3 @@
-// Package cli implements the kubectl-dgdr commands. Each command follows kubectl's
-// Options + Complete/Validate/Run pattern and receives the one ConfigFlags made by NewRootCmd.
 package cli
 
 import (

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dgdr-dev/dgdr/internal/deploy"
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 )
@@ -228,8 +230,8 @@ func writeStatus(out io.Writer, d *v1alpha1.DynamoGraphDeploymentRequest, job *b
 	fmt.Fprintf(w, "Name:\t%s\n", d.Name)
 	fmt.Fprintf(w, "Namespace:\t%s\n", d.Namespace)
 	fmt.Fprintf(w, "Model:\t%s\n", s.Model)
-	fmt.Fprintf(w, "Backend:\t%s\n", orNone(string(s.Backend)))
-	fmt.Fprintf(w, "Strategy:\t%s\n", orNone(string(s.SearchStrategy)))
+	fmt.Fprintf(w, "Backend:\t%s\n", cmp.Or(string(s.Backend), "<none>"))
+	fmt.Fprintf(w, "Strategy:\t%s\n", cmp.Or(string(s.SearchStrategy), "<none>"))
 	fmt.Fprintf(w, "Workload:\tISL %d, OSL %d\n", s.ISL(), s.OSL())
 	fmt.Fprintf(w, "SLA:\tTTFT %s, ITL %s\n", ms(s.TTFT()), ms(s.ITL()))
 	fmt.Fprintf(w, "Auto-apply:\t%t\n", s.AutoApply)
@@ -244,7 +246,7 @@ func writeStatus(out io.Writer, d *v1alpha1.DynamoGraphDeploymentRequest, job *b
 		}
 		if sel := pr.SelectedConfig; sel != nil {
 			fmt.Fprintf(w, "Selected:\t%s, %d GPUs, TTFT %.1fms, ITL %.2fms, %.0f tokens/s\n",
-				pointLabel(sel.ParetoPoint), sel.GPUs, sel.TTFT, sel.ITL, sel.Throughput)
+				deploy.PointLabel(sel.ParetoPoint), sel.GPUs, sel.TTFT, sel.ITL, sel.Throughput)
 			if p := sel.Predicted; sel.Measured && p != nil {
 				fmt.Fprintf(w, "  Predicted:\tTTFT %.1fms, ITL %.2fms, %.0f tokens/s/GPU (the figures above are measured)\n", p.TTFT, p.ITL, p.TokensPerSecondPerGPU)
 			}

@@ -15,10 +15,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 
+	"github.com/dgdr-dev/dgdr/internal/deploy"
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/internal/ui"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/expand"
 )
 
 // ServeFlags are the web UI's listening flags, shared by `ui` and `plan --ui`.
@@ -81,8 +84,6 @@ type UIOptions struct {
 	Name  string
 	Serve ServeFlags
 
-	// getter is the root's ConfigFlags, which the page's export and deploy run their commands with.
-	getter  genericclioptions.RESTClientGetter
 	cluster *cluster
 }
 
@@ -99,14 +100,21 @@ infeasible candidates and why, a sortable table of candidates and the details of
 ` + "`kubectl dgdr promote NAME --pick N`" + ` does, after showing the DGD and its diff against the live one.
 Without NAME the page lists the namespace's DGDRs.
 
-The page reads the cluster through your kubeconfig; nothing is installed in the cluster. It listens on
-127.0.0.1 unless --address says otherwise, refuses requests for any other host name, and a deploy needs
-a token only the page knows. It serves until interrupted.`,
+The page reads the cluster through your kubeconfig; nothing is installed in the cluster, and whoever
+uses the page acts with your credentials. The command prints a one-time sign-in URL (.../login?token=...):
+the first browser to open it gets a session cookie (HttpOnly, SameSite=Strict) and is the only one the
+page answers; the URL does not work a second time. It listens on 127.0.0.1; an --address other machines
+can reach needs --allow-remote, and then anyone who reaches it with the URL first can deploy (plain
+HTTP: prefer an SSH tunnel to a loopback port). Requests for any other host name are refused, and a
+deploy also needs a token only the page knows. It serves until interrupted.`,
 		Example: `  # Explore one DGDR's results
   kubectl dgdr ui qwen --open
 
   # All DGDRs of a namespace, on a fixed port
-  kubectl dgdr ui -n team-a --port 8765`,
+  kubectl dgdr ui -n team-a --port 8765
+
+  # From another machine: forward the port over SSH rather than listening on the network
+  ssh -L 8765:127.0.0.1:8765 gpu-box kubectl dgdr ui qwen --port 8765`,
 		Args:              withUsageHint(cobra.MaximumNArgs(1)),
 		ValidArgsFunction: completeDGDRNames(getter, 1),
 		RunE:              runCommand(getter, o),
@@ -124,7 +132,7 @@ func (o *UIOptions) Complete(getter genericclioptions.RESTClientGetter, _ *cobra
 	if err != nil {
 		return err
 	}
-	o.getter, o.cluster = getter, c
+	o.cluster = c
 	return nil
 }
 
@@ -140,16 +148,17 @@ func (o *UIOptions) Run(ctx context.Context) error {
 	} else if _, err := o.cluster.listDGDRs(ctx, o.cluster.namespace); err != nil {
 		return err
 	}
-	src := &uiCluster{getter: o.getter, cluster: o.cluster}
-	return o.Serve.Serve(ctx, o.IOStreams, ui.Options{Cluster: src, Namespace: o.cluster.namespace, Name: o.Name})
+	return o.Serve.Serve(ctx, o.IOStreams, ui.Options{Cluster: newUICluster(o.cluster), Namespace: o.cluster.namespace, Name: o.Name})
 }
 
-// uiCluster is the page's view of the cluster. Export and Deploy run the export and promote commands
-// themselves (flags parsed as on the command line), so the page does exactly what they do.
+// uiCluster is the page's view of the cluster. Export, Preview and Deploy use the deploy service, as
+// the export and promote commands do, with the same hints on errors.
 type uiCluster struct {
-	getter  genericclioptions.RESTClientGetter
 	cluster *cluster
+	deploy  *deploy.Service
 }
+
+func newUICluster(c *cluster) *uiCluster { return &uiCluster{cluster: c, deploy: deploy.New(c.client)} }
 
 var _ ui.Cluster = (*uiCluster)(nil)
 
@@ -201,78 +210,66 @@ func pickArgs(name string, pick int) []string {
 	return []string{name, "--pick", strconv.Itoa(pick)}
 }
 
-// run executes one of the plugin's commands with args, as `kubectl dgdr` would with this -n and
-// kubeconfig, and returns what it printed.
-func (u *uiCluster) run(ctx context.Context, newCmd func(genericiooptions.IOStreams, genericclioptions.RESTClientGetter) *cobra.Command, args ...string) (string, string, error) {
-	var out, errOut bytes.Buffer
-	cmd := newCmd(genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut}, u.getter)
-	cmd.SilenceUsage, cmd.SilenceErrors = true, true
-	cmd.SetArgs(args)
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	err := cmd.ExecuteContext(ctx)
-	return out.String(), errOut.String(), err
-}
-
 func (u *uiCluster) Export(ctx context.Context, name string, pick int) ([]byte, error) {
-	out, _, err := u.run(ctx, NewCmdExport, pickArgs(name, pick)...)
+	d, err := u.cluster.getDGDR(ctx, name)
 	if err != nil {
 		return nil, uiErr(err)
 	}
-	return []byte(out), nil
+	ex, err := u.deploy.Export(ctx, d, deploy.Pick{Index: pick}, expand.DGDAPIVersionV1Beta1)
+	if err != nil {
+		return nil, uiErr(deployError(err, ""))
+	}
+	return ex.Data, nil
+}
+
+// resolve reads the DGDR and resolves the DGD promote would apply.
+func (u *uiCluster) resolve(ctx context.Context, name string, pick int) (*deploy.Resolved, error) {
+	d, err := u.cluster.getDGDR(ctx, name)
+	if err != nil {
+		return nil, uiErr(err)
+	}
+	r, err := u.deploy.Resolve(ctx, d, deploy.Pick{Index: pick})
+	if err != nil {
+		return nil, uiErr(deployError(err, ""))
+	}
+	return r, nil
 }
 
 func (u *uiCluster) command(verb, name string, pick int) string {
 	return "kubectl dgdr " + verb + " " + strings.Join(pickArgs(name, pick), " ") + nsFlag(u.cluster.namespace)
 }
 
-// Preview asks the API server what promote would do (--dry-run=server: its diff is exact) and shows the DGD
-// promote would apply (--dry-run=client -o yaml).
+// Preview asks the API server what promote would do (its dry run: the diff is exact) and shows the DGD
+// promote would apply, as `promote --dry-run=client -o yaml` prints it.
 func (u *uiCluster) Preview(ctx context.Context, name string, pick int) (*ui.Preview, error) {
-	out, errOut, err := u.run(ctx, NewCmdPromote, append(pickArgs(name, pick), "--dry-run=server")...)
+	r, err := u.resolve(ctx, name, pick)
 	if err != nil {
-		return nil, uiErr(err)
+		return nil, err
 	}
-	dgdName, action := promoteResult(out)
-	dgd, _, err := u.run(ctx, NewCmdPromote, append(pickArgs(name, pick), "--dry-run=client", "-o", "yaml")...)
+	ch, err := u.deploy.Preview(ctx, r, deploy.Options{})
 	if err != nil {
-		return nil, uiErr(err)
+		return nil, uiErr(deployError(err, r.DGD.GetName()))
 	}
-	return &ui.Preview{DGDName: dgdName, Action: action, DGD: dgd, Diff: diffPart(errOut), Command: u.command("promote", name, pick)}, nil
+	var dgd bytes.Buffer
+	if err := (&printers.YAMLPrinter{}).PrintObj(r.DGD, &dgd); err != nil {
+		return nil, uiErr(fmt.Errorf("printing DGD %s: %w", r.DGD.GetName(), err))
+	}
+	return &ui.Preview{DGDName: ch.Name, Action: string(ch.Action), DGD: dgd.String(), Diff: ch.Diff, Command: u.command("promote", name, pick)}, nil
 }
 
 func (u *uiCluster) Deploy(ctx context.Context, name string, pick int) (*ui.Deployed, error) {
-	out, _, err := u.run(ctx, NewCmdPromote, pickArgs(name, pick)...)
+	r, err := u.resolve(ctx, name, pick)
 	if err != nil {
-		return nil, uiErr(err)
+		return nil, err
 	}
-	dgdName, _ := promoteResult(out)
-	return &ui.Deployed{DGDName: dgdName, Message: strings.TrimSpace(out), Command: u.command("promote", name, pick)}, nil
+	ch, err := u.deploy.Deploy(ctx, r, deploy.Options{})
+	if err != nil {
+		return nil, uiErr(deployError(err, r.DGD.GetName()))
+	}
+	return &ui.Deployed{DGDName: ch.Name, Message: ch.Summary(), Command: u.command("promote", name, pick)}, nil
 }
 
-// promoteResult reads promote's "dynamographdeployment.nvidia.com/NAME VERB[ (server dry run)]" line.
-func promoteResult(out string) (name, verb string) {
-	f := strings.Fields(strings.TrimSpace(out))
-	if len(f) < 2 {
-		return "", ""
-	}
-	_, name, _ = strings.Cut(f[0], "/")
-	return name, f[1]
-}
-
-// diffPart is the unified diff promote writes to stderr, without the warnings around it.
-func diffPart(errOut string) string {
-	i := strings.Index(errOut, "--- ")
-	if i < 0 {
-		return ""
-	}
-	if i > 0 && errOut[i-1] != '\n' {
-		return ""
-	}
-	return errOut[i:]
-}
-
-// uiErr turns a command's error into the page's: the one line PrintError writes, with the hint.
+// uiErr turns an error into the page's: the one line PrintError writes, with the hint.
 func uiErr(err error) error {
 	var b bytes.Buffer
 	PrintError(&b, err)

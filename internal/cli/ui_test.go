@@ -56,7 +56,7 @@ func (h *harness) uiHandler(ns string) http.Handler {
 	flags.KubeConfig, flags.Namespace = ptr.To(h.env.Kubeconfig), ptr.To(ns)
 	c, err := newCluster(flags, genericiooptions.NewTestIOStreamsDiscard())
 	require.NoError(h.t, err)
-	s, err := ui.New(ui.Options{Cluster: &uiCluster{getter: flags, cluster: c}, Namespace: ns, Token: "tok", Login: "login"}, uiHost)
+	s, err := ui.New(ui.Options{Cluster: newUICluster(c), Namespace: ns, Token: "tok", Login: "login"}, uiHost)
 	require.NoError(h.t, err)
 	w := uiDo(s, http.MethodGet, ui.LoginPath+"?token=login", nil, "")
 	require.Equal(h.t, http.StatusSeeOther, w.Code, w.Body.String())

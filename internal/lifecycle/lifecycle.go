@@ -1,6 +1,3 @@
-// Package lifecycle holds the DGDR lifecycle steps shared by the profiler (in-cluster half) and the
-// plugin (client-side half): status updates with optimistic concurrency, conditions, applying the
-// generated DGD with server-side apply, and reading a DGD's readiness.
 package lifecycle
 
 import (

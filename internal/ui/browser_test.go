@@ -1,9 +1,5 @@
 package ui_test
 
-// End-to-end test of the web UI in real headless Chromium, driven over the DevTools protocol: the page
-// served by `kubectl dgdr ui` against a real control plane (internal/testenv) with a DGDR the real
-// profiler works on while the page is open.
-
 import (
 	"bytes"
 	"context"
@@ -173,6 +169,9 @@ func serveUI(t *testing.T, env *testenv.Env, args ...string) string {
 	return ""
 }
 
+// TestBrowser drives the web UI end to end in real headless Chromium over the DevTools protocol: the
+// page served by `kubectl dgdr ui` against a real control plane (internal/testenv) with a DGDR the real
+// profiler works on while the page is open.
 func TestBrowser(t *testing.T) {
 	ctx := newBrowser(t)
 	env := testenv.Start(t, testenv.Options{})

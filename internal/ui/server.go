@@ -1,18 +1,3 @@
-// Package ui serves the dgdr web UI from the plugin itself: one page (embedded HTML, CSS and vanilla JS,
-// nothing fetched from the internet) that shows a DGDR's request, phase timeline, Pareto front and
-// candidates, and exports or deploys a chosen configuration through the same code as
-// `kubectl dgdr export` and `kubectl dgdr promote`. It talks to the cluster only through the Cluster it is
-// given (the user's kubeconfig); nothing runs in the cluster.
-//
-// Whoever can use the page can deploy with the user's credentials, so it answers only the browser that
-// opened the URL the command printed. That URL carries a one-time sign-in token (/login?token=...), which
-// the server exchanges once for an HttpOnly, SameSite=Strict session cookie holding a separate random
-// secret; every other request (the page, its assets, every API) needs that cookie. The server listens on
-// loopback unless explicitly allowed otherwise, refuses every request whose Host header is not the
-// address served (DNS rebinding) and every request whose Origin is another site, and defends the one
-// state-changing request (POST deploy) further: a random per-run token embedded in the page must come
-// back in the X-DGDR-Token header with a JSON body (a cross-site form or fetch cannot send either without
-// a CORS preflight this server never answers).
 package ui
 
 import (

@@ -1,0 +1,390 @@
+// Package deploy turns a profiled DGDR's Pareto point into its DynamoGraphDeployment and exports,
+// previews or applies it: the one implementation behind `kubectl dgdr export`, `kubectl dgdr promote`
+// and the web UI's Export and Deploy. Applying goes through lifecycle.ApplySelected, the path the
+// profiler's autoApply takes too. Errors are typed (and lifecycle's), so that each caller can say
+// what to do next in its own words.
+package deploy
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/pmezard/go-difflib/difflib"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dgdr-dev/dgdr/internal/lifecycle"
+	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/expand"
+	"github.com/dgdr-dev/dgdr/pkg/hw"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
+)
+
+// Selected picks the selected configuration rather than a row of the stored Pareto front.
+const Selected = -1
+
+// Service resolves, exports, previews and deploys the points of DGDRs through one client.
+type Service struct {
+	client client.Client
+}
+
+// New is a service over c (the user's credentials in the plugin).
+func New(c client.Client) *Service { return &Service{client: c} }
+
+// Pick chooses a point of a DGDR and how its DGD is changed.
+type Pick struct {
+	// Index is a row of status.profilingResults.pareto, or Selected.
+	Index int
+	// Patches are partial DGDs merged into the generated one, in order.
+	Patches []Patch
+}
+
+// Patch is a partial DGD (YAML or JSON); Name says where it came from, for errors.
+type Patch struct {
+	Name string
+	Data []byte
+}
+
+// Resolved is the DGD a pick stands for.
+type Resolved struct {
+	DGDR  *v1alpha1.DynamoGraphDeploymentRequest
+	Index int
+	Point v1alpha1.ParetoPoint
+	// DGD is what would be applied (Resolve) or exported (inside Export).
+	DGD *unstructured.Unstructured
+	// Warnings are guesses the generation made (the node size), for the user to see.
+	Warnings []string
+}
+
+// NoResultsError refuses a DGDR that has no profiling results to pick from: not yet, or never (Failed).
+type NoResultsError struct {
+	Name, Namespace string
+	Phase           v1alpha1.Phase
+}
+
+func (e *NoResultsError) Error() string {
+	if e.Phase == v1alpha1.PhaseFailed {
+		return fmt.Sprintf("DGDR %s failed without profiling results", e.Name)
+	}
+	return fmt.Sprintf("DGDR %s has no profiling results yet (phase %s)", e.Name, e.Phase)
+}
+
+// PickError refuses an index past the stored Pareto front.
+type PickError struct {
+	Name, Namespace string
+	Pick, Points    int
+}
+
+func (e *PickError) Error() string {
+	return fmt.Sprintf("--pick %d is out of range: DGDR %s has %d Pareto points (0 to %d)", e.Pick, e.Name, e.Points, e.Points-1)
+}
+
+// GenerateError is a DGD the DGDR's spec (its overrides) cannot make.
+type GenerateError struct{ Err error }
+
+func (e *GenerateError) Error() string { return e.Err.Error() }
+func (e *GenerateError) Unwrap() error { return e.Err }
+
+// PatchError is a patch that does not merge into the generated DGD.
+type PatchError struct {
+	Patch string
+	Err   error
+}
+
+func (e *PatchError) Error() string { return "patch " + e.Patch + ": " + e.Err.Error() }
+func (e *PatchError) Unwrap() error { return e.Err }
+
+// RecordError says the DGD was applied but the DGDR was not recorded Deploying: deploying again
+// records it.
+type RecordError struct {
+	Name, Namespace string
+	Err             error
+}
+
+func (e *RecordError) Error() string { return e.Err.Error() }
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// PickPoint is the configuration of row index of d's stored Pareto front, or the selected one.
+func PickPoint(d *v1alpha1.DynamoGraphDeploymentRequest, index int) (v1alpha1.ParetoPoint, error) {
+	pr := d.Status.ProfilingResults
+	if pr == nil || pr.SelectedConfig == nil {
+		phase := d.Status.Phase
+		if phase == "" {
+			phase = v1alpha1.PhasePending
+		}
+		return v1alpha1.ParetoPoint{}, &NoResultsError{Name: d.Name, Namespace: d.Namespace, Phase: phase}
+	}
+	if index < 0 {
+		return pr.SelectedConfig.ParetoPoint, nil
+	}
+	if index >= len(pr.Pareto) {
+		return v1alpha1.ParetoPoint{}, &PickError{Name: d.Name, Namespace: d.Namespace, Pick: index, Points: len(pr.Pareto)}
+	}
+	return pr.Pareto[index], nil
+}
+
+// PointLabel names a stored configuration compactly, e.g. "vllm agg 2x tp4 bs64".
+func PointLabel(p v1alpha1.ParetoPoint) string {
+	return profile.Describe(expand.ConfigFromPoint(p))
+}
+
+// pointName says which point was deployed, for the DGDR's conditions.
+func pointName(index int, p v1alpha1.ParetoPoint) string {
+	if index < 0 {
+		return "the selected configuration (" + PointLabel(p) + ")"
+	}
+	return fmt.Sprintf("Pareto point %d (%s)", index, PointLabel(p))
+}
+
+// Resolve builds the DGD a pick deploys, labelled as d's and in its namespace: the one profiling
+// stored for the selected configuration, else generated by pkg/expand; then the patches are merged.
+func (s *Service) Resolve(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, pick Pick) (*Resolved, error) {
+	r, err := s.resolve(ctx, d, pick, expand.DGDAPIVersionV1Beta1, false)
+	if err != nil {
+		return nil, err
+	}
+	lifecycle.LabelDGD(r.DGD, d)
+	return r, nil
+}
+
+// Exported is a DGD as `kubectl dgdr export` prints it.
+type Exported struct {
+	// Data is a comment saying what the DGD serves, then the DGD as YAML.
+	Data     []byte
+	Warnings []string
+}
+
+// Export is the DGD of a pick in apiVersion's shape with nothing that ties it to d (no dgdr labels or
+// annotations, no namespace, no status): the DGD a user keeps in git.
+func (s *Service) Export(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, pick Pick, apiVersion string) (*Exported, error) {
+	r, err := s.resolve(ctx, d, pick, apiVersion, true)
+	if err != nil {
+		return nil, err
+	}
+	data, err := expand.EncodeDGDYAML(r.DGD.Object)
+	if err != nil {
+		return nil, err
+	}
+	sp, p := d.Spec, r.Point
+	head := fmt.Sprintf("# %s, ISL %d, OSL %d: %s on %d GPUs, predicted TTFT %.1fms, ITL %.2fms, %.0f tokens/s.\n",
+		sp.Model, sp.ISL(), sp.OSL(), PointLabel(p), p.GPUs, p.TTFT, p.ITL, p.Throughput)
+	return &Exported{Data: append([]byte(head), data...), Warnings: r.Warnings}, nil
+}
+
+// resolve picks the point and builds its DGD: the stored one only for the selected configuration in
+// the stored version, for applying.
+func (s *Service) resolve(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, pick Pick, apiVersion string, export bool) (*Resolved, error) {
+	p, err := PickPoint(d, pick.Index)
+	if err != nil {
+		return nil, err
+	}
+	r := &Resolved{DGDR: d, Index: pick.Index, Point: p}
+	sel := d.Status.ProfilingResults.SelectedConfig
+	if pick.Index < 0 && !export && apiVersion == expand.DGDAPIVersionV1Beta1 && sel.DGD != nil && len(sel.DGD.Raw) > 0 {
+		r.DGD = &unstructured.Unstructured{}
+		if err := r.DGD.UnmarshalJSON(sel.DGD.Raw); err != nil {
+			return nil, fmt.Errorf("reading the DGD stored in status.profilingResults.selectedConfig.dgd: %w", err)
+		}
+	} else {
+		gpn, how := s.gpusPerNode(ctx, d)
+		if how != "" {
+			r.Warnings = append(r.Warnings, how)
+		}
+		spec := d.DeepCopy()
+		spec.Default("")
+		r.DGD, err = expand.GenerateDGD(spec, expand.ConfigFromPoint(p), expand.DGDOptions{APIVersion: apiVersion, GPUsPerNode: gpn, Export: export})
+		if err != nil {
+			return nil, &GenerateError{Err: err}
+		}
+	}
+	if len(pick.Patches) == 0 {
+		return r, nil
+	}
+	data, err := expand.EncodeDGDYAML(r.DGD.Object)
+	if err != nil {
+		return nil, err
+	}
+	for _, patch := range pick.Patches {
+		if data, err = expand.MergeDGDPatch(data, patch.Data); err != nil {
+			return nil, &PatchError{Patch: patch.Name, Err: err}
+		}
+	}
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("reading the patched DGD: %w", err)
+	}
+	r.DGD = &unstructured.Unstructured{}
+	if err := r.DGD.UnmarshalJSON(js); err != nil {
+		return nil, fmt.Errorf("reading the patched DGD: %w", err)
+	}
+	return r, nil
+}
+
+// gpusPerNode is the node size the DGD's workers are split by: spec.hardware.gpusPerNode, else what the
+// profiler found (its stored report), else the GPU type's usual node. The second value, when set,
+// warns that the figure is a guess.
+func (s *Service) gpusPerNode(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (int, string) {
+	if h := d.Spec.Hardware; h != nil && h.GPUsPerNode != nil {
+		return int(*h.GPUsPerNode), ""
+	}
+	if doc, err := lifecycle.GetResults(ctx, s.client, d); err == nil && doc != nil && doc.GPUsPerNode > 0 {
+		return doc.GPUsPerNode, ""
+	}
+	gpu := ""
+	if h := d.Spec.Hardware; h != nil {
+		gpu = h.GPUType
+	}
+	if g, err := hw.Lookup(gpu); gpu != "" && err == nil && g.GPUsPerNode > 0 {
+		return g.GPUsPerNode, fmt.Sprintf("the profiler's node size is not recorded; assuming %d GPUs per node (a %s node)", g.GPUsPerNode, g.Name)
+	}
+	return 0, "the profiler's node size is not recorded: no worker is split across nodes (set spec.hardware.gpusPerNode to plan for it)"
+}
+
+// Action is what applying does to the DGD, in kubectl's words.
+type Action string
+
+const (
+	Created    Action = "created"
+	Configured Action = "configured"
+	Unchanged  Action = "unchanged"
+)
+
+// Change is what a preview or a deploy found and did.
+type Change struct {
+	// Name is the DGD's.
+	Name string
+	// Live is the DGD before (nil when there was none); Stored what the server stored or would store
+	// (a local preview: the resolved DGD).
+	Live, Stored *unstructured.Unstructured
+	Action       Action
+	// dgdDiff is a unified diff of what the user manages in the DGD (labels, annotations, spec) from Live
+	// to Stored; "" when equal.
+	Diff string
+	// DGDR is the DGDR as recorded by a deploy (nil for a preview).
+	DGDR *v1alpha1.DynamoGraphDeploymentRequest
+}
+
+// Summary is kubectl's "<kind>/<name> <action>" line, without the newline.
+func (c *Change) Summary() string {
+	return "dynamographdeployment.nvidia.com/" + c.Name + " " + string(c.Action)
+}
+
+// Options modify Preview and Deploy.
+type Options struct {
+	// Force applies over a DGD someone else changed, taking over the fields.
+	Force bool
+	// Local previews without the server's dry run: the live DGD's owner is checked here, and the
+	// resolved DGD stands for what would be stored. Deploy ignores it.
+	Local bool
+}
+
+// Preview says what Deploy would do, changing nothing: by default the server's dry run through the
+// one apply path (owner checks, defaults, other managers' fields kept).
+func (s *Service) Preview(ctx context.Context, r *Resolved, o Options) (*Change, error) {
+	d, name := r.DGDR, r.DGD.GetName()
+	var live, stored *unstructured.Unstructured
+	if o.Local {
+		var err error
+		if live, err = lifecycle.GetDGD(ctx, s.client, d.Namespace, name); err != nil {
+			return nil, err
+		}
+		if live != nil && !o.Force {
+			if err := lifecycle.CheckOwner(live, d); err != nil {
+				return nil, err
+			}
+		}
+		stored = r.DGD
+	} else {
+		pre, err := lifecycle.ApplySelected(ctx, s.client, d, r.DGD, lifecycle.SelectedOptions{Force: o.Force, DryRun: true})
+		if err != nil {
+			return nil, err
+		}
+		live, stored = pre.Live, pre.Stored
+	}
+	return change(name, live, stored)
+}
+
+// Deploy applies the resolved DGD with lifecycle.ApplySelected and records d Deploying.
+func (s *Service) Deploy(ctx context.Context, r *Resolved, o Options) (*Change, error) {
+	d := r.DGDR
+	done, err := lifecycle.ApplySelected(ctx, s.client, d, r.DGD, lifecycle.SelectedOptions{Force: o.Force, Promoted: pointName(r.Index, r.Point)})
+	if err != nil {
+		if done != nil {
+			return nil, &RecordError{Name: d.Name, Namespace: d.Namespace, Err: err}
+		}
+		return nil, err
+	}
+	c, err := change(r.DGD.GetName(), done.Live, done.Stored)
+	if err != nil {
+		return nil, err
+	}
+	c.DGDR = done.DGDR
+	return c, nil
+}
+
+func change(name string, live, stored *unstructured.Unstructured) (*Change, error) {
+	diff, err := dgdDiff(live, stored)
+	if err != nil {
+		return nil, err
+	}
+	c := &Change{Name: name, Live: live, Stored: stored, Diff: diff, Action: Configured}
+	switch {
+	case live == nil:
+		c.Action = Created
+	case diff == "":
+		c.Action = Unchanged
+	}
+	return c, nil
+}
+
+// dgdDiff is a unified diff of what the user manages in a DGD (metadata labels and annotations but
+// dgdr's spec hash, spec) from live to next; "" when equal. live nil is an empty object.
+func dgdDiff(live, next *unstructured.Unstructured) (string, error) {
+	render := func(u *unstructured.Unstructured) (string, error) {
+		if u == nil {
+			return "", nil
+		}
+		meta := map[string]any{"name": u.GetName(), "namespace": u.GetNamespace()}
+		if l := u.GetLabels(); len(l) > 0 {
+			meta["labels"] = toAny(l)
+		}
+		ann := u.GetAnnotations()
+		delete(ann, v1alpha1.AnnotationAppliedSpecHash)
+		if len(ann) > 0 {
+			meta["annotations"] = toAny(ann)
+		}
+		obj := map[string]any{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": meta}
+		if spec, ok := u.Object["spec"]; ok {
+			obj["spec"] = spec
+		}
+		b, err := expand.EncodeDGDYAML(obj)
+		return string(b), err
+	}
+	a, err := render(live)
+	if err != nil {
+		return "", err
+	}
+	b, err := render(next)
+	if err != nil {
+		return "", err
+	}
+	if a == b {
+		return "", nil
+	}
+	from := "live/" + next.GetName()
+	if live == nil {
+		from = "/dev/null"
+	}
+	return difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(a), B: difflib.SplitLines(b), FromFile: from, ToFile: "dgdr/" + next.GetName(), Context: 3,
+	})
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
