@@ -98,7 +98,7 @@ calibrate: ## refit the performance model's calibration (pkg/profile/tables/cali
 
 .PHONY: bench-accuracy
 bench-accuracy: ## performance-model TTFT/ITL error per backend and mode: training and leave-one-model-out
-	$(GO) run ./internal/tools/accuracy -shared $(SHARED)
+	$(GO) run ./internal/tools/accuracy -shared $(SHARED) -write docs/accuracy.md
 
 .PHONY: bench
 bench: ## go test -bench figures: the whole rapid search (Qwen3-32B, any backend, agg+disagg, 32 H200s) on 2 CPUs, the Pareto front
