@@ -25,7 +25,7 @@ func searchRequest(d *v1alpha1.DynamoGraphDeploymentRequest, p *plan) profile.Se
 		Model:       p.model,
 		GPU:         p.gpu,
 		Workload:    profile.Workload{ISL: d.Spec.ISL(), OSL: d.Spec.OSL()},
-		SLA:         profile.SLA{TTFTMs: d.Spec.TTFT(), ITLMs: d.Spec.ITL()},
+		SLA:         profile.SLA{TTFTMs: d.Spec.TTFT(), ITLMs: d.Spec.ITL(), Confidence: d.Spec.Confidence()},
 		TotalGPUs:   p.totalGPUs,
 		GPUsPerNode: p.gpusPerNode,
 	}
