@@ -93,11 +93,11 @@ tables: ## re-derive the performance model's kernel tables (pkg/profile/tables) 
 	$(GO) run ./internal/tools/tables -shared $(SHARED)
 
 .PHONY: calibrate
-calibrate: ## refit the performance model's calibration (pkg/profile/tables/calib.json) on $(SHARED)/calibration
+calibrate: ## refit the performance model's calibration (pkg/profile/tables/calib.json) and its intervals (intervals.json) on $(SHARED)/calibration
 	$(GO) run ./internal/tools/fit -shared $(SHARED)
 
 .PHONY: bench-accuracy
-bench-accuracy: ## performance-model TTFT/ITL error per backend and mode: training and leave-one-model-out
+bench-accuracy: ## performance-model TTFT/ITL error, interval coverage and few-shot, left one model out, into docs/accuracy.md
 	$(GO) run ./internal/tools/accuracy -shared $(SHARED) -write docs/accuracy.md
 
 .PHONY: bench

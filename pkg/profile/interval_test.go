@@ -160,3 +160,32 @@ func TestSearchRejectsConfidence(t *testing.T) {
 		assert.Contains(t, err.Error(), "sla confidence must be strictly between 0 and 1")
 	}
 }
+
+// Quantile and Probability are inverse and monotone for any interval around the point.
+func FuzzQuantile(f *testing.F) {
+	f.Add(100.0, 50.0, 300.0, 0.9)
+	f.Add(1.0, 1.0, 1.0, 0.3)
+	f.Add(5.0, 0.1, 5.0, 0.99)
+	f.Fuzz(func(t *testing.T, point, p10, p90, q float64) {
+		if !(point > 1e-6 && point < 1e9) || !(p10 > 0 && p10 <= point) || !(p90 >= point && p90 < 1e12) || !(q > 1e-6 && q < 1-1e-6) {
+			t.Skip()
+		}
+		v := profile.Quantile(point, p10, p90, q)
+		if math.IsNaN(v) || v <= 0 {
+			t.Fatalf("Quantile(%v, %v, %v, %v) = %v", point, p10, p90, q, v)
+		}
+		if (q < 0.5 && v > point) || (q > 0.5 && v < point) {
+			t.Fatalf("quantile %v = %v on the wrong side of the point %v", q, v, point)
+		}
+		pr := profile.Probability(point, p10, p90, v)
+		if pr < 0 || pr > 1 || math.IsNaN(pr) {
+			t.Fatalf("probability %v out of [0, 1]", pr)
+		}
+		// Where the side has a spread, Probability inverts Quantile.
+		if (q < 0.5 && p10 < point*(1-1e-9)) || (q > 0.5 && p90 > point*(1+1e-9)) {
+			if math.Abs(pr-q) > 1e-6 {
+				t.Fatalf("Probability(Quantile(%v)) = %v", q, pr)
+			}
+		}
+	})
+}
