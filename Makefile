@@ -107,12 +107,12 @@ tables: ## re-derive the performance model's kernel tables (pkg/profile/tables) 
 	$(GO) run ./internal/tools/tables
 
 .PHONY: calibrate
-calibrate: ## refit the performance model's calibration (pkg/profile/tables/calib.json) on testdata/calibration
+calibrate: ## refit the performance model's calibration (pkg/profile/tables/calib.json) and its intervals (intervals.json) on testdata/calibration
 	$(GO) run ./internal/tools/fit
 
 .PHONY: bench-accuracy
-bench-accuracy: ## performance-model TTFT/ITL error per backend and mode: training and leave-one-model-out
-	$(GO) run ./internal/tools/accuracy
+bench-accuracy: ## performance-model TTFT/ITL error, interval coverage and few-shot, left one model out, into docs/accuracy.md
+	$(GO) run ./internal/tools/accuracy -write docs/accuracy.md
 
 .PHONY: bench
 bench: ## go test -bench figures: the whole rapid search (Qwen3-32B, any backend, agg+disagg, 32 H200s) on 2 CPUs, the Pareto front

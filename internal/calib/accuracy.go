@@ -3,7 +3,6 @@ package calib
 import (
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
@@ -55,22 +54,7 @@ func SummarizeBy(res []RowResult, key func(*profile.ServingRow) string) []Accura
 		add([2]string{"all", m}, r)
 		add([2]string{"all", "all"}, r)
 	}
-	keys := make([][2]string, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b [2]string) int {
-		if (a[0] == "all") != (b[0] == "all") {
-			if a[0] == "all" {
-				return 1
-			}
-			return -1
-		}
-		if a[0] != b[0] {
-			return strings.Compare(a[0], b[0])
-		}
-		return strings.Compare(a[1], b[1])
-	})
+	keys := sortedGroupKeys(groups)
 	var out []AccuracyLine
 	for _, k := range keys {
 		a := groups[k]

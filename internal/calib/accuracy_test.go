@@ -55,12 +55,7 @@ func TestTrainingAccuracy(t *testing.T) {
 
 // Each model predicted by a calibration refitted without it: the generalisation the search relies on.
 func TestCrossValidatedAccuracy(t *testing.T) {
-	cal, err := profile.EmbeddedCalibration()
-	require.NoError(t, err)
-	start := profile.DefaultCalibration()
-	start.GlueUsPerLayer = cal.GlueUsPerLayer
-	res := calib.CrossValidate(calibrationRows(t), start, 120)
-	checkBounds(t, calib.Summarize(res), crossValidatedBounds)
+	checkBounds(t, calib.Summarize(leaveOneModelOut(t).res), crossValidatedBounds)
 }
 
 // Bounds: the measured figures (README "Accuracy") with a margin, so a regression fails. They are

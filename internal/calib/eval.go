@@ -1,7 +1,6 @@
 package calib
 
 import (
-	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -132,18 +131,24 @@ func ModelGroup(r *profile.ServingRow) string {
 	if r.Err != nil && r.Target.Model.Layers == 0 {
 		return "unparsed:" + r.Fields["model_path"]
 	}
-	m := r.Target.Model
-	return fmt.Sprintf("L%d-H%d-E%d", m.Layers, m.Hidden, m.Experts)
+	return r.Target.Model.ArchKey()
 }
 
 // CrossValidate refits the calibration with each model group left out and predicts that group's rows
 // with the fit that never saw it. It returns the results in row order.
 func CrossValidate(rows []*profile.ServingRow, start profile.Calib, maxEvals int) []RowResult {
+	res, _ := CrossValidateFits(rows, start, maxEvals)
+	return res
+}
+
+// CrossValidateFits is CrossValidate that also returns each left-out group's fit (by ModelGroup).
+func CrossValidateFits(rows []*profile.ServingRow, start profile.Calib, maxEvals int) ([]RowResult, map[string]profile.Calib) {
 	byGroup := map[string][]int{}
 	for i, r := range rows {
 		byGroup[ModelGroup(r)] = append(byGroup[ModelGroup(r)], i)
 	}
 	out := make([]RowResult, len(rows))
+	fits := map[string]profile.Calib{}
 	for _, g := range slices.Sorted(maps.Keys(byGroup)) {
 		var train, test []*profile.ServingRow
 		for i, r := range rows {
@@ -154,12 +159,13 @@ func CrossValidate(rows []*profile.ServingRow, start profile.Calib, maxEvals int
 			}
 		}
 		cal := Fit(NewEvaluator(train), start, maxEvals)
+		fits[g] = cal
 		res := NewEvaluator(test).Run(cal)
 		for j, i := range byGroup[g] {
 			out[i] = res[j]
 		}
 	}
-	return out
+	return out, fits
 }
 
 // RowPointers returns pointers to the rows (for NewEvaluator and CrossValidate).

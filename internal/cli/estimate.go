@@ -33,9 +33,12 @@ func NewCmdEstimate(streams genericiooptions.IOStreams, getter genericclioptions
 		Long: `Predict the mean TTFT and ITL (TPOT) of every row of a CSV in the column layout of the
 calibration table (system, backend, model_path, precision, gemm_quant_mode, moe_quant_mode, mode,
 isl, osl, batch_size, tp_size, pp_size, attention_dp_size, moe_ep_size, prefill_*/decode_*,
-concurrency). The rows are written back unchanged, with predicted_ttft_ms, predicted_tpot_ms and
-error appended; error is empty when the row was predicted and says why when not (unknown model or
-GPU, does not fit in GPU memory). Measured columns may be absent; extra columns are kept.
+concurrency). The rows are written back unchanged, with predicted_ttft_ms, predicted_tpot_ms,
+ttft_p10_ms, ttft_p90_ms, itl_p10_ms, itl_p90_ms and error appended; error is empty when the row was
+predicted and says why when not (unknown model or GPU, does not fit in GPU memory). The p10 and p90
+columns bound where 80% of measured values fell for predictions in the same situation (backend,
+agg or disagg, kernel tables or roofline, whether the model's architecture has calibration rows;
+see docs/accuracy.md). Measured columns may be absent; extra columns are kept.
 
 The concurrency is the concurrency column when present, else batch_size × attention_dp_size (agg)
 or the decode batch × decode workers (disagg). Disaggregated rows without worker counts get as many

@@ -41,7 +41,7 @@ func TestEstimateCSV(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, recs, 6)
 	head := recs[0]
-	require.Equal(t, []string{"predicted_ttft_ms", "predicted_tpot_ms", "error"}, head[len(head)-3:])
+	require.Equal(t, []string{"predicted_ttft_ms", "predicted_tpot_ms", "ttft_p10_ms", "ttft_p90_ms", "itl_p10_ms", "itl_p90_ms", "error"}, head[len(head)-7:])
 	col := map[string]int{}
 	for i, h := range head {
 		col[h] = i
@@ -55,6 +55,20 @@ func TestEstimateCSV(t *testing.T) {
 		require.NoError(t, err)
 		assert.Positive(t, ttft)
 		assert.Positive(t, itl)
+		// Each prediction lies inside its p10–p90 interval.
+		for _, b := range []struct {
+			point    float64
+			p10, p90 string
+		}{{ttft, "ttft_p10_ms", "ttft_p90_ms"}, {itl, "itl_p10_ms", "itl_p90_ms"}} {
+			lo, err := strconv.ParseFloat(r[col[b.p10]], 64)
+			require.NoError(t, err)
+			hi, err := strconv.ParseFloat(r[col[b.p90]], 64)
+			require.NoError(t, err)
+			assert.Positive(t, lo)
+			assert.LessOrEqual(t, lo, b.point*(1+1e-3), b.p10)
+			assert.GreaterOrEqual(t, hi, b.point*(1-1e-3), b.p90)
+			assert.Less(t, lo, hi)
+		}
 	}
 	assert.Contains(t, recs[4][col["error"]], "not-a-model")
 	assert.Empty(t, recs[4][col["predicted_ttft_ms"]])
@@ -74,7 +88,7 @@ func TestEstimateModelConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, recs, 2)
 	assert.Empty(t, recs[1][len(recs[1])-1])
-	assert.NotEmpty(t, recs[1][len(recs[1])-3])
+	assert.NotEmpty(t, recs[1][len(recs[1])-7])
 }
 
 func TestEstimateErrors(t *testing.T) {
@@ -100,9 +114,10 @@ func TestEstimateCalibrationTable(t *testing.T) {
 		l := len(r)
 		if r[l-1] == "" {
 			answered++
-			require.NotEmpty(t, r[l-3])
+			require.NotEmpty(t, r[l-7])
+			require.NotEmpty(t, r[l-2], "an answered row has its interval")
 		} else {
-			require.Empty(t, r[l-3])
+			require.Empty(t, r[l-7])
 		}
 	}
 	assert.GreaterOrEqual(t, float64(answered)/float64(n), 0.95, "answered %d of %d", answered, n)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,7 +46,9 @@ type PlanOptions struct {
 	MultiNode   bool
 	ISL, OSL    int
 	TTFT, ITL   float64
-	Output      string
+	// SLAConfidence is the probability with which the pick must meet both targets (spec.sla.confidence).
+	SLAConfidence float64
+	Output        string
 	// UI serves the results as a web page (internal/ui) instead of printing them.
 	UI    bool
 	Serve ServeFlags
@@ -90,6 +93,8 @@ one node of 8 H200 SXM GPUs.`,
 	f.IntVar(&o.OSL, "osl", int(v1alpha1.DefaultOSL), "output sequence length, tokens")
 	f.Float64Var(&o.TTFT, "ttft", v1alpha1.DefaultTTFT, "time-to-first-token target, ms")
 	f.Float64Var(&o.ITL, "itl", v1alpha1.DefaultITL, "inter-token latency target, ms")
+	f.Float64Var(&o.SLAConfidence, "sla-confidence", profile.DefaultConfidence,
+		"probability with which a configuration must meet both targets, in (0,1): 0.5 takes the predictions as they are, 0.9 requires their p90")
 	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, json or yaml")
 	f.BoolVar(&o.UI, "ui", false, "explore the results in the browser: serve the web UI (see `kubectl dgdr ui`) until interrupted")
 	o.Serve.AddFlags(f)
@@ -128,7 +133,7 @@ func (o *PlanOptions) Complete(genericclioptions.RESTClientGetter, *cobra.Comman
 	o.req = profile.SearchRequest{
 		Model: m, GPU: g, Backends: backends,
 		Workload:  profile.Workload{ISL: o.ISL, OSL: o.OSL},
-		SLA:       profile.SLA{TTFTMs: o.TTFT, ITLMs: o.ITL},
+		SLA:       profile.SLA{TTFTMs: o.TTFT, ITLMs: o.ITL, Confidence: o.SLAConfidence},
 		TotalGPUs: o.TotalGPUs, GPUsPerNode: o.GPUsPerNode, MultiNode: o.MultiNode,
 	}
 	return nil
@@ -174,6 +179,8 @@ func (o *PlanOptions) Validate() error {
 		return WithHint(fmt.Errorf("--isl and --osl must be at least 1 token, got %d and %d", o.ISL, o.OSL), "pass the typical prompt and answer lengths")
 	case !(o.TTFT > 0) || !(o.ITL > 0):
 		return WithHint(fmt.Errorf("--ttft and --itl must be positive milliseconds, got %v and %v", o.TTFT, o.ITL), "pass the latency targets in ms")
+	case !(o.SLAConfidence > 0 && o.SLAConfidence < 1):
+		return WithHint(fmt.Errorf("--sla-confidence must be strictly between 0 and 1, got %v", o.SLAConfidence), "pass a probability such as 0.5 (the predictions as they are) or 0.9")
 	}
 	return nil
 }
@@ -216,9 +223,13 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 // RenderPlan writes the plan for a terminal: a heading, the front as a table with the selected row
 // marked, the plot, and the recommendation (or the closest miss and the rejections).
 func RenderPlan(w io.Writer, out profile.Report) error {
-	fmt.Fprintf(w, "%s on %d x %s (%d per node), ISL %d, OSL %d; SLA: TTFT <= %s ms, ITL <= %s ms\n\n",
+	conf := ""
+	if c := out.SLA.Confidence; c != 0 && c != profile.DefaultConfidence {
+		conf = fmt.Sprintf(" at %s%% confidence", planNum(100*c))
+	}
+	fmt.Fprintf(w, "%s on %d x %s (%d per node), ISL %d, OSL %d; SLA: TTFT <= %s ms, ITL <= %s ms%s\n\n",
 		out.Model, out.TotalGPUs, out.GPU, out.GPUsPerNode, out.Workload.ISL, out.Workload.OSL,
-		planNum(out.SLA.TTFTMs), planNum(out.SLA.ITLMs))
+		planNum(out.SLA.TTFTMs), planNum(out.SLA.ITLMs), conf)
 	fmt.Fprintf(w, "Pareto front (%d of %d configurations predicted):\n", len(out.Pareto), out.Predicted)
 	if err := RenderParetoTable(w, out.Pareto, out.SelectedIndex); err != nil {
 		return err
@@ -228,6 +239,10 @@ func RenderPlan(w io.Writer, out profile.Report) error {
 		return err
 	}
 	fmt.Fprintln(w)
+	if p := out.SLAProbability; p != nil {
+		fmt.Fprintf(w, "Probability of meeting the SLA (from the p10–p90 intervals): TTFT <= %s ms %.0f%%, ITL <= %s ms %.0f%%\n",
+			planNum(out.SLA.TTFTMs), 100*p.TTFT, planNum(out.SLA.ITLMs), 100*p.ITL)
+	}
 	if out.Selected != nil {
 		fmt.Fprintf(w, "Recommended: %s\n", planSummary(*out.Selected))
 		_, err := fmt.Fprintln(w, out.Explanation)
@@ -257,8 +272,18 @@ func RenderPlan(w io.Writer, out profile.Report) error {
 
 // planSummary is one configuration with its figures on one line.
 func planSummary(c profile.Config) string {
-	return fmt.Sprintf("%s %s %s on %d GPUs: TTFT %.1f ms, ITL %.2f ms, %.1f tokens/s/GPU, %.1f tokens/s/user",
-		c.Backend, c.Mode, c.Layout(), c.GPUs, c.TTFTMs, c.ITLMs, c.TokensPerSecondPerGPU, c.TokensPerSecondPerUser)
+	return fmt.Sprintf("%s %s %s on %d GPUs: TTFT %s ms, ITL %s ms, %.1f tokens/s/GPU, %.1f tokens/s/user",
+		c.Backend, c.Mode, c.Layout(), c.GPUs, withBand(c.TTFTMs, c.TTFTP10Ms, c.TTFTP90Ms, 1),
+		withBand(c.ITLMs, c.ITLP10Ms, c.ITLP90Ms, 2), c.TokensPerSecondPerGPU, c.TokensPerSecondPerUser)
+}
+
+// withBand is a prediction with its p10–p90 interval, "120.0 (95.2–160.4)", or the prediction alone
+// when it has none.
+func withBand(v, p10, p90 float64, prec int) string {
+	if p10 <= 0 || p90 <= 0 {
+		return strconv.FormatFloat(v, 'f', prec, 64)
+	}
+	return fmt.Sprintf("%.*f (%.*f–%.*f)", prec, v, prec, p10, prec, p90)
 }
 
 func planNum(v float64) string { return numfmt.Fixed(v, 2) }

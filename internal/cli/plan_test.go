@@ -45,6 +45,9 @@ func fixedPlan(t *testing.T, meets bool) profile.Report {
 		c.Replicas = 8 / c.GPUsPerReplica()
 		c.GPUs = c.Replicas * c.GPUsPerReplica()
 		c.MeetsSLA = c.ITLMs <= sla.ITLMs && c.TTFTMs <= sla.TTFTMs
+		// Intervals as the performance model attaches them: 20% below, 50% above.
+		c.Bands = profile.Bands{TTFTP10Ms: 0.8 * c.TTFTMs, TTFTP90Ms: 1.5 * c.TTFTMs, ITLP10Ms: 0.8 * c.ITLMs, ITLP90Ms: 1.5 * c.ITLMs,
+			TokensPerSecondPerGPUP10: c.TokensPerSecondPerGPU / 1.5, TokensPerSecondPerGPUP90: c.TokensPerSecondPerGPU / 0.8}
 		cands = append(cands, profile.Candidate{Config: c, Predicted: true})
 	}
 	cands = append(cands, profile.Candidate{
@@ -58,8 +61,12 @@ func fixedPlan(t *testing.T, meets bool) profile.Report {
 			profile.RejectITL:       {Count: 1, Examples: []profile.Candidate{{Config: cands[0].Config, Detail: "ITL 30 ms > 15 ms (+15 ms, +100%)"}}},
 		},
 	}
+	p := cands[res.Selected].Config.Probabilities(sla)
+	res.SLAProbability = &p
 	if !meets {
 		res.Selected, res.MeetsSLA = 3, false
+		p := cands[3].Config.Probabilities(sla)
+		res.SLAProbability = &p
 		res.Misses = []pareto.Miss{{Name: "ITL", Unit: "ms", Value: 4, Limit: 3.5}}
 		res.Explanation = "no configuration meets TTFT ≤ 100 ms and ITL ≤ 3.5 ms; the closest, vllm agg 1x tp8 bs1, misses ITL 4 ms > 3.5 ms (+0.5 ms, +14%); rejected: 1 gpuBudget, 4 itl"
 		res.Rejected[profile.RejectITL] = profile.Rejections{Count: 4, Examples: []profile.Candidate{{Config: cands[3].Config, Detail: "ITL 4 ms > 3.5 ms (+0.5 ms, +14%)"}}}
@@ -156,6 +163,38 @@ func TestPlanJSON(t *testing.T) {
 	}
 }
 
+// A plan at a confidence: the header says it, the pick meets the targets at that quantile, and the
+// table, the summary and the JSON carry the intervals and the probabilities.
+func TestPlanConfidence(t *testing.T) {
+	args := []string{"--model", "Qwen/Qwen3-8B", "--backend", "vllm", "--total-gpus", "4", "--ttft", "300", "--itl", "20"}
+	out, _, err := runPlan(t, append(args, "--sla-confidence", "0.9")...)
+	require.NoError(t, err)
+	assert.Contains(t, out, "SLA: TTFT <= 300 ms, ITL <= 20 ms at 90% confidence")
+	assert.Contains(t, out, "Probability of meeting the SLA (from the p10–p90 intervals): TTFT <= 300 ms ")
+	assert.Regexp(t, `Recommended: vllm .* TTFT [0-9.]+ \([0-9.]+–[0-9.]+\) ms, ITL`, out)
+
+	js, _, err := runPlan(t, append(args, "--sla-confidence", "0.9", "-o", "json")...)
+	require.NoError(t, err)
+	var doc profile.Report
+	require.NoError(t, json.Unmarshal([]byte(js), &doc))
+	require.NotNil(t, doc.Selected)
+	assert.Equal(t, 0.9, doc.SLA.Confidence)
+	require.NotNil(t, doc.SLAProbability)
+	assert.GreaterOrEqual(t, doc.SLAProbability.TTFT, 0.9-1e-9)
+	assert.GreaterOrEqual(t, doc.SLAProbability.ITL, 0.9-1e-9)
+	for _, c := range doc.Pareto {
+		assert.Positive(t, c.TTFTP10Ms)
+		assert.LessOrEqual(t, c.TTFTP10Ms, c.TTFTMs)
+		assert.GreaterOrEqual(t, c.ITLP90Ms, c.ITLMs)
+	}
+	assert.LessOrEqual(t, doc.Selected.ITLQuantile(0.9), 20.0)
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal([]byte(js), &raw))
+	for _, k := range []string{"ttftP10Ms", "ttftP90Ms", "itlP10Ms", "itlP90Ms", "tokensPerSecondPerGPUP10", "tokensPerSecondPerGPUP90"} {
+		assert.Contains(t, raw["selected"], k)
+	}
+}
+
 func TestPlanYAMLClosest(t *testing.T) {
 	out, _, err := runPlan(t, "--model", "Qwen/Qwen3-8B", "--backend", "sglang", "--total-gpus", "2", "--ttft", "1", "--itl", "1", "-o", "yaml")
 	require.NoError(t, err, "an unreachable SLA is a result, not an error")
@@ -200,6 +239,9 @@ func TestPlanErrors(t *testing.T) {
 		{"bad output", []string{"--model", "Qwen/Qwen3-8B", "-o", "csv"}, []string{`unsupported output format "csv"`, "hint: use -o table"}},
 		{"no budget", []string{"--model", "Qwen/Qwen3-8B", "--total-gpus", "0"}, []string{"--total-gpus must be at least 1"}},
 		{"bad sla", []string{"--model", "Qwen/Qwen3-8B", "--itl", "-1"}, []string{"--ttft and --itl must be positive"}},
+		{"confidence 0", []string{"--model", "Qwen/Qwen3-8B", "--sla-confidence", "0"}, []string{"--sla-confidence must be strictly between 0 and 1", "hint: pass a probability"}},
+		{"confidence 1", []string{"--model", "Qwen/Qwen3-8B", "--sla-confidence", "1"}, []string{"--sla-confidence must be strictly between 0 and 1"}},
+		{"negative confidence", []string{"--model", "Qwen/Qwen3-8B", "--sla-confidence", "-0.2"}, []string{"--sla-confidence must be strictly between 0 and 1"}},
 		{"missing model config", []string{"--model", "x/y", "--model-config", "/nonexistent/config.json"}, []string{"read --model-config", "hint: pass a config.json"}},
 		{"nothing fits", []string{"--model", "deepseek-ai/DeepSeek-R1", "--gpu", "h100_sxm", "--total-gpus", "8"},
 			[]string{"no configuration could be predicted within 8 GPUs", "memory", "the closest, ", "GiB", "hint: raise --total-gpus"}},

@@ -39,8 +39,9 @@ func RenderParetoTable(w io.Writer, configs []profile.Config, selected int) erro
 		if c.MeetsSLA {
 			sla = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%.1f\t%.2f\t%.1f\t%.1f\t%s\n", mark, c.Backend, c.Mode, c.GPUs,
-			c.Layout(), c.TTFTMs, c.ITLMs, c.TokensPerSecondPerGPU, c.TokensPerSecondPerUser, sla)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%.1f\t%.1f\t%s\n", mark, c.Backend, c.Mode, c.GPUs,
+			c.Layout(), withBand(c.TTFTMs, c.TTFTP10Ms, c.TTFTP90Ms, 1), withBand(c.ITLMs, c.ITLP10Ms, c.ITLP90Ms, 2),
+			c.TokensPerSecondPerGPU, c.TokensPerSecondPerUser, sla)
 	}
 	return tw.Flush()
 }

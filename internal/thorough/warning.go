@@ -21,7 +21,7 @@ func SearchRequest(d *v1alpha1.DynamoGraphDeploymentRequest, model profile.Model
 		Model:       model,
 		GPU:         gpu,
 		Workload:    profile.Workload{ISL: d.Spec.ISL(), OSL: d.Spec.OSL()},
-		SLA:         profile.SLA{TTFTMs: d.Spec.TTFT(), ITLMs: d.Spec.ITL()},
+		SLA:         profile.SLA{TTFTMs: d.Spec.TTFT(), ITLMs: d.Spec.ITL(), Confidence: d.Spec.Confidence()},
 		TotalGPUs:   totalGPUs,
 		GPUsPerNode: gpusPerNode,
 	}

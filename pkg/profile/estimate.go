@@ -12,8 +12,9 @@ import (
 	"github.com/dgdr-dev/dgdr/pkg/hw"
 )
 
-// EstimateColumns are the columns EstimateCSV appends.
-var EstimateColumns = []string{"predicted_ttft_ms", "predicted_tpot_ms", "error"}
+// EstimateColumns are the columns EstimateCSV appends: the point predictions, their p10–p90
+// intervals (Bands) and, last, why a row has none.
+var EstimateColumns = []string{"predicted_ttft_ms", "predicted_tpot_ms", "ttft_p10_ms", "ttft_p90_ms", "itl_p10_ms", "itl_p90_ms", "error"}
 
 // ServingRow is one parsed row: the query and, when present, the measurement.
 type ServingRow struct {
@@ -276,8 +277,8 @@ type EstimateSummary struct {
 	Rows, Predicted int
 }
 
-// EstimateCSV reads rows in the calibration layout from r and writes them to w with
-// predicted_ttft_ms, predicted_tpot_ms and error appended (error empty when predicted).
+// EstimateCSV reads rows in the calibration layout from r and writes them to w with EstimateColumns
+// appended (error empty when predicted; the predictions empty when not).
 func EstimateCSV(r io.Reader, w io.Writer, resolve ModelResolver) (EstimateSummary, error) {
 	header, rows, err := ReadServingRows(r, resolve)
 	if err != nil {
@@ -292,16 +293,18 @@ func EstimateCSV(r io.Reader, w io.Writer, resolve ModelResolver) (EstimateSumma
 	for i := range rows {
 		row := &rows[i]
 		sum.Rows++
-		rec := make([]string, 0, len(header)+3)
+		rec := make([]string, 0, len(header)+len(EstimateColumns))
 		for _, h := range header {
 			rec = append(rec, row.Fields[h])
 		}
 		pred, err := estimateRow(row, cache)
 		if err != nil {
-			rec = append(rec, "", "", strings.Join(strings.Fields(err.Error()), " "))
+			rec = append(rec, "", "", "", "", "", "", strings.Join(strings.Fields(err.Error()), " "))
 		} else {
 			sum.Predicted++
-			rec = append(rec, strconv.FormatFloat(pred.TTFTMs, 'f', 3, 64), strconv.FormatFloat(pred.ITLMs, 'f', 4, 64), "")
+			ms := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
+			rec = append(rec, ms(pred.TTFTMs, 3), ms(pred.ITLMs, 4),
+				ms(pred.TTFTP10Ms, 3), ms(pred.TTFTP90Ms, 3), ms(pred.ITLP10Ms, 4), ms(pred.ITLP90Ms, 4), "")
 		}
 		if err := cw.Write(rec); err != nil {
 			return sum, fmt.Errorf("write csv: %w", err)

@@ -106,9 +106,11 @@ func TestEstimateCSVKeepsRows(t *testing.T) {
 	assert.Equal(t, EstimateSummary{Rows: 2, Predicted: 1}, sum)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	require.Len(t, lines, 3)
-	assert.Equal(t, "note,system,backend,model_path,mode,isl,osl,batch_size,tp_size,predicted_ttft_ms,predicted_tpot_ms,error", lines[0])
+	assert.Equal(t, "note,system,backend,model_path,mode,isl,osl,batch_size,tp_size,predicted_ttft_ms,predicted_tpot_ms,ttft_p10_ms,ttft_p90_ms,itl_p10_ms,itl_p90_ms,error", lines[0])
 	assert.True(t, strings.HasPrefix(lines[1], "x,h100_sxm"))
-	assert.True(t, strings.HasSuffix(lines[1], ","))
+	assert.True(t, strings.HasSuffix(lines[1], ","), "a predicted row has no error")
+	assert.Equal(t, 15, strings.Count(lines[1], ","))
+	assert.Contains(t, lines[2], ",,,,,,", "an unpredicted row has no prediction nor interval")
 	assert.Contains(t, lines[2], "acme/none")
 }
 

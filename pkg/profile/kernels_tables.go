@@ -136,7 +136,7 @@ var loadTables = sync.OnceValues(func() (map[string]*KernelTable, error) {
 	}
 	out := map[string]*KernelTable{}
 	for _, e := range entries {
-		if path.Ext(e.Name()) != ".json" || e.Name() == calibFile {
+		if path.Ext(e.Name()) != ".json" || e.Name() == calibFile || e.Name() == intervalFile {
 			continue
 		}
 		b, err := tableFS.ReadFile("tables/" + e.Name())

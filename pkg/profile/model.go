@@ -1,5 +1,7 @@
 package profile
 
+import "fmt"
+
 // Architecture families the performance model knows how to cost.
 const (
 	ArchDense  = "dense"   // Llama, Mistral, Qwen2/Qwen3 dense
@@ -98,6 +100,10 @@ type Model struct {
 
 // IsMoE reports whether the model has routed experts.
 func (m Model) IsMoE() bool { return m.Experts > 0 }
+
+// ArchKey names the model's architecture by its shape (layers, hidden size, experts): re-uploads and
+// quantizations of one model share it. It is the unit calibration rows are grouped and left out by.
+func (m Model) ArchKey() string { return fmt.Sprintf("L%d-H%d-E%d", m.Layers, m.Hidden, m.Experts) }
 
 // IsMLA reports whether attention is DeepSeek's multi-head latent attention.
 func (m Model) IsMLA() bool { return m.KVLoraRank > 0 }

@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -64,6 +65,8 @@ type Prediction struct {
 	Method      Method  `json:"method"`
 	WeightDtype string  `json:"weightDtype"`
 	KVDtype     string  `json:"kvDtype"`
+	// Bands are the p10–p90 intervals of TTFT, ITL and tokens/s/GPU.
+	Bands
 }
 
 // ErrNoFit is the sentinel of every "does not fit in GPU memory" error (see FitError).
@@ -108,6 +111,8 @@ type Predictor struct {
 	wd    dtype   // linear layers (attention projections, dense MLP, shared experts)
 	ed    dtype   // routed experts
 	kvd   dtype
+	// bands are the interval cells of this target's aggregated and disaggregated predictions.
+	bands map[Mode]IntervalCell
 }
 
 // NewPredictor validates the target and precomputes its kernels and shapes.
@@ -140,7 +145,17 @@ func NewPredictor(t Target) (*Predictor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Predictor{t: t, model: ms, k: k, cal: cal, glue: cals.GlueUsPerLayer / 1000, wd: wd, ed: ed, kvd: kvd}, nil
+	iv, err := loadIntervals()
+	if err != nil {
+		return nil, err
+	}
+	bands := map[Mode]IntervalCell{}
+	for _, m := range []Mode{ModeAgg, ModeDisagg} {
+		if c, ok := iv.Lookup(IntervalKey{Backend: t.Backend, Mode: m, Method: k.method, Calibrated: iv.IsCalibrated(t.Model)}); ok {
+			bands[m] = c
+		}
+	}
+	return &Predictor{t: t, model: ms, k: k, cal: cal, glue: cals.GlueUsPerLayer / 1000, wd: wd, ed: ed, kvd: kvd, bands: bands}, nil
 }
 
 // Target returns the target the predictor was built for (with the backend name normalised).
@@ -188,6 +203,9 @@ func (p *Predictor) Predict(c Config, concurrency int) (Prediction, error) {
 	}
 	if math.IsNaN(pred.TTFTMs) || math.IsNaN(pred.ITLMs) || math.IsInf(pred.TTFTMs, 0) || pred.ITLMs <= 0 {
 		return Prediction{}, fmt.Errorf("prediction diverged (ttft %v ms, itl %v ms)", pred.TTFTMs, pred.ITLMs)
+	}
+	if cell, ok := p.bands[cmp.Or(c.Mode, ModeAgg)]; ok {
+		pred.Bands = cell.Bands(pred)
 	}
 	return pred, nil
 }

@@ -29,6 +29,9 @@ type Report struct {
 	Predicted int `json:"predicted"`
 	// Method is where the kernel times came from: kernel-table (measured on this GPU) or roofline.
 	Method Method `json:"method,omitempty"`
+	// SLAProbability is the probability that Selected (or Closest) meets each SLA target at the
+	// predicted intervals; SLA.Confidence is the confidence the search required.
+	SLAProbability *SLAProbability `json:"slaProbability,omitempty"`
 	// Candidates are every configuration the model costed, with why it is not recommended (empty
 	// reasons: it meets the SLA). Only the profiler's stored report carries them (for the web UI's
 	// dominated and infeasible points); plan's output leaves them out.
@@ -80,12 +83,16 @@ func NewReport(req *SearchRequest, res *SearchResult, withCandidates bool) Repor
 	out := Report{
 		Model: req.Model.ID, GPU: req.GPU.Name, TotalGPUs: req.TotalGPUs, GPUsPerNode: gpn,
 		Workload: req.Workload, SLA: req.SLA,
-		SelectedIndex: -1,
-		Explanation:   res.Explanation,
-		Pareto:        res.Pareto(),
-		Rejected:      map[RejectReason]ReportRejections{},
-		Predicted:     res.Predicted,
-		Method:        res.Method,
+		SelectedIndex:  -1,
+		Explanation:    res.Explanation,
+		Pareto:         res.Pareto(),
+		Rejected:       map[RejectReason]ReportRejections{},
+		Predicted:      res.Predicted,
+		Method:         res.Method,
+		SLAProbability: res.SLAProbability,
+	}
+	if res.Confidence != 0 {
+		out.SLA.Confidence = res.Confidence
 	}
 	if c, ok := res.SelectedConfig(); ok {
 		if res.MeetsSLA {

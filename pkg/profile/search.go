@@ -100,6 +100,10 @@ type SearchResult struct {
 	Probes    int `json:"probes"`
 	// Method is where the kernel times came from (measured tables of the GPU, or roofline).
 	Method Method `json:"method,omitempty"`
+	// Confidence is the SLA's confidence the search used; SLAProbability the selected candidate's
+	// probability of meeting each target (nil without a selection).
+	Confidence     float64         `json:"confidence"`
+	SLAProbability *SLAProbability `json:"slaProbability,omitempty"`
 }
 
 // Pareto returns the configurations of the front, by tokens/s/user ascending.
@@ -184,6 +188,12 @@ func normSearch(req SearchRequest) (SearchRequest, error) {
 	}
 	if !(req.SLA.TTFTMs > 0) || !(req.SLA.ITLMs > 0) {
 		return req, fmt.Errorf("sla ttft and itl must be positive milliseconds, got %v and %v", req.SLA.TTFTMs, req.SLA.ITLMs)
+	}
+	if req.SLA.Confidence == 0 {
+		req.SLA.Confidence = DefaultConfidence
+	}
+	if !(req.SLA.Confidence > 0 && req.SLA.Confidence < 1) {
+		return req, fmt.Errorf("sla confidence must be strictly between 0 and 1, got %v", req.SLA.Confidence)
 	}
 	// Copies: the caller's slices are not ours to rewrite.
 	req.Backends, req.Modes = slices.Clone(req.Backends), slices.Clone(req.Modes)
@@ -420,6 +430,7 @@ func (s *searcher) predict(c Config) {
 	}
 	c.TTFTMs, c.ITLMs = pr.TTFTMs, pr.ITLMs
 	c.TokensPerSecondPerGPU, c.TokensPerSecondPerUser = pr.TokensPerSecondPerGPU, pr.TokensPerSecondPerUser
+	c.Bands = pr.Bands
 	c.WeightDtype, c.KVDtype = pr.WeightDtype, pr.KVDtype
 	s.out.cands = append(s.out.cands, Candidate{Config: c, Predicted: true})
 }
@@ -586,9 +597,13 @@ func (s *searcher) counts(po, do roleOption) [][2]int {
 
 // finish checks the SLA, computes the front, selects and explains.
 func finish(req *SearchRequest, res *SearchResult) {
+	// At a confidence above the median a configuration must meet the targets with its predicted
+	// quantile, not its point prediction (identical at DefaultConfidence).
+	q := req.SLA.Confidence
+	res.Confidence = q
 	bounds := []pareto.Bound[Config]{
-		{Name: "TTFT", Unit: "ms", Limit: req.SLA.TTFTMs, Value: func(c Config) float64 { return c.TTFTMs }},
-		{Name: "ITL", Unit: "ms", Limit: req.SLA.ITLMs, Value: func(c Config) float64 { return c.ITLMs }},
+		{Name: "TTFT", Unit: "ms", Limit: req.SLA.TTFTMs, Value: func(c Config) float64 { return c.TTFTQuantile(q) }},
+		{Name: "ITL", Unit: "ms", Limit: req.SLA.ITLMs, Value: func(c Config) float64 { return c.ITLQuantile(q) }},
 	}
 	var predicted []int
 	var configs []Config
@@ -636,6 +651,8 @@ func finish(req *SearchRequest, res *SearchResult) {
 		res.Selected = predicted[sel.Index]
 		res.MeetsSLA = sel.Meets
 		res.Misses = sel.Misses
+		p := res.Candidates[res.Selected].Config.Probabilities(req.SLA)
+		res.SLAProbability = &p
 	}
 	res.Rejected = summarize(res.Candidates)
 	res.Explanation = explain(req, res, sel.Feasible)
@@ -723,6 +740,9 @@ func (c Config) Layout() string {
 // explain writes the one-sentence reason for the selection.
 func explain(req *SearchRequest, res *SearchResult, feasible int) string {
 	target := fmt.Sprintf("TTFT ≤ %s ms and ITL ≤ %s ms", numfmt.Fixed(req.SLA.TTFTMs, 2), numfmt.Fixed(req.SLA.ITLMs, 2))
+	if c := req.SLA.Confidence; c != DefaultConfidence {
+		target += fmt.Sprintf(" at %s%% confidence", numfmt.Fixed(100*c, 1))
+	}
 	if res.Selected < 0 {
 		closest := ""
 		for _, r := range RejectReasons {

@@ -63,7 +63,9 @@ type Config struct {
 	ITLMs                  float64 `json:"itlMs"`
 	TokensPerSecondPerGPU  float64 `json:"tokensPerSecondPerGPU"`
 	TokensPerSecondPerUser float64 `json:"tokensPerSecondPerUser"`
-	MeetsSLA               bool    `json:"meetsSLA"`
+	// Bands are the p10–p90 intervals of TTFT, ITL and tokens/s/GPU (see IntervalTable).
+	Bands
+	MeetsSLA bool `json:"meetsSLA"`
 }
 
 // GPUsPerReplica is the GPUs of one replica.
@@ -85,4 +87,26 @@ type Workload struct {
 type SLA struct {
 	TTFTMs float64 `json:"ttftMs"`
 	ITLMs  float64 `json:"itlMs"`
+	// Confidence is the probability, in (0, 1), with which a configuration must meet both targets: it
+	// meets the SLA when the Confidence-quantile of its predicted TTFT and ITL do (see Quantile).
+	// 0 means DefaultConfidence, the point prediction (the median).
+	Confidence float64 `json:"confidence,omitempty"`
+}
+
+// DefaultConfidence takes the point predictions as they are.
+const DefaultConfidence = 0.5
+
+// SLAProbability is the probability that a configuration meets each SLA target, under the
+// distribution its intervals give (see Probability).
+type SLAProbability struct {
+	TTFT float64 `json:"ttft"`
+	ITL  float64 `json:"itl"`
+}
+
+// Probabilities are c's probabilities of meeting sla's targets.
+func (c Config) Probabilities(sla SLA) SLAProbability {
+	return SLAProbability{
+		TTFT: Probability(c.TTFTMs, c.TTFTP10Ms, c.TTFTP90Ms, sla.TTFTMs),
+		ITL:  Probability(c.ITLMs, c.ITLP10Ms, c.ITLP90Ms, sla.ITLMs),
+	}
 }

@@ -1,12 +1,17 @@
 // Command accuracy reports the performance model's error on testdata/calibration's measured serving
 // table: with the shipped calibration (training error) and leave-one-model-out (each model predicted
-// by a calibration refitted without it). `make bench-accuracy` runs it.
+// by a calibration refitted without it), the coverage of the p10–p90 intervals left one model out,
+// and the few-shot table (a left-out model refitted with K of its own rows). `make bench-accuracy`
+// runs it with -write docs/accuracy.md, which rewrites the tables between that file's markers.
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/dgdr-dev/dgdr/internal/calib"
 	"github.com/dgdr-dev/dgdr/internal/tools/toolutil"
@@ -22,6 +27,7 @@ func main() {
 	residuals := flag.String("residuals", "", "write each row's predicted/measured TTFT and ITL to this CSV and stop")
 	lomo := flag.Bool("lomo", false, "with -residuals: predict each row with the leave-one-model-out fit instead of the shipped calibration")
 	campaigns := flag.Int("campaigns", 0, "print the aggregated campaigns of at least this many rows (shipped calibration against a TTFT fitted to each) and stop")
+	write := flag.String("write", "", "also rewrite the region between the bench-accuracy markers of this Markdown file (docs/accuracy.md) with the tables")
 	flag.Parse()
 	if *campaigns > 0 {
 		if err := runCampaigns(*data, *campaigns); err != nil {
@@ -37,11 +43,19 @@ func main() {
 		}
 		return
 	}
-	if err := run(*data, *evals); err != nil {
+	var out bytes.Buffer
+	err := run(io.MultiWriter(os.Stdout, &out), *data, *evals)
+	if err == nil && *write != "" {
+		err = toolutil.WriteRegion(*write, "make bench-accuracy", out.Bytes())
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
 }
+
+// fewShotKs are the few-shot table's K: how many of a left-out model's own rows the refit gets.
+var fewShotKs = []int{1, 3, 5}
 
 // load reads the calibration table and the shipped calibration.
 func load(data string) ([]*profile.ServingRow, profile.Calib, error) {
@@ -53,22 +67,64 @@ func load(data string) ([]*profile.ServingRow, profile.Calib, error) {
 	return rows, cal, err
 }
 
-func run(data string, evals int) error {
+func run(w io.Writer, data string, evals int) error {
 	rows, cal, err := load(data)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Absolute %% error of mean TTFT and ITL on %d measured configurations (%s).\n", len(rows), toolutil.CalibrationFile)
+	fmt.Fprintf(w, "Absolute %% error of mean TTFT and ITL on %d measured configurations (%s; %d Nelder–Mead evaluations per backend in each refit).\n",
+		len(rows), toolutil.CalibrationFile, evals)
 	train := calib.NewEvaluator(rows).Run(cal)
-	toolutil.PrintTable(os.Stdout, "Training (shipped calibration)", calib.Summarize(train))
+	toolutil.PrintTable(w, "Training (shipped calibration)", calib.Summarize(train))
 	start := profile.DefaultCalibration()
 	start.GlueUsPerLayer = cal.GlueUsPerLayer
-	cv := calib.CrossValidate(rows, start, evals)
-	toolutil.PrintTable(os.Stdout, "Leave one model out (each model predicted by a fit that never saw it)", calib.Summarize(cv))
-	toolutil.PrintTable(os.Stdout, "Leave one model out, H100/H200/B200 only", calib.Summarize(toolutil.OnSystems(cv, targetSystems...)))
-	toolutil.PrintTable(os.Stdout, "Leave one model out, by model (first column: the model left out)",
+	cv, fits := calib.CrossValidateFits(rows, start, evals)
+	toolutil.PrintTable(w, "Leave one model out (each model predicted by a fit that never saw it)", calib.Summarize(cv))
+	toolutil.PrintTable(w, "Leave one model out, H100/H200/B200 only", calib.Summarize(toolutil.OnSystems(cv, targetSystems...)))
+	toolutil.PrintTable(w, "Leave one model out, by model (first column: the model left out)",
 		calib.SummarizeBy(cv, func(r *profile.ServingRow) string { return r.Fields["model_path"] }))
+	printCoverage(w, calib.IntervalCoverage(cv, 1))
+	printFewShot(w, calib.FewShot(rows, fits, fewShotKs, evals))
 	return nil
+}
+
+// printCoverage writes the interval coverage table.
+func printCoverage(w io.Writer, lines []calib.CoverageLine) {
+	fmt.Fprintln(w, "\nCoverage of the nominal 80% (p10–p90) interval, left one model out: each model's leave-one-out")
+	fmt.Fprintln(w, "predictions with intervals fitted on the other models' leave-one-out residuals only (target 75–85%;")
+	fmt.Fprintln(w, "request = TTFT + (OSL−1)·ITL, from which the throughput interval comes; width: median (p90 − p10)/prediction)")
+	fmt.Fprintln(w, "\n| group | mode | rows | TTFT inside | ITL inside | request inside | TTFT width | ITL width |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
+	for _, l := range lines {
+		fmt.Fprintf(w, "| %s | %s | %d | %.0f%% | %.0f%% | %.0f%% | %.0f%% | %.0f%% |\n", l.Backend, l.Mode, l.Rows,
+			100*l.TTFT, 100*l.ITL, 100*l.E2E, 100*l.TTFTWidth, 100*l.ITLWidth)
+	}
+}
+
+// printFewShot writes the few-shot table.
+func printFewShot(w io.Writer, lines []calib.FewShotLine) {
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nFew-shot: each model refitted on the other models' rows plus K of its own (from and regularised toward its")
+	fmt.Fprintln(w, "leave-one-out fit), chosen by a fixed rule (rows ordered by mode, backend, system, concurrency; the middles of")
+	fmt.Fprintln(w, "K equal slices); median absolute error on its other rows (K = 0: the leave-one-out fit on all its rows)")
+	var head, sep strings.Builder
+	head.WriteString("\n| model left out | rows |")
+	sep.WriteString("|---|---:|")
+	for _, k := range lines[0].Ks {
+		fmt.Fprintf(&head, " TTFT K=%d | ITL K=%d |", k, k)
+		sep.WriteString("---:|---:|")
+	}
+	fmt.Fprintln(w, head.String())
+	fmt.Fprintln(w, sep.String())
+	for _, l := range lines {
+		fmt.Fprintf(w, "| %s | %d |", l.Name, l.Rows)
+		for j := range l.Ks {
+			fmt.Fprintf(w, " %.1f%% | %.1f%% |", 100*l.TTFT[j], 100*l.ITL[j])
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 func runCampaigns(data string, minRows int) error {

@@ -23,14 +23,30 @@ func main() {
 	data := flag.String("testdata", toolutil.Testdata(), "the folder that holds calibration/ and gpu-data/")
 	out := flag.String("out", "pkg/profile/tables/calib.json", "where to write the calibration")
 	evals := flag.Int("evals", 400, "Nelder-Mead evaluations per backend")
+	intervals := flag.String("intervals", "pkg/profile/tables/intervals.json", "where to write the interval table")
+	intervalsOnly := flag.Bool("intervals-only", false, "keep the embedded calibration and refit only the interval table")
 	flag.Parse()
-	if err := run(*data, *out, *evals); err != nil {
+	if *intervalsOnly {
+		rows, err := toolutil.ReadCalibration(*data)
+		if err == nil {
+			var cal profile.Calib
+			if cal, err = profile.EmbeddedCalibration(); err == nil {
+				err = writeIntervals(rows, cal, *intervals, *evals)
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*data, *out, *intervals, *evals); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(data, out string, evals int) error {
+func run(data, out, intervals string, evals int) error {
 	pts, err := readE2E(filepath.Join(data, "gpu-data", "h100_sxm", "e2e_llama3.1-8b_bf16.csv"))
 	if err != nil {
 		return err
@@ -63,6 +79,26 @@ func run(data, out string, evals int) error {
 	}
 	fmt.Println("wrote", out)
 	toolutil.PrintTable(os.Stdout, "training", calib.Summarize(calib.NewEvaluator(rows).Run(cal)))
+	return writeIntervals(rows, cal, intervals, evals)
+}
+
+// writeIntervals fits the interval table: the residuals of cal on every row (architectures with
+// calibration rows) and those of each model predicted by a fit without it (the others).
+func writeIntervals(rows []*profile.ServingRow, cal profile.Calib, out string, evals int) error {
+	start := profile.DefaultCalibration()
+	start.GlueUsPerLayer = cal.GlueUsPerLayer
+	t := calib.FitIntervals(calib.NewEvaluator(rows).Run(cal), calib.CrossValidate(rows, start, evals),
+		fmt.Sprintf("go run ./internal/tools/fit: p10 and p90 of ln(measured/predicted) on the %d rows of %s, "+
+			"calibrated cells with the shipped calibration, uncalibrated ones left one model out (%d evaluations per refit)",
+			len(rows), toolutil.CalibrationFile, evals))
+	b, err := json.MarshalIndent(t, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write intervals: %w", err)
+	}
+	fmt.Println("wrote", out)
 	return nil
 }
 

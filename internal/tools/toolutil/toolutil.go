@@ -3,6 +3,7 @@
 package toolutil
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -62,4 +63,29 @@ func OnSystems(res []calib.RowResult, systems ...string) []calib.RowResult {
 		}
 	}
 	return out
+}
+
+// WriteRegion replaces what lies between the lines <!-- BEGIN name --> and <!-- END name --> of the
+// file at path with body, keeping the markers and everything outside them.
+func WriteRegion(path, name string, body []byte) error {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	begin, end := []byte("<!-- BEGIN "+name+" -->\n"), []byte("<!-- END "+name+" -->")
+	i, j := bytes.Index(doc, begin), bytes.Index(doc, end)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s: expected the markers %q and %q in that order", path, bytes.TrimSpace(begin), end)
+	}
+	var out bytes.Buffer
+	out.Write(doc[:i+len(begin)])
+	out.Write(bytes.TrimLeft(body, "\n"))
+	if len(body) > 0 && body[len(body)-1] != '\n' {
+		out.WriteByte('\n')
+	}
+	out.Write(doc[j:])
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }

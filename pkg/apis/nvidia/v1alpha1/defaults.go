@@ -8,6 +8,8 @@ const (
 	DefaultOSL  int32   = 128
 	DefaultTTFT float64 = 100
 	DefaultITL  float64 = 15
+	// DefaultConfidence takes the predictions as they are (their median).
+	DefaultConfidence float64 = 0.5
 )
 
 // Default fills every unset field of the spec with the design's defaults and normalises aliases.
@@ -74,4 +76,12 @@ func (s *DynamoGraphDeploymentRequestSpec) ITL() float64 {
 		return DefaultITL
 	}
 	return *s.SLA.ITL
+}
+
+// Confidence returns the SLA's confidence, defaulted.
+func (s *DynamoGraphDeploymentRequestSpec) Confidence() float64 {
+	if s.SLA == nil || s.SLA.Confidence == nil {
+		return DefaultConfidence
+	}
+	return *s.SLA.Confidence
 }

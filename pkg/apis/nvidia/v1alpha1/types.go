@@ -101,6 +101,12 @@ type SLA struct {
 	// ITL is the inter-token latency target in milliseconds (default 15).
 	// +optional
 	ITL *float64 `json:"itl,omitempty"`
+	// Confidence is the probability, strictly between 0 and 1, with which the chosen configuration
+	// must meet both targets: a configuration qualifies when this quantile of its predicted TTFT and
+	// ITL does, from the performance model's calibrated p10–p90 intervals. Unset: 0.5, the
+	// predictions as they are.
+	// +optional
+	Confidence *float64 `json:"confidence,omitempty"`
 }
 
 // ModelCache points at a PVC that holds the model weights.

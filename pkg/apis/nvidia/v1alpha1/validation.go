@@ -60,6 +60,10 @@ func ValidateSpec(s *DynamoGraphDeploymentRequestSpec) field.ErrorList {
 	if l := s.SLA; l != nil {
 		errs = append(errs, validateLatency(p.Child("sla", "ttft"), l.TTFT)...)
 		errs = append(errs, validateLatency(p.Child("sla", "itl"), l.ITL)...)
+		if c := l.Confidence; c != nil && !(*c > 0 && *c < 1) {
+			errs = append(errs, field.Invalid(p.Child("sla", "confidence"), *c,
+				"expected a probability strictly between 0 and 1, such as 0.9 (unset: 0.5, the predictions as they are)"))
+		}
 	}
 	if mc := s.ModelCache; mc != nil {
 		if mc.PVCName == "" {
