@@ -193,9 +193,9 @@ func checkWebhooks(t *testing.T, m *admissionregistrationv1.MutatingWebhookConfi
 	mw, vw := m.Webhooks[0], v.Webhooks[0]
 	for _, h := range []hook{
 		{MutatePath, mw.ClientConfig, mw.Rules, mw.FailurePolicy, mw.SideEffects, mw.TimeoutSeconds,
-			[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}, admissionregistrationv1.SideEffectClassNoneOnDryRun, mw.AdmissionReviewVersions},
+			[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}, admissionregistrationv1.SideEffectClassNone, mw.AdmissionReviewVersions},
 		{ValidatePath, vw.ClientConfig, vw.Rules, vw.FailurePolicy, vw.SideEffects, vw.TimeoutSeconds,
-			[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}, admissionregistrationv1.SideEffectClassNone, vw.AdmissionReviewVersions},
+			[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}, admissionregistrationv1.SideEffectClassNoneOnDryRun, vw.AdmissionReviewVersions},
 	} {
 		t.Run(h.path, func(t *testing.T) {
 			require.NotNil(t, h.cc.Service)
