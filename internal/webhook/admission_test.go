@@ -57,7 +57,7 @@ type cluster struct {
 	handler *Handler // acting as the webhook's ServiceAccount
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t testing.TB) *cluster {
 	t.Helper()
 	install := render(t, ".", nil)
 	m, v := install.webhookConfigs(t)

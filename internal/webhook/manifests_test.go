@@ -32,7 +32,7 @@ type rendered []*unstructured.Unstructured
 
 // render builds manifests/<dir> with kustomize's krusty from an in-memory copy of manifests/, plus extra
 // files (relative to manifests/) such as the certificates the manual-tls overlay expects from the user.
-func render(t *testing.T, dir string, extra map[string][]byte) rendered {
+func render(t testing.TB, dir string, extra map[string][]byte) rendered {
 	t.Helper()
 	root := filepath.Join(testenv.RepoRoot(t), "manifests")
 	mem := filesys.MakeFsInMemory()
@@ -65,7 +65,7 @@ func render(t *testing.T, dir string, extra map[string][]byte) rendered {
 }
 
 // get finds one object by kind and name and converts it to the typed into.
-func (r rendered) get(t *testing.T, kind, name string, into runtime.Object) {
+func (r rendered) get(t testing.TB, kind, name string, into runtime.Object) {
 	t.Helper()
 	for _, u := range r {
 		if u.GetKind() == kind && u.GetName() == name {
@@ -81,7 +81,7 @@ func (r rendered) has(kind string) bool {
 }
 
 // webhookConfigs returns the rendered webhook configurations, as installed by the control-plane tests.
-func (r rendered) webhookConfigs(t *testing.T) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
+func (r rendered) webhookConfigs(t testing.TB) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
 	t.Helper()
 	m := &admissionregistrationv1.MutatingWebhookConfiguration{}
 	v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
