@@ -20,7 +20,7 @@ import (
 const KubeControllerManager = "kube-controller-manager"
 
 // startGarbageCollector runs kube-controller-manager against the test API server with only the
-// garbage collector, and waits until it collects: a ConfigMap owned by a UID that does not exist is
+// garbage collector and the Job and TTL-after-finished controllers, and waits until it collects: a ConfigMap owned by a UID that does not exist is
 // deleted. Tests of owner references need it: envtest runs no controllers.
 func startGarbageCollector(t testing.TB, e *Env) {
 	t.Helper()
@@ -32,7 +32,8 @@ func startGarbageCollector(t testing.TB, e *Env) {
 	out := &SyncBuffer{}
 	cmd := exec.CommandContext(ctx, bin,
 		"--kubeconfig="+e.Kubeconfig,
-		"--controllers=garbagecollector",
+		// The Job and TTL controllers too: the webhook's anchor Jobs complete and expire through them.
+		"--controllers=garbagecollector,job,ttl-after-finished",
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--concurrent-gc-syncs=5",

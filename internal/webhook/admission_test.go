@@ -237,8 +237,14 @@ func TestAdmission(t *testing.T) {
 		stored := &v1alpha1.DynamoGraphDeploymentRequest{}
 		require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(d), stored))
 		require.NotEmpty(t, stored.UID)
-		assert.Equal(t, []metav1.OwnerReference{{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: "cached", UID: stored.UID, Controller: ptr.To(true)}},
-			job.OwnerReferences, "owned by the stored DGDR's UID from birth (assigned before validating admission)")
+		require.Len(t, job.OwnerReferences, 2)
+		assert.Equal(t, metav1.OwnerReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: "cached", UID: stored.UID, Controller: ptr.To(true)},
+			job.OwnerReferences[0], "owned by the stored DGDR's UID from birth (assigned before validating admission)")
+		anchor := &batchv1.Job{}
+		require.NoError(t, c.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: job.OwnerReferences[1].Name}, anchor))
+		assert.Equal(t, job.OwnerReferences[1].UID, anchor.UID, "and by its anchor, which keeps it until the DGDR is stored")
+		assert.Equal(t, int32(0), *anchor.Spec.Parallelism)
+		assert.Equal(t, AnchorTTLSeconds, *anchor.Spec.TTLSecondsAfterFinished)
 		assert.Len(t, job.Annotations[v1alpha1.AnnotationSpecHash], 64)
 		assert.Equal(t, expand.ThoroughDeadlineSeconds, *job.Spec.ActiveDeadlineSeconds)
 		pod := job.Spec.Template.Spec

@@ -19,6 +19,7 @@ import (
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -306,6 +307,11 @@ func (h *Handler) ensureJob(ctx context.Context, d *v1alpha1.DynamoGraphDeployme
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("building the profiling Job: %w", err))
 	}
+	anchor, err := h.createAnchor(ctx, d, job)
+	if err != nil {
+		return err
+	}
+	job.OwnerReferences = append(job.OwnerReferences, anchor)
 	for attempt := 0; ; attempt++ {
 		err = h.Client.Create(ctx, job.DeepCopy())
 		if err == nil {
@@ -341,6 +347,36 @@ func (h *Handler) ensureJob(ctx context.Context, d *v1alpha1.DynamoGraphDeployme
 		}
 		logf.FromContext(ctx).Info("replaced a left-over profiling Job", "dgdr", client.ObjectKeyFromObject(d), "job", job.Name, "oldUID", uid)
 	}
+}
+
+// AnchorTTLSeconds is how long the anchor of a new profiling Job lives after it completes (at once: it has
+// no pods). The DGDR is stored or refused well within it (webhook timeouts are seconds).
+const AnchorTTLSeconds int32 = 60
+
+// LabelAnchorFor marks the anchor Job of a DGDR's profiling Job (value: the DGDR's name).
+const LabelAnchorFor = "nvidia.com/dgdr-anchor-for"
+
+// createAnchor creates a pod-less Job that completes at once and is deleted by the TTL controller
+// AnchorTTLSeconds later; the profiling Job is owned by it too. Why: the garbage collector looks up the
+// owner of a new dependent at once, and the DGDR is stored only after every validating webhook has
+// answered, so a Job owned by the DGDR alone could be judged dangling and deleted although the DGDR is
+// then stored. A dependent is deleted only when all its owners are gone: the anchor keeps the Job until
+// the DGDR is stored (then the collector drops the anchor's reference) or never is (then the Job goes).
+func (h *Handler) createAnchor(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, job *batchv1.Job) (metav1.OwnerReference, error) {
+	anchor := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "dgdr-anchor-", Namespace: d.Namespace, Labels: map[string]string{LabelAnchorFor: d.Name}},
+		Spec: batchv1.JobSpec{
+			Parallelism: ptr.To[int32](0), Completions: ptr.To[int32](0), TTLSecondsAfterFinished: ptr.To(AnchorTTLSeconds),
+			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever,
+				Containers:    []corev1.Container{{Name: "anchor", Image: h.ProfilerImage, Command: []string{expand.ProfilerBinary, "--version"}}},
+			}},
+		},
+	}
+	if err := h.Client.Create(ctx, anchor); err != nil {
+		return metav1.OwnerReference{}, apierrors.NewInternalError(fmt.Errorf("creating the anchor of profiling Job %s/%s: %w", job.Namespace, job.Name, err))
+	}
+	return metav1.OwnerReference{APIVersion: "batch/v1", Kind: "Job", Name: anchor.Name, UID: anchor.UID}, nil
 }
 
 // staleJob decides about an existing Job of the profiling Job's name. reuse: it is this request's own Job

@@ -217,9 +217,9 @@ func (cl *cluster) collected(t *testing.T, ns string) {
 	}, 60*time.Second, 100*time.Millisecond, "the garbage collector catches up")
 }
 
-// burst creates n DGDRs at once (n goroutines) and returns the stored ones by name with their end-to-end
+// burst creates n DGDRs, inFlight at a time, and returns the stored ones by name with their end-to-end
 // create latency; afterKilled, when set, runs once half of them have answered.
-func (cl *cluster) burst(t *testing.T, ns string, n int, atHalf func()) (map[string]types.UID, []time.Duration, int) {
+func (cl *cluster) burst(t *testing.T, ns string, n, inFlight int, atHalf func()) (map[string]types.UID, []time.Duration, int) {
 	t.Helper()
 	c, err := client.New(cl.env.Config, client.Options{Scheme: cl.env.Scheme})
 	require.NoError(t, err)
@@ -231,9 +231,12 @@ func (cl *cluster) burst(t *testing.T, ns string, n int, atHalf func()) (map[str
 		done    atomic.Int32
 		half    sync.Once
 		wg      sync.WaitGroup
+		slots   = make(chan struct{}, inFlight)
 	)
 	for i := range n {
 		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			d := newDGDR(ns, fmt.Sprintf("b-%03d", i), nil)
 			start := time.Now()
 			err := c.Create(t.Context(), d)
@@ -266,6 +269,9 @@ func (cl *cluster) assertOneJobEach(t *testing.T, ns string) {
 	require.NoError(t, cl.env.Client.List(t.Context(), jobs, client.InNamespace(ns)))
 	owners := map[types.UID]int{}
 	for _, j := range jobs.Items {
+		if _, anchor := j.Labels[LabelAnchorFor]; anchor {
+			continue
+		}
 		ref := metav1.GetControllerOf(&j)
 		require.NotNil(t, ref, "Job %s has no owner", j.Name)
 		owners[ref.UID]++
@@ -300,7 +306,7 @@ func TestGarbageCollection(t *testing.T) {
 		require.True(t, apierrors.IsForbidden(err), "%v", err)
 		assert.Contains(t, err.Error(), "exceeded quota")
 		require.Eventually(t, func() bool { return len(cl.jobsFor(t, ns, "refused")) == 0 },
-			60*time.Second, 100*time.Millisecond, "the garbage collector removes the Job of the DGDR that was never stored")
+			time.Duration(AnchorTTLSeconds+60)*time.Second, 200*time.Millisecond, "the garbage collector removes the Job of the DGDR that was never stored, once its anchor expires")
 
 		require.NoError(t, c.Delete(t.Context(), q))
 		d := newDGDR(ns, "refused", nil)
@@ -327,10 +333,24 @@ func TestGarbageCollection(t *testing.T) {
 		assert.Equal(t, int64(6*60*60), *jobs[0].Spec.ActiveDeadlineSeconds)
 	})
 
+	t.Run("anchors expire and leave the stored DGDR's Job owned by it alone", func(t *testing.T) {
+		ns := cl.namespace(t, "anchors", false)
+		d := newDGDR(ns, "anchored", nil)
+		_, err := cl.create(t, d)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			jobs := cl.jobsFor(t, ns, "anchored")
+			return len(jobs) == 1 && len(jobs[0].OwnerReferences) == 1 && jobs[0].OwnerReferences[0].UID == d.UID
+		}, time.Duration(AnchorTTLSeconds+60)*time.Second, time.Second, "the TTL controller deletes the anchor; the collector drops its reference")
+		anchors := &batchv1.JobList{}
+		require.NoError(t, c.List(t.Context(), anchors, client.InNamespace(ns), client.HasLabels{LabelAnchorFor}))
+		assert.Empty(t, anchors.Items)
+	})
+
 	t.Run("a webhook replica killed mid-burst: one Job per stored DGDR, no orphan", func(t *testing.T) {
 		// The stored DGDRs' Jobs also survive the collector, which sees each Job before its DGDR is stored.
 		ns := cl.namespace(t, "burst", false)
-		created, _, failed := cl.burst(t, ns, 200, func() { f.kill(0) })
+		created, _, failed := cl.burst(t, ns, 200, 20, func() { f.kill(0) })
 		t.Logf("%d created, %d refused while a replica died", len(created), failed)
 		require.Greater(t, len(created), 100, "the surviving replica serves the rest")
 		cl.collected(t, ns)
@@ -352,13 +372,13 @@ func TestBenchAdmission(t *testing.T) {
 	}
 	cl, _, rec := startReplicated(t, false)
 	ns := cl.namespace(t, "bench", false)
-	cl.burst(t, ns, 20, nil) // warm up connections and caches
+	cl.burst(t, ns, 20, 20, nil) // warm up connections and caches
 	rec.mu.Lock()
 	rec.d = nil
 	rec.mu.Unlock()
 	ns = cl.namespace(t, "bench-burst", false)
 	start := time.Now()
-	created, e2e, failed := cl.burst(t, ns, 200, nil)
+	created, e2e, failed := cl.burst(t, ns, 200, 200, nil)
 	wall := time.Since(start)
 	hook := rec.snapshot()
 	require.Zero(t, failed)
