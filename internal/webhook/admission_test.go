@@ -594,7 +594,7 @@ func TestAdmission(t *testing.T) {
 			jobs := cl.jobsFor(t, ns, name)
 			require.Len(t, jobs, 1)
 			assert.NotEqual(t, old.UID, jobs[0].UID, "a new Job")
-			assert.Equal(t, d.UID, metav1.GetControllerOf(&jobs[0]).UID)
+			assert.Equal(t, d.UID, controllerUID(&jobs[0]))
 			assert.Equal(t, testProfilerImage, jobs[0].Spec.Template.Spec.Containers[0].Image)
 		}
 	})
@@ -616,7 +616,7 @@ func TestAdmission(t *testing.T) {
 		after := cl.jobsFor(t, ns, "again")
 		require.Len(t, after, 1)
 		assert.NotEqual(t, before[0].UID, after[0].UID)
-		assert.Equal(t, second.UID, metav1.GetControllerOf(&after[0]).UID)
+		assert.Equal(t, second.UID, controllerUID(&after[0]))
 		assert.Equal(t, expand.ThoroughDeadlineSeconds, *after[0].Spec.ActiveDeadlineSeconds, "built from the new spec")
 		assert.NotEqual(t, before[0].Annotations[v1alpha1.AnnotationSpecHash], after[0].Annotations[v1alpha1.AnnotationSpecHash])
 	})

@@ -259,6 +259,14 @@ func (cl *cluster) burst(t *testing.T, ns string, n, inFlight int, atHalf func()
 	return created, e2e, failed
 }
 
+// controllerUID is the UID of job's controller, "" when it has none.
+func controllerUID(job *batchv1.Job) types.UID {
+	if ref := metav1.GetControllerOf(job); ref != nil {
+		return ref.UID
+	}
+	return ""
+}
+
 // assertOneJobEach: every stored DGDR of ns has exactly one Job, owned by its UID, and no Job is owned by
 // anything else (no orphans).
 func (cl *cluster) assertOneJobEach(t *testing.T, ns string) {
@@ -272,9 +280,9 @@ func (cl *cluster) assertOneJobEach(t *testing.T, ns string) {
 		if _, anchor := j.Labels[LabelAnchorFor]; anchor {
 			continue
 		}
-		ref := metav1.GetControllerOf(&j)
-		require.NotNil(t, ref, "Job %s has no owner", j.Name)
-		owners[ref.UID]++
+		uid := controllerUID(&j)
+		assert.NotEmpty(t, uid, "Job %s has no owner", j.Name)
+		owners[uid]++
 	}
 	stored := map[types.UID]bool{}
 	for _, d := range dgdrs.Items {
@@ -314,7 +322,7 @@ func TestGarbageCollection(t *testing.T) {
 		cl.collected(t, ns)
 		jobs := cl.jobsFor(t, ns, "refused")
 		require.Len(t, jobs, 1)
-		assert.Equal(t, d.UID, metav1.GetControllerOf(&jobs[0]).UID, "a fresh Job, owned by the stored DGDR")
+		assert.Equal(t, d.UID, controllerUID(&jobs[0]), "a fresh Job, owned by the stored DGDR")
 	})
 
 	t.Run("delete and recreate with a changed spec gets a Job from the new spec", func(t *testing.T) {
@@ -329,7 +337,7 @@ func TestGarbageCollection(t *testing.T) {
 		cl.collected(t, ns)
 		jobs := cl.jobsFor(t, ns, "again")
 		require.Len(t, jobs, 1)
-		assert.Equal(t, second.UID, metav1.GetControllerOf(&jobs[0]).UID)
+		assert.Equal(t, second.UID, controllerUID(&jobs[0]))
 		assert.Equal(t, int64(6*60*60), *jobs[0].Spec.ActiveDeadlineSeconds)
 	})
 
