@@ -24,7 +24,7 @@ import (
 // Names and paths inside the profiling Job. The image ghcr.io/dgdr-dev/dgdr carries the binary.
 const (
 	ProfilerBinary        = "/usr/local/bin/dgdr-profiler"
-	ProfilerContainerName = "profiler"
+	ProfilerContainerName = v1alpha1.ProfilerContainerName
 	// ProfilingJobSuffix ends the Job's name: <dgdr>-profile.
 	ProfilingJobSuffix = "-profile"
 	// ModelCacheMountPath is where the model-cache PVC is mounted (read-only).
@@ -46,8 +46,8 @@ const (
 	RapidBackoffLimit       int32 = 3
 	// ThoroughBackoffLimit is low: a retry repeats hours of measurements.
 	ThoroughBackoffLimit int32 = 1
-	// TTLSecondsAfterFinished keeps a finished Job (and its logs) for a day. It also removes the Job of a
-	// DGDR that never got stored (refused after the webhook created the Job), which has no owner.
+	// TTLSecondsAfterFinished keeps a finished Job (and its logs) for a day. (The Job of a DGDR that never
+	// got stored is removed sooner, by the garbage collector: it is owned by that DGDR's UID from birth.)
 	TTLSecondsAfterFinished int32 = 24 * 60 * 60
 )
 
@@ -76,8 +76,10 @@ func ProfilingJobName(dgdrName string) string {
 // treated as rapid). spec.overrides.profilingJob is merged into the JobSpec with strategic-merge semantics,
 // so containers, volumes, env and imagePullSecrets merge by name and other fields replace.
 //
-// The Job has no ownerReference: the webhook creates it while the DGDR is being admitted, before the DGDR has
-// a UID. The profiler adds the reference once it runs.
+// When d has a UID (the API server assigns it before validating admission), the Job is owned by it from
+// birth (controller, without blockOwnerDeletion, which would need update rights on DGDR finalizers), so
+// the garbage collector removes the Job if that DGDR is never stored or is deleted. The annotation
+// nvidia.com/dgdr-spec-hash is the sha256 of the JobSpec built here: a Job is reused only when it matches.
 func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*batchv1.Job, error) {
 	if d.Name == "" || d.Namespace == "" {
 		return nil, fmt.Errorf("expected a DGDR with a name and a namespace, got %q/%q", d.Namespace, d.Name)
@@ -180,15 +182,28 @@ func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*b
 		spec = merged
 	}
 
-	return &batchv1.Job{
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the profiling JobSpec: %w", err)
+	}
+	sum := sha256.Sum256(specJSON)
+	job := &batchv1.Job{
 		TypeMeta: metav1.TypeMeta{APIVersion: batchv1.SchemeGroupVersion.String(), Kind: "Job"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      ProfilingJobName(d.Name),
-			Namespace: d.Namespace,
-			Labels:    labels,
+			Name:        ProfilingJobName(d.Name),
+			Namespace:   d.Namespace,
+			Labels:      labels,
+			Annotations: map[string]string{v1alpha1.AnnotationSpecHash: hex.EncodeToString(sum[:])},
 		},
 		Spec: spec,
-	}, nil
+	}
+	if d.UID != "" {
+		job.OwnerReferences = []metav1.OwnerReference{{
+			APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: d.Name, UID: d.UID,
+			Controller: ptr.To(true),
+		}}
+	}
+	return job, nil
 }
 
 // mergeJobSpec applies patch (a partial batch/v1 JobSpec as JSON) to base with strategic-merge semantics.
