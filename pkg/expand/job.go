@@ -47,7 +47,7 @@ const (
 	// ThoroughBackoffLimit is low: a retry repeats hours of measurements.
 	ThoroughBackoffLimit int32 = 1
 	// TTLSecondsAfterFinished keeps a finished Job (and its logs) for a day. (The Job of a DGDR that never
-	// got stored is removed sooner, by the garbage collector: it is owned by that DGDR's UID from birth.)
+	// got stored is removed sooner, by its own profiler, which finds no DGDR of its UID to claim it for.)
 	TTLSecondsAfterFinished int32 = 24 * 60 * 60
 )
 
@@ -76,10 +76,12 @@ func ProfilingJobName(dgdrName string) string {
 // treated as rapid). spec.overrides.profilingJob is merged into the JobSpec with strategic-merge semantics,
 // so containers, volumes, env and imagePullSecrets merge by name and other fields replace.
 //
-// When d has a UID (the API server assigns it before validating admission), the Job is owned by it from
-// birth (controller, without blockOwnerDeletion, which would need update rights on DGDR finalizers), so
-// the garbage collector removes the Job if that DGDR is never stored or is deleted. The annotation
-// nvidia.com/dgdr-spec-hash is the sha256 of the JobSpec built here: a Job is reused only when it matches.
+// When d has a UID (the API server assigns it before validating admission), the Job carries it in the
+// annotation nvidia.com/dgdr-uid and passes it to the profiler (--uid), which claims the Job for the stored
+// DGDR of that UID or deletes it. The Job has no owner reference: the garbage collector would judge an owner
+// that is not stored yet dangling and delete the Job (or drop the reference) before the DGDR is stored.
+// The annotation nvidia.com/dgdr-spec-hash is the sha256 of the JobSpec built here (the --uid argument
+// included): a Job is reused only when it matches.
 func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*batchv1.Job, error) {
 	if d.Name == "" || d.Namespace == "" {
 		return nil, fmt.Errorf("expected a DGDR with a name and a namespace, got %q/%q", d.Namespace, d.Name)
@@ -109,7 +111,7 @@ func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*b
 		Image:           opts.ProfilerImage,
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Command:         []string{ProfilerBinary},
-		Args:            []string{"--namespace", d.Namespace, "--name", d.Name},
+		Args:            profilerArgs(d),
 		Resources:       corev1.ResourceRequirements{Requests: requests, Limits: limits},
 		VolumeMounts:    []corev1.VolumeMount{{Name: tmpVolume, MountPath: "/tmp"}},
 		// On failure `kubectl describe` shows the end of the log when the profiler wrote no message.
@@ -187,23 +189,31 @@ func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*b
 		return nil, fmt.Errorf("encoding the profiling JobSpec: %w", err)
 	}
 	sum := sha256.Sum256(specJSON)
+	annotations := map[string]string{v1alpha1.AnnotationSpecHash: hex.EncodeToString(sum[:])}
+	if d.UID != "" {
+		annotations[v1alpha1.AnnotationDGDRUID] = string(d.UID)
+	}
 	job := &batchv1.Job{
 		TypeMeta: metav1.TypeMeta{APIVersion: batchv1.SchemeGroupVersion.String(), Kind: "Job"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        ProfilingJobName(d.Name),
 			Namespace:   d.Namespace,
 			Labels:      labels,
-			Annotations: map[string]string{v1alpha1.AnnotationSpecHash: hex.EncodeToString(sum[:])},
+			Annotations: annotations,
 		},
 		Spec: spec,
 	}
-	if d.UID != "" {
-		job.OwnerReferences = []metav1.OwnerReference{{
-			APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: d.Name, UID: d.UID,
-			Controller: ptr.To(true),
-		}}
-	}
 	return job, nil
+}
+
+// profilerArgs name the DGDR the profiler works for and, once it has one, the UID of the create the Job
+// was made for (the profiler claims the Job only for the stored DGDR of that UID).
+func profilerArgs(d *v1alpha1.DynamoGraphDeploymentRequest) []string {
+	args := []string{"--namespace", d.Namespace, "--name", d.Name}
+	if d.UID != "" {
+		args = append(args, "--uid", string(d.UID))
+	}
+	return args
 }
 
 // mergeJobSpec applies patch (a partial batch/v1 JobSpec as JSON) to base with strategic-merge semantics.

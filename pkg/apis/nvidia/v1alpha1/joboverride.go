@@ -15,8 +15,12 @@ const (
 	// ProfilerContainerName is the profiling Job's one container, the only one overrides may change.
 	ProfilerContainerName = "profiler"
 	// AnnotationSpecHash on the profiling Job is the sha256 of the JobSpec the webhook built: a Job is
-	// reused for a DGDR only when it was built from the same spec for the same DGDR (owner UID).
+	// reused for a DGDR only when it was built from the same spec for the same DGDR (AnnotationDGDRUID).
 	AnnotationSpecHash = "nvidia.com/dgdr-spec-hash"
+	// AnnotationDGDRUID on the profiling Job is the UID of the DGDR create it was made for. The webhook
+	// creates the Job before that DGDR is stored, so the Job has no owner until the profiler claims it for
+	// the stored DGDR of that UID, or deletes it when no such DGDR appears.
+	AnnotationDGDRUID = "nvidia.com/dgdr-uid"
 )
 
 // JobOverrideAllowlist describes, for error messages, what overrides.profilingJob may set.
