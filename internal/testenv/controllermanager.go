@@ -19,9 +19,9 @@ import (
 // kube-apiserver (`make envtest-assets`).
 const KubeControllerManager = "kube-controller-manager"
 
-// startGarbageCollector runs kube-controller-manager against the test API server with only the
-// garbage collector and the Job and TTL-after-finished controllers, and waits until it collects: a ConfigMap owned by a UID that does not exist is
-// deleted. Tests of owner references need it: envtest runs no controllers.
+// startGarbageCollector runs kube-controller-manager against the test API server with only its garbage
+// collector, and waits until it collects: a ConfigMap owned by a UID that does not exist is deleted. Tests
+// of owner references need it: envtest runs no controllers.
 func startGarbageCollector(t testing.TB, e *Env) {
 	t.Helper()
 	bin := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), KubeControllerManager)
@@ -32,8 +32,7 @@ func startGarbageCollector(t testing.TB, e *Env) {
 	out := &SyncBuffer{}
 	cmd := exec.CommandContext(ctx, bin,
 		"--kubeconfig="+e.Kubeconfig,
-		// The Job and TTL controllers too: the webhook's anchor Jobs complete and expire through them.
-		"--controllers=garbagecollector,job,ttl-after-finished",
+		"--controllers=garbagecollector",
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--concurrent-gc-syncs=5",

@@ -38,9 +38,8 @@ type Options struct {
 	MutatingWebhooks   []*admissionregistrationv1.MutatingWebhookConfiguration
 	ValidatingWebhooks []*admissionregistrationv1.ValidatingWebhookConfiguration
 	Register           func(s webhook.Server, cfg *rest.Config, c client.Client)
-	// GarbageCollector starts kube-controller-manager with only its garbage collector and the Job and
-	// TTL-after-finished controllers (envtest runs no controllers), for tests of what owner references
-	// clean up.
+	// GarbageCollector starts kube-controller-manager with only its garbage collector (envtest runs no
+	// controllers), for tests of what owner references clean up.
 	GarbageCollector bool
 	// WithoutOwnerReferencesPermissionEnforcement leaves out the admission plugin that is on by default
 	// here (as on OpenShift): setting blockOwnerDeletion needs update on the owner's finalizers.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -68,6 +67,7 @@ func startCluster(t testing.TB) *cluster {
 		Register: func(s webhook.Server, cfg *rest.Config, _ client.Client) {
 			asWebhook := rest.CopyConfig(cfg)
 			asWebhook.Impersonate = webhookUser
+			asWebhook.QPS, asWebhook.Burst = ClientQPS, ClientBurst // as Run sets them
 			c, err := client.New(asWebhook, client.Options{Scheme: lifecycle.Scheme()})
 			require.NoError(t, err)
 			cl.handler = &Handler{Client: c, DefaultImage: DefaultImage, ProfilerImage: testProfilerImage}
@@ -237,14 +237,8 @@ func TestAdmission(t *testing.T) {
 		stored := &v1alpha1.DynamoGraphDeploymentRequest{}
 		require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(d), stored))
 		require.NotEmpty(t, stored.UID)
-		require.Len(t, job.OwnerReferences, 2)
-		assert.Equal(t, metav1.OwnerReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: "cached", UID: stored.UID, Controller: ptr.To(true)},
-			job.OwnerReferences[0], "owned by the stored DGDR's UID from birth (assigned before validating admission)")
-		anchor := &batchv1.Job{}
-		require.NoError(t, c.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: job.OwnerReferences[1].Name}, anchor))
-		assert.Equal(t, job.OwnerReferences[1].UID, anchor.UID, "and by its anchor, which keeps it until the DGDR is stored")
-		assert.Equal(t, int32(0), *anchor.Spec.Parallelism)
-		assert.Equal(t, AnchorTTLSeconds, *anchor.Spec.TTLSecondsAfterFinished)
+		assert.Empty(t, job.OwnerReferences, "no owner until the profiler claims it: the garbage collector would delete a Job whose owner is not stored yet")
+		assert.Equal(t, string(stored.UID), job.Annotations[v1alpha1.AnnotationDGDRUID], "made for the stored DGDR's UID (assigned before validating admission)")
 		assert.Len(t, job.Annotations[v1alpha1.AnnotationSpecHash], 64)
 		assert.Equal(t, expand.ThoroughDeadlineSeconds, *job.Spec.ActiveDeadlineSeconds)
 		pod := job.Spec.Template.Spec
@@ -260,7 +254,7 @@ func TestAdmission(t *testing.T) {
 		assert.Equal(t, resource.MustParse("1"), ctr.Resources.Requests[corev1.ResourceCPU], "the resources merge")
 		assert.Equal(t, testProfilerImage, ctr.Image)
 		assert.Equal(t, []string{expand.ProfilerBinary}, ctr.Command)
-		assert.Equal(t, []string{"--namespace", ns, "--name", "cached"}, ctr.Args)
+		assert.Equal(t, []string{"--namespace", ns, "--name", "cached", "--uid", string(stored.UID)}, ctr.Args)
 		assert.Contains(t, ctr.Env, corev1.EnvVar{Name: expand.EnvModelPath, Value: "/models/qwen3"})
 		assert.Contains(t, ctr.VolumeMounts, corev1.VolumeMount{Name: "model-cache", MountPath: expand.ModelCacheMountPath, ReadOnly: true})
 		var claim *corev1.PersistentVolumeClaimVolumeSource
@@ -546,11 +540,11 @@ func TestAdmission(t *testing.T) {
 		require.NoError(t, err, "a retry of the same request reuses its Job")
 		jobs := cl.jobsFor(t, ns, "twice")
 		require.Len(t, jobs, 1)
-		assert.Equal(t, d.UID, jobs[0].OwnerReferences[0].UID)
+		assert.Equal(t, d.UID, JobDGDRUID(&jobs[0]))
 
 		d.UID = ""
 		_, err = cl.handler.ValidateCreate(ctx, d.DeepCopy())
-		require.Error(t, err, "without a UID the Job could not be owned: refused, not leaked")
+		require.Error(t, err, "without a UID the Job could not be claimed: refused, not leaked")
 	})
 
 	t.Run("a Job of the same name is replaced only when it is a left-over of a DGDR that is not stored", func(t *testing.T) {
@@ -594,7 +588,7 @@ func TestAdmission(t *testing.T) {
 			jobs := cl.jobsFor(t, ns, name)
 			require.Len(t, jobs, 1)
 			assert.NotEqual(t, old.UID, jobs[0].UID, "a new Job")
-			assert.Equal(t, d.UID, controllerUID(&jobs[0]))
+			assert.Equal(t, d.UID, JobDGDRUID(&jobs[0]))
 			assert.Equal(t, testProfilerImage, jobs[0].Spec.Template.Spec.Containers[0].Image)
 		}
 	})
@@ -616,7 +610,7 @@ func TestAdmission(t *testing.T) {
 		after := cl.jobsFor(t, ns, "again")
 		require.Len(t, after, 1)
 		assert.NotEqual(t, before[0].UID, after[0].UID)
-		assert.Equal(t, second.UID, controllerUID(&after[0]))
+		assert.Equal(t, second.UID, JobDGDRUID(&after[0]))
 		assert.Equal(t, expand.ThoroughDeadlineSeconds, *after[0].Spec.ActiveDeadlineSeconds, "built from the new spec")
 		assert.NotEqual(t, before[0].Annotations[v1alpha1.AnnotationSpecHash], after[0].Annotations[v1alpha1.AnnotationSpecHash])
 	})
@@ -692,12 +686,7 @@ func TestAdmission(t *testing.T) {
 
 	t.Run("RBAC grants the webhook and the profiler what they use, and no more", func(t *testing.T) {
 		ns := cl.namespace(t, "rbac", true)
-		kustomization, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "manifests", "profiler-namespace", "kustomization.yaml"))
-		require.NoError(t, err)
-		k := strings.Replace(string(kustomization), "\nnamespace: default\n", "\nnamespace: "+ns+"\n", 1)
-		for _, u := range render(t, "profiler-namespace", map[string][]byte{"profiler-namespace/kustomization.yaml": []byte(k)}) {
-			require.NoError(t, c.Create(t.Context(), u))
-		}
+		cl.profilerClient(t, ns)
 		type check struct {
 			who                                         string // "webhook" or "profiler"
 			verb, group, resource, sub, namespace, name string
@@ -728,7 +717,8 @@ func TestAdmission(t *testing.T) {
 			{"profiler", "create", "nvidia.com", "dynamographdeployments", "", ns, "", true},
 			{"profiler", "create", "", "configmaps", "", ns, "", true},
 			{"profiler", "patch", "batch", "jobs", "", ns, "x-profile", true},
-			{"profiler", "update", "nvidia.com", "dynamographdeploymentrequests", "finalizers", ns, "x", true},
+			{"profiler", "delete", "batch", "jobs", "", ns, "x-profile", true},
+			{"profiler", "update", "nvidia.com", "dynamographdeploymentrequests", "finalizers", ns, "x", false},
 			{"profiler", "get", "", "pods", "log", ns, "p", true},
 			{"profiler", "create", "", "events", "", ns, "", true},
 			{"profiler", "list", "", "nodes", "", "", "", true},
@@ -737,7 +727,6 @@ func TestAdmission(t *testing.T) {
 			{"profiler", "get", "nvidia.com", "dynamographdeploymentrequests", "", "defaults", "minimal", false},
 			{"profiler", "update", "nvidia.com", "dynamographdeploymentrequests", "", ns, "x", false},
 			{"profiler", "create", "batch", "jobs", "", ns, "", false},
-			{"profiler", "delete", "batch", "jobs", "", ns, "x-profile", false},
 			{"profiler", "get", "", "secrets", "", ns, "token", false},
 			{"profiler", "create", "", "configmaps", "", "defaults", "", false},
 		}

@@ -16,10 +16,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -99,8 +99,9 @@ func (h *Handler) Default(ctx context.Context, d *v1alpha1.DynamoGraphDeployment
 
 // ValidateCreate refuses an invalid DGDR with one 422 listing every cause, warns about what would make it
 // fail later (no Dynamo, no GPU nodes, no profiler ServiceAccount) and, unless it is a dry run, creates the
-// profiling Job, owned by the DGDR's UID from birth: if the request is refused after this webhook (another
-// webhook, a quota, storage), the garbage collector removes the Job.
+// profiling Job for the DGDR's UID: if the request is refused after this webhook (another webhook, a quota,
+// storage), the Job's profiler finds no stored DGDR of that UID and deletes the Job, and a later create of
+// the name replaces it sooner.
 func (h *Handler) ValidateCreate(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (admission.Warnings, error) {
 	req, err := admission.RequestFromContext(ctx)
 	if err != nil {
@@ -261,7 +262,6 @@ func (h *Handler) checkJobOverride(ctx context.Context, req admission.Request, d
 	if err != nil {
 		return nil, nil // staticErrors reported it
 	}
-	job.OwnerReferences = nil // the dry run checks the Job, not its owner
 	err = h.Client.Create(ctx, job, client.DryRunAll)
 	switch {
 	case err == nil || apierrors.IsAlreadyExists(err):
@@ -294,24 +294,21 @@ func jobCauses(p *field.Path, err error) field.ErrorList {
 	return out
 }
 
-// ensureJob creates the profiling Job owned by d's UID, or finds the one an earlier call for the same
-// request created (same owner UID, same spec hash). A Job left by an earlier DGDR of this name (deleted, or
-// refused and not yet garbage-collected) is replaced; a Job that is not dgdr's, or whose DGDR is stored,
-// is left alone.
+// ensureJob creates the profiling Job for this create (annotated with d's UID and the spec hash, no owner
+// reference: the garbage collector would judge an owner that is not stored yet dangling), or finds the one
+// an earlier call for the same request created (same UID and spec hash). A Job left by an earlier DGDR of
+// this name that is not stored (deleted, or refused after this webhook) is replaced; a Job whose DGDR is
+// stored is left alone (the API server answers this create with AlreadyExists); a Job that is not dgdr's is
+// a 409. The profiler claims the Job for the stored DGDR of its UID, or deletes it when none appears.
 func (h *Handler) ensureJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) error {
 	if d.UID == "" {
 		return apierrors.NewInternalError(fmt.Errorf("the API server sent the DynamoGraphDeploymentRequest without a UID at validating admission: " +
-			"the webhook owns the profiling Job by that UID and needs a Kubernetes API server that assigns it before admission (every supported release does)"))
+			"the profiling Job is claimed by that UID and needs a Kubernetes API server that assigns it before admission (every supported release does)"))
 	}
 	job, err := expand.ProfilingJob(d, expand.JobOptions{ProfilerImage: h.ProfilerImage})
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("building the profiling Job: %w", err))
 	}
-	anchor, err := h.createAnchor(ctx, d, job)
-	if err != nil {
-		return err
-	}
-	job.OwnerReferences = append(job.OwnerReferences, anchor)
 	for attempt := 0; ; attempt++ {
 		err = h.Client.Create(ctx, job.DeepCopy())
 		if err == nil {
@@ -331,9 +328,9 @@ func (h *Handler) ensureJob(ctx context.Context, d *v1alpha1.DynamoGraphDeployme
 			}
 			return apierrors.NewInternalError(fmt.Errorf("reading the existing profiling Job %s/%s: %w", job.Namespace, job.Name, err))
 		}
-		reuse, err := h.staleJob(ctx, d, job, existing)
-		if err != nil || reuse || attempt > 0 {
-			if err == nil && !reuse {
+		keep, err := h.keepJob(ctx, d, job, existing)
+		if err != nil || keep || attempt > 0 {
+			if err == nil && !keep {
 				err = conflict(fmt.Sprintf("profiling Job %s/%s was re-created while this DGDR was admitted: create the DGDR again", job.Namespace, job.Name))
 			}
 			return err
@@ -349,51 +346,30 @@ func (h *Handler) ensureJob(ctx context.Context, d *v1alpha1.DynamoGraphDeployme
 	}
 }
 
-// AnchorTTLSeconds is how long the anchor of a new profiling Job lives after it completes (at once: it has
-// no pods). The DGDR is stored or refused well within it (webhook timeouts are seconds).
-const AnchorTTLSeconds int32 = 60
-
-// LabelAnchorFor marks the anchor Job of a DGDR's profiling Job (value: the DGDR's name).
-const LabelAnchorFor = "nvidia.com/dgdr-anchor-for"
-
-// createAnchor creates a pod-less Job that completes at once and is deleted by the TTL controller
-// AnchorTTLSeconds later; the profiling Job is owned by it too. Why: the garbage collector looks up the
-// owner of a new dependent at once, and the DGDR is stored only after every validating webhook has
-// answered, so a Job owned by the DGDR alone could be judged dangling and deleted although the DGDR is
-// then stored. A dependent is deleted only when all its owners are gone: the anchor keeps the Job until
-// the DGDR is stored (then the collector drops the anchor's reference) or never is (then the Job goes).
-func (h *Handler) createAnchor(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, job *batchv1.Job) (metav1.OwnerReference, error) {
-	anchor := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "dgdr-anchor-", Namespace: d.Namespace, Labels: map[string]string{LabelAnchorFor: d.Name}},
-		Spec: batchv1.JobSpec{
-			Parallelism: ptr.To[int32](0), Completions: ptr.To[int32](0), TTLSecondsAfterFinished: ptr.To(AnchorTTLSeconds),
-			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				RestartPolicy: corev1.RestartPolicyNever,
-				Containers:    []corev1.Container{{Name: "anchor", Image: h.ProfilerImage, Command: []string{expand.ProfilerBinary, "--version"}}},
-			}},
-		},
+// JobDGDRUID is the UID of the DGDR create a profiling Job was made for: its annotation, else (a Job the
+// profiler has claimed, or one made before the annotation existed) its DGDR controller's UID; "" if neither.
+func JobDGDRUID(job *batchv1.Job) types.UID {
+	if uid := job.Annotations[v1alpha1.AnnotationDGDRUID]; uid != "" {
+		return types.UID(uid)
 	}
-	if err := h.Client.Create(ctx, anchor); err != nil {
-		return metav1.OwnerReference{}, apierrors.NewInternalError(fmt.Errorf("creating the anchor of profiling Job %s/%s: %w", job.Namespace, job.Name, err))
+	if owner := metav1.GetControllerOf(job); owner != nil && owner.Kind == v1alpha1.Kind {
+		return owner.UID
 	}
-	return metav1.OwnerReference{APIVersion: "batch/v1", Kind: "Job", Name: anchor.Name, UID: anchor.UID}, nil
+	return ""
 }
 
-// staleJob decides about an existing Job of the profiling Job's name. reuse: it is this request's own Job
-// (same owner UID and spec hash: a retried admission), or a DGDR of this name is stored (the API server
-// answers this CREATE with AlreadyExists; its Job is not touched). err: the Job is not dgdr's. Neither: it
-// is left over from a DGDR of this name that no longer exists or never got stored, and may be replaced.
-func (h *Handler) staleJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, want, job *batchv1.Job) (reuse bool, err error) {
+// keepJob decides about an existing Job of the profiling Job's name. keep: it is this request's own Job
+// (same UID and spec hash: a retried admission), or a DGDR of this name is stored (the API server answers
+// this CREATE with AlreadyExists; its Job is not touched). err: the Job is not dgdr's. Neither: it is left
+// over from a DGDR of this name that no longer exists or never got stored, and may be replaced.
+func (h *Handler) keepJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, want, job *batchv1.Job) (keep bool, err error) {
 	owner := metav1.GetControllerOf(job)
 	if job.Labels[v1alpha1.LabelDGDRName] != d.Name || (owner != nil && (owner.Kind != v1alpha1.Kind || owner.APIVersion != v1alpha1.GroupVersion.String())) {
 		return false, conflict(fmt.Sprintf("Job %s/%s already exists and does not belong to this DynamoGraphDeploymentRequest (label %s=%q): "+
 			"choose another DGDR name or delete that Job", job.Namespace, job.Name, v1alpha1.LabelDGDRName, job.Labels[v1alpha1.LabelDGDRName]))
 	}
-	if owner != nil && owner.UID == d.UID {
-		if job.Annotations[v1alpha1.AnnotationSpecHash] == want.Annotations[v1alpha1.AnnotationSpecHash] && job.DeletionTimestamp == nil {
-			return true, nil
-		}
-		return false, nil
+	if JobDGDRUID(job) == d.UID {
+		return job.Annotations[v1alpha1.AnnotationSpecHash] == want.Annotations[v1alpha1.AnnotationSpecHash] && job.DeletionTimestamp == nil, nil
 	}
 	stored := &v1alpha1.DynamoGraphDeploymentRequest{}
 	err = h.Client.Get(ctx, client.ObjectKeyFromObject(d), stored)

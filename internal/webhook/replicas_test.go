@@ -2,13 +2,17 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,9 +32,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
+	"github.com/dgdr-dev/dgdr/internal/profiler"
 	"github.com/dgdr-dev/dgdr/internal/testenv"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/expand"
 )
+
+// burstInFlight is how many creates TestGarbageCollection's burst keeps in flight.
+const burstInFlight = 20
 
 var benchAdmission = flag.Bool("bench-admission", false, "run TestBenchAdmission: 200 concurrent DGDR creates, printing latencies (make bench-admission)")
 
@@ -169,7 +178,7 @@ func startReplicated(t *testing.T, gc bool) (*cluster, *front, *latencies) {
 		ValidatingWebhooks: []*admissionregistrationv1.ValidatingWebhookConfiguration{v},
 		GarbageCollector:   gc,
 	})
-	cl.env.Config.QPS = -1 // no client-side rate limit: the burst is the point
+	cl.env.Config.QPS = -1 // the test's own clients: no client-side rate limit, the burst is the point
 	for _, u := range install {
 		switch u.GetKind() {
 		case "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding":
@@ -186,6 +195,7 @@ func startReplicated(t *testing.T, gc bool) (*cluster, *front, *latencies) {
 	for range 2 {
 		asWebhook := rest.CopyConfig(cl.env.Config)
 		asWebhook.Impersonate = webhookUser
+		asWebhook.QPS, asWebhook.Burst = ClientQPS, ClientBurst // as Run sets them
 		c, err := client.New(asWebhook, client.Options{Scheme: lifecycle.Scheme()})
 		require.NoError(t, err)
 		h := &Handler{Client: c, DefaultImage: DefaultImage, ProfilerImage: testProfilerImage}
@@ -259,49 +269,76 @@ func (cl *cluster) burst(t *testing.T, ns string, n, inFlight int, atHalf func()
 	return created, e2e, failed
 }
 
-// controllerUID is the UID of job's controller, "" when it has none.
-func controllerUID(job *batchv1.Job) types.UID {
-	if ref := metav1.GetControllerOf(job); ref != nil {
-		return ref.UID
+// profilerClient binds the profiler's RBAC in ns as manifests/profiler-namespace does and returns a client
+// acting as the profiler's ServiceAccount there: the claims below run with exactly its rights (and under
+// OwnerReferencesPermissionEnforcement, on in testenv).
+func (cl *cluster) profilerClient(t *testing.T, ns string) client.Client {
+	t.Helper()
+	kustomization, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "manifests", "profiler-namespace", "kustomization.yaml"))
+	require.NoError(t, err)
+	k := strings.Replace(string(kustomization), "\nnamespace: default\n", "\nnamespace: "+ns+"\n", 1)
+	r := render(t, "profiler-namespace", map[string][]byte{"profiler-namespace/kustomization.yaml": []byte(k)})
+	for _, u := range r {
+		if err := cl.env.Client.Create(t.Context(), u.DeepCopy()); err != nil && !apierrors.IsAlreadyExists(err) {
+			require.NoError(t, err, "creating %s %s", u.GetKind(), u.GetName())
+		}
 	}
-	return ""
+	cfg := rest.CopyConfig(cl.env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":" + v1alpha1.ProfilerServiceAccount,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}
+	c, err := client.New(cfg, client.Options{Scheme: cl.env.Scheme})
+	require.NoError(t, err)
+	return c
 }
 
-// assertOneJobEach: every stored DGDR of ns has exactly one Job, owned by its UID, and no Job is owned by
-// anything else (no orphans).
-func (cl *cluster) assertOneJobEach(t *testing.T, ns string) {
+// claim runs what the profiler of job does first (dgdr-profiler --uid, as the Job passes it), waiting up
+// to wait for its DGDR.
+func claim(ctx context.Context, c client.Client, job *batchv1.Job, wait time.Duration) error {
+	return profiler.Claim(ctx, profiler.Options{Namespace: job.Namespace, Name: job.Labels[v1alpha1.LabelDGDRName], UID: JobDGDRUID(job),
+		JobName: job.Name, Client: c, PollInterval: 50 * time.Millisecond, DGDRWait: wait})
+}
+
+// assertOneJobEach: every stored DGDR of ns has exactly one Job, made for its UID (and owned by it when
+// claimed), and no Job was made for a UID that is not stored.
+func (cl *cluster) assertOneJobEach(t *testing.T, ns string, claimed bool) {
 	t.Helper()
 	dgdrs := &v1alpha1.DynamoGraphDeploymentRequestList{}
 	require.NoError(t, cl.env.Client.List(t.Context(), dgdrs, client.InNamespace(ns)))
 	jobs := &batchv1.JobList{}
 	require.NoError(t, cl.env.Client.List(t.Context(), jobs, client.InNamespace(ns)))
-	owners := map[types.UID]int{}
+	made := map[types.UID]int{}
 	for _, j := range jobs.Items {
-		if _, anchor := j.Labels[LabelAnchorFor]; anchor {
-			continue
+		uid := JobDGDRUID(&j)
+		assert.NotEmpty(t, uid, "Job %s names no DGDR UID", j.Name)
+		if claimed {
+			owner := metav1.GetControllerOf(&j)
+			if assert.NotNil(t, owner, "Job %s was claimed", j.Name) {
+				assert.Equal(t, uid, owner.UID, "Job %s is owned by the DGDR it was made for", j.Name)
+				assert.Nil(t, owner.BlockOwnerDeletion)
+			}
 		}
-		uid := controllerUID(&j)
-		assert.NotEmpty(t, uid, "Job %s has no owner", j.Name)
-		owners[uid]++
+		made[uid]++
 	}
 	stored := map[types.UID]bool{}
 	for _, d := range dgdrs.Items {
 		stored[d.UID] = true
-		assert.Equal(t, 1, owners[d.UID], "DGDR %s has one Job", d.Name)
+		assert.Equal(t, 1, made[d.UID], "DGDR %s has one Job", d.Name)
 	}
-	for uid := range owners {
-		assert.True(t, stored[uid], "Job owned by %s, which is not stored: an orphan", uid)
+	for uid := range made {
+		assert.True(t, stored[uid], "a Job made for %s, which is not stored: an orphan", uid)
 	}
 }
 
-// TestGarbageCollection runs kube-controller-manager's garbage collector beside the webhook: what a
+// TestGarbageCollection runs kube-controller-manager's garbage collector beside two webhook replicas and
+// runs the profiler's claim (as the profiler's ServiceAccount) where the profiling pod would: what a
 // refused request's Job becomes, what a stored DGDR's Job stays, and a webhook replica killed mid-burst.
 func TestGarbageCollection(t *testing.T) {
 	cl, f, _ := startReplicated(t, true)
 	c := cl.env.Client
 
-	t.Run("a DGDR refused after the webhook leaves no Job, and its name can be created again", func(t *testing.T) {
+	t.Run("a DGDR refused after the webhook: its profiler deletes the Job, and the name can be created again", func(t *testing.T) {
 		ns := cl.namespace(t, "quota", false)
+		pc := cl.profilerClient(t, ns)
 		// A quota refuses DGDRs after the webhooks (the ResourceQuota plugin runs last). Its status is
 		// written here: no quota controller runs.
 		q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "dgdrs", Namespace: ns},
@@ -313,23 +350,70 @@ func TestGarbageCollection(t *testing.T) {
 		_, err := cl.create(t, newDGDR(ns, "refused", nil))
 		require.True(t, apierrors.IsForbidden(err), "%v", err)
 		assert.Contains(t, err.Error(), "exceeded quota")
-		require.Eventually(t, func() bool { return len(cl.jobsFor(t, ns, "refused")) == 0 },
-			time.Duration(AnchorTTLSeconds+60)*time.Second, 200*time.Millisecond, "the garbage collector removes the Job of the DGDR that was never stored, once its anchor expires")
-
-		require.NoError(t, c.Delete(t.Context(), q))
-		d := newDGDR(ns, "refused", nil)
-		require.Eventually(t, func() bool { _, err = cl.create(t, d); return err == nil }, 30*time.Second, 200*time.Millisecond, "%v", err)
-		cl.collected(t, ns)
 		jobs := cl.jobsFor(t, ns, "refused")
+		require.Len(t, jobs, 1, "the webhook created the Job before the quota refused the DGDR")
+		assert.Empty(t, jobs[0].OwnerReferences)
+		err = claim(t.Context(), pc, &jobs[0], 2*time.Second)
+		require.ErrorIs(t, err, profiler.ErrNotAdmitted)
+		t.Log(err)
+		require.Eventually(t, func() bool { return len(cl.jobsFor(t, ns, "refused")) == 0 }, 30*time.Second, 100*time.Millisecond,
+			"the profiler deletes the Job of the DGDR that was never stored")
+
+		// A Job left by a refused create whose profiler has not run yet is replaced by the next create,
+		// which gets a Job built from its own spec.
+		_, err = cl.create(t, newDGDR(ns, "refused", nil))
+		require.True(t, apierrors.IsForbidden(err), "%v", err)
+		left := cl.jobsFor(t, ns, "refused")
+		require.Len(t, left, 1)
+		require.NoError(t, c.Delete(t.Context(), q))
+		d := newDGDR(ns, "refused", func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.SearchStrategy = v1alpha1.SearchThorough })
+		require.Eventually(t, func() bool { _, err = cl.create(t, d); return err == nil }, 30*time.Second, 200*time.Millisecond, "%v", err)
+		jobs = cl.jobsFor(t, ns, "refused")
 		require.Len(t, jobs, 1)
-		assert.Equal(t, d.UID, controllerUID(&jobs[0]), "a fresh Job, owned by the stored DGDR")
+		assert.NotEqual(t, left[0].UID, jobs[0].UID, "a fresh Job")
+		assert.Equal(t, d.UID, JobDGDRUID(&jobs[0]))
+		assert.Equal(t, expand.ThoroughDeadlineSeconds, *jobs[0].Spec.ActiveDeadlineSeconds, "built from the new spec")
+
+		// The refused create's profiler, if its pod still starts, leaves the new Job alone.
+		err = claim(t.Context(), pc, &left[0], 2*time.Second)
+		require.ErrorIs(t, err, profiler.ErrNotAdmitted)
+		require.NoError(t, claim(t.Context(), pc, &jobs[0], 10*time.Second))
+		cl.collected(t, ns)
+		cl.assertOneJobEach(t, ns, true)
+	})
+
+	t.Run("a stored DGDR's Job survives the collector, is claimed, and goes with the DGDR", func(t *testing.T) {
+		ns := cl.namespace(t, "gc-kept", false)
+		pc := cl.profilerClient(t, ns)
+		d := newDGDR(ns, "kept", nil)
+		_, err := cl.create(t, d)
+		require.NoError(t, err)
+		// The collector has had its chance: it caught up with a probe created after the Job, and a few
+		// seconds more.
+		cl.collected(t, ns)
+		time.Sleep(3 * time.Second)
+		jobs := cl.jobsFor(t, ns, "kept")
+		require.Len(t, jobs, 1, "the collector left the Job alone")
+		assert.Equal(t, d.UID, JobDGDRUID(&jobs[0]))
+
+		require.NoError(t, claim(t.Context(), pc, &jobs[0], 10*time.Second))
+		cl.collected(t, ns)
+		cl.assertOneJobEach(t, ns, true)
+
+		require.NoError(t, c.Delete(t.Context(), d))
+		require.Eventually(t, func() bool { return len(cl.jobsFor(t, ns, "kept")) == 0 }, 60*time.Second, 200*time.Millisecond,
+			"the collector deletes the Job of the deleted DGDR")
 	})
 
 	t.Run("delete and recreate with a changed spec gets a Job from the new spec", func(t *testing.T) {
 		ns := cl.namespace(t, "gc-recreate", false)
+		pc := cl.profilerClient(t, ns)
 		first := newDGDR(ns, "again", nil)
 		_, err := cl.create(t, first)
 		require.NoError(t, err)
+		before := cl.jobsFor(t, ns, "again")
+		require.Len(t, before, 1)
+		require.NoError(t, claim(t.Context(), pc, &before[0], 10*time.Second))
 		require.NoError(t, c.Delete(t.Context(), first))
 		second := newDGDR(ns, "again", func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.SearchStrategy = v1alpha1.SearchThorough })
 		_, err = cl.create(t, second)
@@ -337,32 +421,49 @@ func TestGarbageCollection(t *testing.T) {
 		cl.collected(t, ns)
 		jobs := cl.jobsFor(t, ns, "again")
 		require.Len(t, jobs, 1)
-		assert.Equal(t, second.UID, controllerUID(&jobs[0]))
-		assert.Equal(t, int64(6*60*60), *jobs[0].Spec.ActiveDeadlineSeconds)
+		assert.Equal(t, second.UID, JobDGDRUID(&jobs[0]))
+		assert.Equal(t, expand.ThoroughDeadlineSeconds, *jobs[0].Spec.ActiveDeadlineSeconds)
+
+		// The first DGDR's profiler (a retry of its pod) finds another UID and leaves the new Job alone.
+		require.ErrorIs(t, claim(t.Context(), pc, &before[0], 2*time.Second), profiler.ErrNotAdmitted)
+		require.NoError(t, claim(t.Context(), pc, &jobs[0], 10*time.Second))
+		cl.collected(t, ns)
+		cl.assertOneJobEach(t, ns, true)
 	})
 
-	t.Run("anchors expire and leave the stored DGDR's Job owned by it alone", func(t *testing.T) {
-		ns := cl.namespace(t, "anchors", false)
-		d := newDGDR(ns, "anchored", nil)
-		_, err := cl.create(t, d)
-		require.NoError(t, err)
-		require.Eventually(t, func() bool {
-			jobs := cl.jobsFor(t, ns, "anchored")
-			return len(jobs) == 1 && len(jobs[0].OwnerReferences) == 1 && jobs[0].OwnerReferences[0].UID == d.UID
-		}, time.Duration(AnchorTTLSeconds+60)*time.Second, time.Second, "the TTL controller deletes the anchor; the collector drops its reference")
-		anchors := &batchv1.JobList{}
-		require.NoError(t, c.List(t.Context(), anchors, client.InNamespace(ns), client.HasLabels{LabelAnchorFor}))
-		assert.Empty(t, anchors.Items)
-	})
-
-	t.Run("a webhook replica killed mid-burst: one Job per stored DGDR, no orphan", func(t *testing.T) {
-		// The stored DGDRs' Jobs also survive the collector, which sees each Job before its DGDR is stored.
+	t.Run("a webhook replica killed mid-burst: one Job per stored DGDR, every other Job removed by its claim", func(t *testing.T) {
 		ns := cl.namespace(t, "burst", false)
-		created, _, failed := cl.burst(t, ns, 200, 20, func() { f.kill(0) })
+		pc := cl.profilerClient(t, ns)
+		created, _, failed := cl.burst(t, ns, 200, burstInFlight, func() { f.kill(0) })
 		t.Logf("%d created, %d refused while a replica died", len(created), failed)
 		require.Greater(t, len(created), 100, "the surviving replica serves the rest")
 		cl.collected(t, ns)
-		cl.assertOneJobEach(t, ns)
+
+		// Every Job's profiler claims it, as its pod would on start.
+		jobs := &batchv1.JobList{}
+		require.NoError(t, c.List(t.Context(), jobs, client.InNamespace(ns)))
+		var (
+			wg       sync.WaitGroup
+			slots    = make(chan struct{}, 20)
+			released atomic.Int32
+		)
+		for i := range jobs.Items {
+			job := &jobs.Items[i]
+			wg.Go(func() {
+				slots <- struct{}{}
+				defer func() { <-slots }()
+				err := claim(t.Context(), pc, job, 2*time.Second)
+				if errors.Is(err, profiler.ErrNotAdmitted) {
+					released.Add(1)
+					return
+				}
+				assert.NoError(t, err, "claiming %s", job.Name)
+			})
+		}
+		wg.Wait()
+		t.Logf("%d Jobs, %d of them made for a create that was not stored and deleted by their claim", len(jobs.Items), released.Load())
+		cl.collected(t, ns)
+		cl.assertOneJobEach(t, ns, true)
 		for name, uid := range created {
 			d := &v1alpha1.DynamoGraphDeploymentRequest{}
 			require.NoError(t, c.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: name}, d))
@@ -390,7 +491,7 @@ func TestBenchAdmission(t *testing.T) {
 	wall := time.Since(start)
 	hook := rec.snapshot()
 	require.Zero(t, failed)
-	cl.assertOneJobEach(t, ns)
+	cl.assertOneJobEach(t, ns, false)
 	fmt.Printf("bench-admission: %d DGDRs created concurrently in %v (%d webhook calls)\n", len(created), wall.Round(time.Millisecond), len(hook))
 	fmt.Printf("  webhook handling  p50 %v  p99 %v  max %v\n", percentile(hook, 0.5).Round(10*time.Microsecond), percentile(hook, 0.99).Round(10*time.Microsecond), percentile(hook, 1).Round(10*time.Microsecond))
 	fmt.Printf("  end-to-end create p50 %v  p99 %v  max %v\n", percentile(e2e, 0.5).Round(time.Millisecond), percentile(e2e, 0.99).Round(time.Millisecond), percentile(e2e, 1).Round(time.Millisecond))
