@@ -218,24 +218,12 @@ func (r *run) getDGDR(ctx context.Context) (*v1alpha1.DynamoGraphDeploymentReque
 	case err != nil:
 		return nil, fmt.Errorf("reading the profiling Job %s: %w", name, err)
 	}
-	if uid := jobDGDRUID(job); uid != "" && uid != d.UID {
+	if uid := v1alpha1.JobDGDRUID(job); uid != "" && uid != d.UID {
 		return nil, fmt.Errorf("profiling Job %s belongs to DGDR %s with UID %s, but DGDR %s now has UID %s (deleted and created again); this Job has nothing to profile",
 			name, r.key.Name, uid, r.key, d.UID)
 	}
 	r.job = job
 	return d, nil
-}
-
-// jobDGDRUID is the UID of the DGDR create a profiling Job was made for: the webhook's annotation, else
-// its DGDR controller's UID; "" if neither.
-func jobDGDRUID(job *batchv1.Job) types.UID {
-	if uid := job.Annotations[v1alpha1.AnnotationDGDRUID]; uid != "" {
-		return types.UID(uid)
-	}
-	if owner := metav1.GetControllerOf(job); owner != nil && owner.Kind == v1alpha1.Kind {
-		return owner.UID
-	}
-	return ""
 }
 
 // release deletes this run's profiling Job, which no stored DGDR will own, and returns ErrNotAdmitted
@@ -250,7 +238,7 @@ func (r *run) release(ctx context.Context, why string) error {
 	case err != nil:
 		return fmt.Errorf("%s; reading the profiling Job %s to delete it: %w", why, name, err)
 	}
-	if jobDGDRUID(job) != r.UID {
+	if v1alpha1.JobDGDRUID(job) != r.UID {
 		return fmt.Errorf("%w: %s; Job %s was replaced by a later create's and is left to it", ErrNotAdmitted, why, name)
 	}
 	err := r.Client.Delete(ctx, job, client.Preconditions{UID: &job.UID}, client.PropagationPolicy(metav1.DeletePropagationBackground))

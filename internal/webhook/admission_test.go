@@ -540,7 +540,7 @@ func TestAdmission(t *testing.T) {
 		require.NoError(t, err, "a retry of the same request reuses its Job")
 		jobs := cl.jobsFor(t, ns, "twice")
 		require.Len(t, jobs, 1)
-		assert.Equal(t, d.UID, JobDGDRUID(&jobs[0]))
+		assert.Equal(t, d.UID, v1alpha1.JobDGDRUID(&jobs[0]))
 
 		d.UID = ""
 		_, err = cl.handler.ValidateCreate(ctx, d.DeepCopy())
@@ -588,7 +588,7 @@ func TestAdmission(t *testing.T) {
 			jobs := cl.jobsFor(t, ns, name)
 			require.Len(t, jobs, 1)
 			assert.NotEqual(t, old.UID, jobs[0].UID, "a new Job")
-			assert.Equal(t, d.UID, JobDGDRUID(&jobs[0]))
+			assert.Equal(t, d.UID, v1alpha1.JobDGDRUID(&jobs[0]))
 			assert.Equal(t, testProfilerImage, jobs[0].Spec.Template.Spec.Containers[0].Image)
 		}
 	})
@@ -610,7 +610,7 @@ func TestAdmission(t *testing.T) {
 		after := cl.jobsFor(t, ns, "again")
 		require.Len(t, after, 1)
 		assert.NotEqual(t, before[0].UID, after[0].UID)
-		assert.Equal(t, second.UID, JobDGDRUID(&after[0]))
+		assert.Equal(t, second.UID, v1alpha1.JobDGDRUID(&after[0]))
 		assert.Equal(t, expand.ThoroughDeadlineSeconds, *after[0].Spec.ActiveDeadlineSeconds, "built from the new spec")
 		assert.NotEqual(t, before[0].Annotations[v1alpha1.AnnotationSpecHash], after[0].Annotations[v1alpha1.AnnotationSpecHash])
 	})

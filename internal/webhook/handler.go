@@ -16,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -346,18 +345,6 @@ func (h *Handler) ensureJob(ctx context.Context, d *v1alpha1.DynamoGraphDeployme
 	}
 }
 
-// JobDGDRUID is the UID of the DGDR create a profiling Job was made for: its annotation, else (a Job the
-// profiler has claimed, or one made before the annotation existed) its DGDR controller's UID; "" if neither.
-func JobDGDRUID(job *batchv1.Job) types.UID {
-	if uid := job.Annotations[v1alpha1.AnnotationDGDRUID]; uid != "" {
-		return types.UID(uid)
-	}
-	if owner := metav1.GetControllerOf(job); owner != nil && owner.Kind == v1alpha1.Kind {
-		return owner.UID
-	}
-	return ""
-}
-
 // keepJob decides about an existing Job of the profiling Job's name. keep: it is this request's own Job
 // (same UID and spec hash: a retried admission), or a DGDR of this name is stored (the API server answers
 // this CREATE with AlreadyExists; its Job is not touched). err: the Job is not dgdr's. Neither: it is left
@@ -368,7 +355,7 @@ func (h *Handler) keepJob(ctx context.Context, d *v1alpha1.DynamoGraphDeployment
 		return false, conflict(fmt.Sprintf("Job %s/%s already exists and does not belong to this DynamoGraphDeploymentRequest (label %s=%q): "+
 			"choose another DGDR name or delete that Job", job.Namespace, job.Name, v1alpha1.LabelDGDRName, job.Labels[v1alpha1.LabelDGDRName]))
 	}
-	if JobDGDRUID(job) == d.UID {
+	if v1alpha1.JobDGDRUID(job) == d.UID {
 		return job.Annotations[v1alpha1.AnnotationSpecHash] == want.Annotations[v1alpha1.AnnotationSpecHash] && job.DeletionTimestamp == nil, nil
 	}
 	stored := &v1alpha1.DynamoGraphDeploymentRequest{}

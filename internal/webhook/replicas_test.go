@@ -297,7 +297,7 @@ func (cl *cluster) profilerClient(t *testing.T, ns string) client.Client {
 // claim runs what the profiler of job does first (dgdr-profiler --uid, as the Job passes it), waiting up
 // to wait for its DGDR.
 func claim(ctx context.Context, c client.Client, job *batchv1.Job, wait time.Duration) error {
-	return profiler.Claim(ctx, profiler.Options{Namespace: job.Namespace, Name: job.Labels[v1alpha1.LabelDGDRName], UID: JobDGDRUID(job),
+	return profiler.Claim(ctx, profiler.Options{Namespace: job.Namespace, Name: job.Labels[v1alpha1.LabelDGDRName], UID: v1alpha1.JobDGDRUID(job),
 		JobName: job.Name, Client: c, PollInterval: 50 * time.Millisecond, DGDRWait: wait})
 }
 
@@ -311,7 +311,7 @@ func (cl *cluster) assertOneJobEach(t *testing.T, ns string, claimed bool) {
 	require.NoError(t, cl.env.Client.List(t.Context(), jobs, client.InNamespace(ns)))
 	made := map[types.UID]int{}
 	for _, j := range jobs.Items {
-		uid := JobDGDRUID(&j)
+		uid := v1alpha1.JobDGDRUID(&j)
 		assert.NotEmpty(t, uid, "Job %s names no DGDR UID", j.Name)
 		if claimed {
 			owner := metav1.GetControllerOf(&j)
@@ -374,7 +374,7 @@ func TestGarbageCollection(t *testing.T) {
 		jobs = cl.jobsFor(t, ns, "refused")
 		require.Len(t, jobs, 1)
 		assert.NotEqual(t, left[0].UID, jobs[0].UID, "a fresh Job")
-		assert.Equal(t, d.UID, JobDGDRUID(&jobs[0]))
+		assert.Equal(t, d.UID, v1alpha1.JobDGDRUID(&jobs[0]))
 		assert.Equal(t, expand.ThoroughDeadlineSeconds, *jobs[0].Spec.ActiveDeadlineSeconds, "built from the new spec")
 
 		// The refused create's profiler, if its pod still starts, leaves the new Job alone.
@@ -397,7 +397,7 @@ func TestGarbageCollection(t *testing.T) {
 		time.Sleep(3 * time.Second)
 		jobs := cl.jobsFor(t, ns, "kept")
 		require.Len(t, jobs, 1, "the collector left the Job alone")
-		assert.Equal(t, d.UID, JobDGDRUID(&jobs[0]))
+		assert.Equal(t, d.UID, v1alpha1.JobDGDRUID(&jobs[0]))
 
 		require.NoError(t, claim(t.Context(), pc, &jobs[0], 10*time.Second))
 		cl.collected(t, ns)
@@ -424,7 +424,7 @@ func TestGarbageCollection(t *testing.T) {
 		cl.collected(t, ns)
 		jobs := cl.jobsFor(t, ns, "again")
 		require.Len(t, jobs, 1)
-		assert.Equal(t, second.UID, JobDGDRUID(&jobs[0]))
+		assert.Equal(t, second.UID, v1alpha1.JobDGDRUID(&jobs[0]))
 		assert.Equal(t, expand.ThoroughDeadlineSeconds, *jobs[0].Spec.ActiveDeadlineSeconds)
 
 		// The first DGDR's profiler (a retry of its pod) finds another UID and leaves the new Job alone.

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -22,6 +24,18 @@ const (
 	// the stored DGDR of that UID, or deletes it when no such DGDR appears.
 	AnnotationDGDRUID = "nvidia.com/dgdr-uid"
 )
+
+// JobDGDRUID is the UID of the DGDR create a profiling Job was made for: its AnnotationDGDRUID, else (a
+// Job made before the annotation existed) its DGDR controller's UID; "" if neither.
+func JobDGDRUID(job *batchv1.Job) types.UID {
+	if uid := job.Annotations[AnnotationDGDRUID]; uid != "" {
+		return types.UID(uid)
+	}
+	if owner := metav1.GetControllerOf(job); owner != nil && owner.Kind == Kind {
+		return owner.UID
+	}
+	return ""
+}
 
 // JobOverrideAllowlist describes, for error messages, what overrides.profilingJob may set.
 const JobOverrideAllowlist = "activeDeadlineSeconds, backoffLimit, template.spec.{nodeSelector, tolerations, affinity, " +

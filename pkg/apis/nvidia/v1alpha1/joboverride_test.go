@@ -4,7 +4,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -68,4 +71,26 @@ func TestJobOverrideEmpty(t *testing.T) {
 	assert.True(t, JobOverrideEmpty(&Overrides{ProfilingJob: &runtime.RawExtension{Raw: []byte(" {} ")}}))
 	assert.True(t, JobOverrideEmpty(&Overrides{ProfilingJob: &runtime.RawExtension{Raw: []byte("null")}}))
 	assert.False(t, JobOverrideEmpty(&Overrides{ProfilingJob: &runtime.RawExtension{Raw: []byte(`{"backoffLimit":0}`)}}))
+}
+
+func TestJobDGDRUID(t *testing.T) {
+	controller := true
+	owner := func(kind string, uid types.UID) []metav1.OwnerReference {
+		return []metav1.OwnerReference{{APIVersion: "x/v1", Kind: kind, Name: "n", UID: uid, Controller: &controller}}
+	}
+	tests := map[string]struct {
+		meta metav1.ObjectMeta
+		want types.UID
+	}{
+		"annotation":                         {meta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationDGDRUID: "u1"}}, want: "u1"},
+		"annotation before owner":            {meta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationDGDRUID: "u1"}, OwnerReferences: owner(Kind, "u2")}, want: "u1"},
+		"DGDR controller without annotation": {meta: metav1.ObjectMeta{OwnerReferences: owner(Kind, "u2")}, want: "u2"},
+		"another kind of controller":         {meta: metav1.ObjectMeta{OwnerReferences: owner("Deployment", "u3")}, want: ""},
+		"neither":                            {want: ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.want, JobDGDRUID(&batchv1.Job{ObjectMeta: tc.meta}))
+		})
+	}
 }
