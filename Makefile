@@ -124,6 +124,10 @@ bench-accuracy: ## performance-model TTFT/ITL error, interval coverage and few-s
 bench: ## go test -bench figures: the whole rapid search (Qwen3-32B, any backend, agg+disagg, 32 H200s) on 2 CPUs, the Pareto front
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 2 ./pkg/pareto ./pkg/profile
 
+.PHONY: bench-admission
+bench-admission: ## 200 concurrent DGDR creates through the real API server and two webhook replicas: webhook p50/p99, end-to-end create latency
+	$(GO) test -count=1 -run '^TestBenchAdmission$$' -v ./internal/webhook -args -bench-admission
+
 .PHONY: screenshot
 screenshot: ## docs/ui.png: the web UI of `plan --ui` (Qwen3-32B, 8 H200) taken with headless chromium
 	@command -v chromium >/dev/null || { echo "chromium is not installed: apt-get install -y chromium"; exit 1; }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -28,6 +30,7 @@ func main() {
 		poll       = flag.Duration("poll-interval", 5*time.Second, "how often to check readiness while waiting")
 		deadline   = flag.Duration("deadline", 0, "thorough search: stop measuring this long after the start (0: the profiling Job's activeDeadlineSeconds less 3 minutes, read from the Job)")
 		dgdrWait   = flag.Duration("dgdr-wait", 2*time.Minute, "how long to wait for the DGDR to be stored before giving up (the Job is created during its admission)")
+		uid        = flag.String("uid", "", "UID of the DGDR create the Job was made for (the webhook passes it): the Job is claimed only for the stored DGDR of that UID, and deleted when none appears within --dgdr-wait")
 		job        = flag.String("job", os.Getenv("DGDR_PROFILING_JOB"), "the profiling Job this runs in (default $DGDR_PROFILING_JOB, else the DGDR's annotation)")
 	)
 	zapOpts := zap.Options{}
@@ -54,12 +57,16 @@ func main() {
 	defer stop()
 	opts := profiler.Options{
 		Namespace: *namespace, Name: *name, Client: c, DeployWait: *deployWait, PollInterval: *poll,
-		ModelPath: os.Getenv("DGDR_MODEL_PATH"), Log: log, DGDRWait: *dgdrWait, JobName: *job,
+		ModelPath: os.Getenv("DGDR_MODEL_PATH"), Log: log, DGDRWait: *dgdrWait, JobName: *job, UID: types.UID(*uid),
 	}
 	if *deadline > 0 {
 		opts.Thorough.Deadline = time.Now().Add(*deadline)
 	}
 	err = profiler.Run(ctx, opts)
+	if errors.Is(err, profiler.ErrNotAdmitted) {
+		fmt.Fprintf(os.Stderr, "error: %v (hint: nothing to profile; create the DGDR again if it was refused)\n", err)
+		os.Exit(1)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v (hint: the Job retries; kubectl dgdr status %s -n %s shows what was recorded)\n", err, *name, *namespace)
 		os.Exit(1)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -108,6 +109,58 @@ func lifecycleTests(t *testing.T, env *testenv.Env) {
 		cm := &corev1.ConfigMap{}
 		require.NoError(t, env.Client.Get(t.Context(), types.NamespacedName{Namespace: f.ns, Name: "qwen-profiling"}, cm))
 		assert.Nil(t, cm.OwnerReferences[0].BlockOwnerDeletion)
+	})
+
+	t.Run("with --uid the Job is claimed only for the stored DGDR of that UID, else deleted", func(t *testing.T) {
+		f := newFixture(t, env, "claim")
+		made := func(t *testing.T, name string, uid types.UID) *batchv1.Job {
+			job := f.profilingJob(t, name+"-profile", nil, 3, nil, batchv1.JobStatus{})
+			patch := client.MergeFrom(job.DeepCopy())
+			job.Annotations = map[string]string{v1alpha1.AnnotationDGDRUID: string(uid)}
+			require.NoError(t, env.Client.Patch(t.Context(), job, patch))
+			return job
+		}
+		claim := func(name string, uid types.UID) error {
+			return Claim(t.Context(), Options{Namespace: f.ns, Name: name, UID: uid, Client: env.Client, Log: testr.New(t),
+				PollInterval: 20 * time.Millisecond, DGDRWait: 300 * time.Millisecond})
+		}
+		gone := func(job *batchv1.Job) bool {
+			return apierrors.IsNotFound(env.Client.Get(t.Context(), client.ObjectKeyFromObject(job), &batchv1.Job{}))
+		}
+
+		// Refused after the webhook: no DGDR of that name ever appears.
+		refused := made(t, "refused", "0000-refused")
+		err := claim("refused", "0000-refused")
+		require.ErrorIs(t, err, ErrNotAdmitted)
+		assert.ErrorContains(t, err, "was not stored within 300ms")
+		assert.True(t, gone(refused), "the Job of a create that was never stored is deleted")
+
+		// Another create of the name was stored: this Job's never will be.
+		key := f.dgdr(t, "taken", nil)
+		other := made(t, "taken", "0000-other")
+		err = claim("taken", "0000-other")
+		require.ErrorIs(t, err, ErrNotAdmitted)
+		assert.ErrorContains(t, err, "not 0000-other")
+		assert.True(t, gone(other))
+		assert.Empty(t, f.get(t, key).Status.Phase, "nothing written to the DGDR that is not this Job's")
+
+		// A Job replaced by a later create's is left to that create.
+		later := made(t, "replaced", "0000-later")
+		err = claim("replaced", "0000-earlier")
+		require.ErrorIs(t, err, ErrNotAdmitted)
+		assert.ErrorContains(t, err, "replaced by a later create's")
+		assert.False(t, gone(later))
+
+		// The stored DGDR of that UID: its Job is adopted, without blockOwnerDeletion.
+		key = f.dgdr(t, "stored", withJob("stored-profile"))
+		uid := f.get(t, key).UID
+		job := made(t, "stored", uid)
+		require.NoError(t, claim("stored", uid))
+		require.NoError(t, env.Client.Get(t.Context(), client.ObjectKeyFromObject(job), job))
+		owner := metav1.GetControllerOf(job)
+		require.NotNil(t, owner, "adopted")
+		assert.Equal(t, uid, owner.UID)
+		assert.Nil(t, owner.BlockOwnerDeletion)
 	})
 
 	crash := errors.New("simulated crash: API server unreachable")

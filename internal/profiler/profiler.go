@@ -27,6 +27,7 @@ import (
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/expand"
 )
 
 // Options configure one run.
@@ -56,7 +57,15 @@ type Options struct {
 	// DGDRWait bounds the wait for the DGDR to be stored [2m]: the webhook creates the Job while the
 	// DGDR is being admitted, so the pod can start first. A DGDR that never appears is an error.
 	DGDRWait time.Duration
+	// UID is the UID of the DGDR create the Job was made for (dgdr-profiler's --uid, set by the webhook).
+	// With it the run claims the Job only for the stored DGDR of that UID, and deletes the Job when none
+	// appears within DGDRWait (the create was refused after the webhook, or the DGDR was replaced).
+	UID types.UID
 }
+
+// ErrNotAdmitted is returned by Claim and Run when no DGDR of Options.UID is stored: the profiling Job was
+// made for a create that was refused after the webhook, or for a DGDR since deleted, and was deleted.
+var ErrNotAdmitted = errors.New("the DGDR this profiling Job was made for is not stored")
 
 // errSpec marks a failure the user must fix in the spec or the cluster: the DGDR goes to Failed and the
 // run exits 0, so the Job does not retry something a retry cannot mend.
@@ -71,22 +80,10 @@ func specError(condType, reason, format string, args ...any) error {
 }
 
 // Run walks the DGDR from whatever phase it is in to the end of the in-cluster lifecycle.
-// A returned error is transient (API unavailable, conflicts beyond retry): the Job retries.
+// A returned error is transient (API unavailable, conflicts beyond retry): the Job retries; or it is
+// ErrNotAdmitted, and the Job is gone.
 func Run(ctx context.Context, o Options) error {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.PollInterval == 0 {
-		o.PollInterval = 5 * time.Second
-	}
-	if o.AfterPhase == nil {
-		o.AfterPhase = func(v1alpha1.Phase) error { return nil }
-	}
-	if o.DGDRWait <= 0 {
-		o.DGDRWait = 2 * time.Minute
-	}
-	r := &run{Options: o, key: types.NamespacedName{Namespace: o.Namespace, Name: o.Name}}
-	r.ref.NamespacedName = r.key
+	r := newRun(o)
 	err := r.walk(ctx)
 	if errors.Is(err, errDGDRGone) || (r.ref.UID != "" && lifecycle.IsGone(err)) {
 		r.Log.Info("the DGDR was deleted during profiling; its candidates are removed", "dgdr", r.key)
@@ -101,6 +98,32 @@ func Run(ctx context.Context, o Options) error {
 		r.reportDeath(ctx, err)
 	}
 	return err
+}
+
+// Claim is what Run does first: wait (up to DGDRWait) for the DGDR, and make it the owner of its profiling
+// Job; or, with Options.UID, delete the Job when no DGDR of that UID is stored (ErrNotAdmitted).
+func Claim(ctx context.Context, o Options) error {
+	r := newRun(o)
+	_, err := r.claim(ctx)
+	return err
+}
+
+func newRun(o Options) *run {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = 5 * time.Second
+	}
+	if o.AfterPhase == nil {
+		o.AfterPhase = func(v1alpha1.Phase) error { return nil }
+	}
+	if o.DGDRWait <= 0 {
+		o.DGDRWait = 2 * time.Minute
+	}
+	r := &run{Options: o, key: types.NamespacedName{Namespace: o.Namespace, Name: o.Name}}
+	r.ref.NamespacedName = r.key
+	return r
 }
 
 type run struct {
@@ -162,13 +185,20 @@ func (r *run) getDGDR(ctx context.Context) (*v1alpha1.DynamoGraphDeploymentReque
 	deadline := r.Now().Add(r.DGDRWait)
 	for {
 		err := r.Client.Get(ctx, r.key, d)
-		if err == nil {
+		if err == nil && (r.UID == "" || d.UID == r.UID) {
 			break
+		}
+		if err == nil {
+			// Another create of this name was stored: the one this Job was made for never will be.
+			return nil, r.release(ctx, fmt.Sprintf("DGDR %s has UID %s, not %s (the create this Job was made for was refused, or the DGDR was deleted and created again)", r.key, d.UID, r.UID))
 		}
 		if !apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("reading DGDR %s: %w", r.key, err)
 		}
 		if !r.Now().Before(deadline) {
+			if r.UID != "" {
+				return nil, r.release(ctx, fmt.Sprintf("DGDR %s with UID %s was not stored within %s (its create was refused after admission, or it was deleted)", r.key, r.UID, r.DGDRWait))
+			}
 			return nil, fmt.Errorf("DGDR %s did not appear within %s (its admission failed, or it was deleted); this Job has nothing to profile", r.key, r.DGDRWait)
 		}
 		select {
@@ -188,21 +218,50 @@ func (r *run) getDGDR(ctx context.Context) (*v1alpha1.DynamoGraphDeploymentReque
 	case err != nil:
 		return nil, fmt.Errorf("reading the profiling Job %s: %w", name, err)
 	}
-	if owner := metav1.GetControllerOf(job); owner != nil && owner.Kind == v1alpha1.Kind && owner.UID != d.UID {
+	if uid := v1alpha1.JobDGDRUID(job); uid != "" && uid != d.UID {
 		return nil, fmt.Errorf("profiling Job %s belongs to DGDR %s with UID %s, but DGDR %s now has UID %s (deleted and created again); this Job has nothing to profile",
-			name, owner.Name, owner.UID, r.key, d.UID)
+			name, r.key.Name, uid, r.key, d.UID)
 	}
 	r.job = job
 	return d, nil
 }
 
-func (r *run) walk(ctx context.Context) error {
+// release deletes this run's profiling Job, which no stored DGDR will own, and returns ErrNotAdmitted
+// with why. Only the Job made for r.UID is deleted (UID precondition): a later create of the name may
+// already have replaced it with its own.
+func (r *run) release(ctx context.Context, why string) error {
+	name := cmp.Or(r.JobName, expand.ProfilingJobName(r.Name))
+	job := &batchv1.Job{}
+	switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: name}, job); {
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("%w: %s; Job %s is already gone", ErrNotAdmitted, why, name)
+	case err != nil:
+		return fmt.Errorf("%s; reading the profiling Job %s to delete it: %w", why, name, err)
+	}
+	if v1alpha1.JobDGDRUID(job) != r.UID {
+		return fmt.Errorf("%w: %s; Job %s was replaced by a later create's and is left to it", ErrNotAdmitted, why, name)
+	}
+	err := r.Client.Delete(ctx, job, client.Preconditions{UID: &job.UID}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("%s; deleting the profiling Job %s: %w", why, name, err)
+	}
+	r.Log.Info("deleted the profiling Job of a DGDR that is not stored", "job", name, "uid", r.UID, "why", why)
+	return fmt.Errorf("%w: %s; its profiling Job %s is deleted", ErrNotAdmitted, why, name)
+}
+
+// claim waits for the DGDR (of r.UID, when set) and makes it the owner of its profiling Job.
+func (r *run) claim(ctx context.Context) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
 	d, err := r.getDGDR(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.ref.UID = d.UID
-	if err := r.adoptJob(ctx, d); err != nil {
+	return d, r.adoptJob(ctx, d)
+}
+
+func (r *run) walk(ctx context.Context) error {
+	d, err := r.claim(ctx)
+	if err != nil {
 		return err
 	}
 
@@ -233,15 +292,17 @@ func (r *run) walk(ctx context.Context) error {
 	return r.deploy(ctx, d)
 }
 
-// adoptJob makes the profiling Job owned by the DGDR when the webhook could not (a Job created without an
-// owner), so deleting the DGDR removes the Job. The reference has no blockOwnerDeletion: that would need
-// rights on the DGDR's finalizers, which OwnerReferencesPermissionEnforcement checks.
+// adoptJob makes the profiling Job owned by the stored DGDR (the webhook creates it without an owner, before
+// the DGDR is stored), so deleting the DGDR removes the Job. The reference has no blockOwnerDeletion: that
+// would need rights on the DGDR's finalizers; changing ownerReferences needs delete on the Job where
+// OwnerReferencesPermissionEnforcement is on, which the profiler's Role grants.
 func (r *run) adoptJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) error {
 	job := r.job
 	if job == nil || metav1.GetControllerOf(job) != nil {
 		return nil
 	}
-	patch := client.MergeFrom(job.DeepCopy())
+	// Optimistic lock: a Job replaced since it was read (another create of the name) is not this DGDR's.
+	patch := client.MergeFromWithOptions(job.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	job.OwnerReferences = append(job.OwnerReferences, metav1.OwnerReference{
 		APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: d.Name, UID: d.UID, Controller: ptr.To(true),
 	})

@@ -38,6 +38,12 @@ type Options struct {
 	MutatingWebhooks   []*admissionregistrationv1.MutatingWebhookConfiguration
 	ValidatingWebhooks []*admissionregistrationv1.ValidatingWebhookConfiguration
 	Register           func(s webhook.Server, cfg *rest.Config, c client.Client)
+	// GarbageCollector starts kube-controller-manager with only its garbage collector (envtest runs no
+	// controllers), for tests of what owner references clean up.
+	GarbageCollector bool
+	// WithoutOwnerReferencesPermissionEnforcement leaves out the admission plugin that is on by default
+	// here (as on OpenShift): setting blockOwnerDeletion needs update on the owner's finalizers.
+	WithoutOwnerReferencesPermissionEnforcement bool
 }
 
 // Env is a running control plane.
@@ -89,6 +95,9 @@ func Start(t testing.TB, opts Options) *Env {
 			ValidatingWebhooks: opts.ValidatingWebhooks,
 		},
 	}
+	if !opts.WithoutOwnerReferencesPermissionEnforcement {
+		env.ControlPlane.GetAPIServer().Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("starting the control plane: %v", err)
@@ -118,6 +127,10 @@ func Start(t testing.TB, opts Options) *Env {
 	e.Kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(e.Kubeconfig, kc, 0o600); err != nil {
 		t.Fatalf("writing a kubeconfig: %v", err)
+	}
+
+	if opts.GarbageCollector {
+		startGarbageCollector(t, e)
 	}
 
 	if opts.Register != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -17,9 +16,11 @@ import (
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -55,7 +56,7 @@ type cluster struct {
 	handler *Handler // acting as the webhook's ServiceAccount
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t testing.TB) *cluster {
 	t.Helper()
 	install := render(t, ".", nil)
 	m, v := install.webhookConfigs(t)
@@ -66,6 +67,7 @@ func startCluster(t *testing.T) *cluster {
 		Register: func(s webhook.Server, cfg *rest.Config, _ client.Client) {
 			asWebhook := rest.CopyConfig(cfg)
 			asWebhook.Impersonate = webhookUser
+			asWebhook.QPS, asWebhook.Burst = ClientQPS, ClientBurst // as Run sets them
 			c, err := client.New(asWebhook, client.Options{Scheme: lifecycle.Scheme()})
 			require.NoError(t, err)
 			cl.handler = &Handler{Client: c, DefaultImage: DefaultImage, ProfilerImage: testProfilerImage}
@@ -129,6 +131,12 @@ func (cl *cluster) kubectl(t *testing.T, args ...string) (string, error) {
 	cmd := exec.CommandContext(t.Context(), testenv.Kubectl(t), append([]string{"--kubeconfig", cl.env.Kubeconfig}, args...)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+func jobOverride(js string) func(*v1alpha1.DynamoGraphDeploymentRequest) {
+	return func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+		d.Spec.Overrides = &v1alpha1.Overrides{ProfilingJob: &runtime.RawExtension{Raw: []byte(js)}}
+	}
 }
 
 func newDGDR(ns, name string, mutate func(*v1alpha1.DynamoGraphDeploymentRequest)) *v1alpha1.DynamoGraphDeploymentRequest {
@@ -216,7 +224,7 @@ func TestAdmission(t *testing.T) {
 				"nodeSelector":{"pool":"cpu"},
 				"tolerations":[{"key":"dedicated","operator":"Exists","effect":"NoSchedule"}],
 				"imagePullSecrets":[{"name":"pull"}],
-				"securityContext":{"fsGroup":2000}}}}`)}}
+				"containers":[{"name":"profiler","env":[{"name":"EXTRA","value":"1"}],"resources":{"limits":{"memory":"3Gi"}}}]}}}`)}}
 		})
 		_, err := cl.create(t, d)
 		require.NoError(t, err)
@@ -226,19 +234,27 @@ func TestAdmission(t *testing.T) {
 		job := jobs[0]
 		assert.Equal(t, "cached-profile", job.Name)
 		assert.Equal(t, job.Name, d.Annotations[v1alpha1.AnnotationProfilingJob], "the annotation names the Job")
-		assert.Empty(t, job.OwnerReferences, "no UID at admission; the profiler adopts the Job")
+		stored := &v1alpha1.DynamoGraphDeploymentRequest{}
+		require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(d), stored))
+		require.NotEmpty(t, stored.UID)
+		assert.Empty(t, job.OwnerReferences, "no owner until the profiler claims it: the garbage collector would delete a Job whose owner is not stored yet")
+		assert.Equal(t, string(stored.UID), job.Annotations[v1alpha1.AnnotationDGDRUID], "made for the stored DGDR's UID (assigned before validating admission)")
+		assert.Len(t, job.Annotations[v1alpha1.AnnotationSpecHash], 64)
 		assert.Equal(t, expand.ThoroughDeadlineSeconds, *job.Spec.ActiveDeadlineSeconds)
 		pod := job.Spec.Template.Spec
 		assert.Equal(t, v1alpha1.ProfilerServiceAccount, pod.ServiceAccountName)
 		assert.Equal(t, map[string]string{"pool": "cpu"}, pod.NodeSelector)
 		assert.Equal(t, []corev1.LocalObjectReference{{Name: "pull"}}, pod.ImagePullSecrets)
 		assert.Len(t, pod.Tolerations, 1)
-		assert.Equal(t, ptr.To[int64](2000), pod.SecurityContext.FSGroup)
-		assert.True(t, *pod.SecurityContext.RunAsNonRoot, "the override merges into the pod securityContext")
+		assert.True(t, *pod.SecurityContext.RunAsNonRoot)
+		require.Len(t, pod.Containers, 1)
 		ctr := pod.Containers[0]
+		assert.Contains(t, ctr.Env, corev1.EnvVar{Name: "EXTRA", Value: "1"}, "the profiler's env merges by name")
+		assert.Equal(t, resource.MustParse("3Gi"), ctr.Resources.Limits[corev1.ResourceMemory])
+		assert.Equal(t, resource.MustParse("1"), ctr.Resources.Requests[corev1.ResourceCPU], "the resources merge")
 		assert.Equal(t, testProfilerImage, ctr.Image)
 		assert.Equal(t, []string{expand.ProfilerBinary}, ctr.Command)
-		assert.Equal(t, []string{"--namespace", ns, "--name", "cached"}, ctr.Args)
+		assert.Equal(t, []string{"--namespace", ns, "--name", "cached", "--uid", string(stored.UID)}, ctr.Args)
 		assert.Contains(t, ctr.Env, corev1.EnvVar{Name: expand.EnvModelPath, Value: "/models/qwen3"})
 		assert.Contains(t, ctr.VolumeMounts, corev1.VolumeMount{Name: "model-cache", MountPath: expand.ModelCacheMountPath, ReadOnly: true})
 		var claim *corev1.PersistentVolumeClaimVolumeSource
@@ -299,7 +315,64 @@ func TestAdmission(t *testing.T) {
 				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) {
 					d.Spec.Overrides = &v1alpha1.Overrides{ProfilingJob: &runtime.RawExtension{Raw: []byte(`{"templat":{}}`)}}
 				},
-				fields: []string{"spec.overrides.profilingJob"}, msg: "JobSpec",
+				fields: []string{"spec.overrides.profilingJob.templat"}, msg: v1alpha1.JobOverrideAllowlist,
+			},
+			// Overrides that would escalate: the webhook creates the Job with its own rights.
+			"overrides.profilingJob serviceAccountName": {
+				mutate: jobOverride(`{"template":{"spec":{"serviceAccountName":"admin"}}}`),
+				fields: []string{"spec.overrides.profilingJob.template.spec.serviceAccountName"}, msg: v1alpha1.JobOverrideAllowlist,
+			},
+			"overrides.profilingJob hostPath volume": {
+				mutate: jobOverride(`{"template":{"spec":{"volumes":[{"name":"root","hostPath":{"path":"/"}}]}}}`),
+				fields: []string{"spec.overrides.profilingJob.template.spec.volumes"}, msg: "scheduling and sizing",
+			},
+			"overrides.profilingJob privileged": {
+				mutate: jobOverride(`{"template":{"spec":{"containers":[{"name":"profiler","securityContext":{"privileged":true}}]}}}`),
+				fields: []string{"spec.overrides.profilingJob.template.spec.containers[0].securityContext"},
+			},
+			"overrides.profilingJob host namespaces": {
+				mutate: jobOverride(`{"template":{"spec":{"hostNetwork":true,"hostPID":true,"hostIPC":true}}}`),
+				fields: []string{"spec.overrides.profilingJob.template.spec.hostIPC", "spec.overrides.profilingJob.template.spec.hostNetwork", "spec.overrides.profilingJob.template.spec.hostPID"},
+			},
+			"overrides.profilingJob image and command": {
+				mutate: jobOverride(`{"template":{"spec":{"containers":[{"name":"profiler","image":"evil","command":["sh"],"args":["-c","id"]}]}}}`),
+				fields: []string{"spec.overrides.profilingJob.template.spec.containers[0].args", "spec.overrides.profilingJob.template.spec.containers[0].command", "spec.overrides.profilingJob.template.spec.containers[0].image"},
+			},
+			"overrides.profilingJob another container": {
+				mutate: jobOverride(`{"template":{"spec":{"containers":[{"name":"sidecar","image":"evil"}],"initContainers":[{"name":"i","image":"evil"}]}}}`),
+				fields: []string{"spec.overrides.profilingJob.template.spec.containers[0].name", "spec.overrides.profilingJob.template.spec.initContainers"}, msg: "only the profiler container",
+			},
+			"overrides.profilingJob pod securityContext and metadata": {
+				mutate: jobOverride(`{"template":{"metadata":{"labels":{"a":"b"}},"spec":{"securityContext":{"runAsUser":0}}},"ttlSecondsAfterFinished":1}`),
+				fields: []string{"spec.overrides.profilingJob.template.metadata", "spec.overrides.profilingJob.template.spec.securityContext", "spec.overrides.profilingJob.ttlSecondsAfterFinished"},
+			},
+			"overrides.profilingJob strategic-merge directives": {
+				mutate: jobOverride(`{"template":{"spec":{"$patch":"replace","containers":[{"name":"profiler","$patch":"delete"}],"tolerations":[{"$patch":"replace"}]}}}`),
+				fields: []string{"spec.overrides.profilingJob.template.spec.$patch", "spec.overrides.profilingJob.template.spec.containers[0].$patch", "spec.overrides.profilingJob.template.spec.tolerations[0].$patch"},
+			},
+			"overrides.profilingJob the API server refuses": {
+				mutate: jobOverride(`{"template":{"spec":{"tolerations":[{"key":"a","operator":"Exists","value":"x"}],"priorityClassName":"Not_A_Name"}}}`),
+				fields: []string{"spec.overrides.profilingJob.template.spec.priorityClassName",
+					"spec.overrides.profilingJob.template.spec.tolerations[0].operator"}, msg: "the API server refuses the profiling Job",
+			},
+			// overrides.dgd that can never generate a DGD, refused now rather than after profiling.
+			"overrides.dgd of the other apiVersion": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+					d.Spec.Overrides = &v1alpha1.Overrides{DGD: &runtime.RawExtension{Raw: []byte(`{"apiVersion":"nvidia.com/v1alpha1","spec":{"services":{"Frontend":{"replicas":2}}}}`)}}
+				},
+				fields: []string{"spec.overrides.dgd"}, msg: "write the patch for nvidia.com/v1beta1",
+			},
+			"overrides.dgd invalid name": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+					d.Spec.Overrides = &v1alpha1.Overrides{DGD: &runtime.RawExtension{Raw: []byte(`{"metadata":{"name":"Serving_DGD"}}`)}}
+				},
+				fields: []string{"spec.overrides.dgd"}, msg: "Serving_DGD",
+			},
+			"overrides.dgd name too long for the components": {
+				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+					d.Spec.Overrides = &v1alpha1.Overrides{DGD: &runtime.RawExtension{Raw: []byte(`{"metadata":{"name":"a-rather-long-deployment-name-x"}}`)}}
+				},
+				fields: []string{"spec.overrides.dgd"}, msg: "choose a shorter name",
 			},
 			"backend enum": {
 				mutate: func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.Backend = "tgi" },
@@ -437,28 +510,46 @@ func TestAdmission(t *testing.T) {
 			out, err := cl.kubectl(t, append(args, "-n", ns)...)
 			require.NoError(t, err, "kubectl %v: %s", args, out)
 		}
+		before := cl.jobsFor(t, ns, "exploratory")
+		require.Len(t, before, 1)
 		out, err := cl.kubectl(t, "create", "-n", ns, "-f", file)
 		require.Error(t, err)
 		assert.Contains(t, out, "AlreadyExists")
-		assert.Len(t, cl.jobsFor(t, ns, "exploratory"), 1)
+		after := cl.jobsFor(t, ns, "exploratory")
+		require.Len(t, after, 1)
+		assert.Equal(t, before[0].UID, after[0].UID, "a duplicate create leaves the stored DGDR's Job alone")
 	})
 
-	t.Run("a reinvoked or retried mutation finds its Job", func(t *testing.T) {
+	t.Run("a retried validation finds its Job, and mutation has no side effect", func(t *testing.T) {
 		ns := cl.namespace(t, "retry", false)
 		d := newDGDR(ns, "twice", nil)
-		req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Operation: admissionv1.Create, Namespace: ns, Name: "twice"}}
+		req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Operation: admissionv1.Create, Namespace: ns, Name: "twice",
+			UserInfo: authenticationv1.UserInfo{Username: "dgdr-test-admin", Groups: []string{"system:masters"}}}}
 		ctx := admission.NewContextWithRequest(t.Context(), req)
 		require.NoError(t, cl.handler.Default(ctx, d))
 		again := newDGDR(ns, "twice", nil)
 		require.NoError(t, cl.handler.Default(ctx, again))
 		require.NoError(t, cl.handler.Default(ctx, again), "reinvocation on the already mutated object")
 		assert.Equal(t, d, again)
-		assert.Len(t, cl.jobsFor(t, ns, "twice"), 1)
+		assert.Empty(t, cl.jobsFor(t, ns, "twice"), "the mutating path creates nothing")
+
+		d.UID = "11111111-2222-3333-4444-555555555555" // what the API server assigns before validation
+		_, err := cl.handler.ValidateCreate(ctx, d.DeepCopy())
+		require.NoError(t, err)
+		_, err = cl.handler.ValidateCreate(ctx, d.DeepCopy())
+		require.NoError(t, err, "a retry of the same request reuses its Job")
+		jobs := cl.jobsFor(t, ns, "twice")
+		require.Len(t, jobs, 1)
+		assert.Equal(t, d.UID, v1alpha1.JobDGDRUID(&jobs[0]))
+
+		d.UID = ""
+		_, err = cl.handler.ValidateCreate(ctx, d.DeepCopy())
+		require.Error(t, err, "without a UID the Job could not be claimed: refused, not leaked")
 	})
 
-	t.Run("a Job of the same name that is not this DGDR's is refused", func(t *testing.T) {
+	t.Run("a Job of the same name is replaced only when it is a left-over of a DGDR that is not stored", func(t *testing.T) {
 		ns := cl.namespace(t, "clash", false)
-		foreign := func(name string, labels map[string]string, mutate func(*batchv1.Job)) {
+		foreign := func(name string, labels map[string]string, mutate func(*batchv1.Job)) *batchv1.Job {
 			job := &batchv1.Job{
 				ObjectMeta: metav1.ObjectMeta{Name: name + "-profile", Namespace: ns, Labels: labels},
 				Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
@@ -470,25 +561,105 @@ func TestAdmission(t *testing.T) {
 				mutate(job)
 			}
 			require.NoError(t, c.Create(t.Context(), job))
+			return job
 		}
 		foreign("taken", map[string]string{"app": "mine"}, nil)
-		foreign("orphan", map[string]string{v1alpha1.LabelDGDRName: "orphan"}, func(j *batchv1.Job) {
-			j.OwnerReferences = []metav1.OwnerReference{{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: "orphan", UID: "0000-gone"}}
+		foreign("other-owner", map[string]string{v1alpha1.LabelDGDRName: "other-owner"}, func(j *batchv1.Job) {
+			j.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "x", UID: "0000-dep", Controller: ptr.To(true)}}
 		})
-		foreign("unowned", map[string]string{v1alpha1.LabelDGDRName: "unowned"}, nil)
+		orphan := foreign("orphan", map[string]string{v1alpha1.LabelDGDRName: "orphan"}, func(j *batchv1.Job) {
+			j.OwnerReferences = []metav1.OwnerReference{{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: "orphan", UID: "0000-gone", Controller: ptr.To(true)}}
+		})
+		unowned := foreign("unowned", map[string]string{v1alpha1.LabelDGDRName: "unowned"}, nil)
 
-		_, err := cl.create(t, newDGDR(ns, "taken", nil))
-		require.True(t, apierrors.IsConflict(err), "%v", err)
-		assert.Contains(t, err.Error(), "does not belong to this DynamoGraphDeploymentRequest")
+		for _, name := range []string{"taken", "other-owner"} {
+			_, err := cl.create(t, newDGDR(ns, name, nil))
+			require.True(t, apierrors.IsConflict(err), "%v", err)
+			assert.Contains(t, err.Error(), "does not belong to this DynamoGraphDeploymentRequest")
+		}
 
-		_, err = cl.create(t, newDGDR(ns, "orphan", nil))
-		require.True(t, apierrors.IsConflict(err), "%v", err)
-		assert.Contains(t, err.Error(), "kubectl delete job -n clash orphan-profile")
+		// Left-overs of a DGDR of this name that is not stored (deleted, or refused after the webhook):
+		// replaced by a Job built for, and owned by, the new DGDR.
+		for _, old := range []*batchv1.Job{orphan, unowned} {
+			name := old.Labels[v1alpha1.LabelDGDRName]
+			d := newDGDR(ns, name, nil)
+			_, err := cl.create(t, d)
+			require.NoError(t, err)
+			jobs := cl.jobsFor(t, ns, name)
+			require.Len(t, jobs, 1)
+			assert.NotEqual(t, old.UID, jobs[0].UID, "a new Job")
+			assert.Equal(t, d.UID, v1alpha1.JobDGDRUID(&jobs[0]))
+			assert.Equal(t, testProfilerImage, jobs[0].Spec.Template.Spec.Containers[0].Image)
+		}
+	})
 
-		// An unfinished Job without an owner was made for a DGDR that never got stored: it serves this one.
-		_, err = cl.create(t, newDGDR(ns, "unowned", nil))
+	t.Run("delete and recreate with a changed spec gets a Job built from the new spec", func(t *testing.T) {
+		// No garbage collector runs in this control plane: the first DGDR's Job outlives it, as it does
+		// for a moment on a real cluster (TestGarbageCollection runs one).
+		ns := cl.namespace(t, "recreate", false)
+		first := newDGDR(ns, "again", nil)
+		_, err := cl.create(t, first)
 		require.NoError(t, err)
-		assert.Len(t, cl.jobsFor(t, ns, "unowned"), 1)
+		before := cl.jobsFor(t, ns, "again")
+		require.Len(t, before, 1)
+		require.NoError(t, c.Delete(t.Context(), first))
+
+		second := newDGDR(ns, "again", func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.SearchStrategy = v1alpha1.SearchThorough })
+		_, err = cl.create(t, second)
+		require.NoError(t, err)
+		after := cl.jobsFor(t, ns, "again")
+		require.Len(t, after, 1)
+		assert.NotEqual(t, before[0].UID, after[0].UID)
+		assert.Equal(t, second.UID, v1alpha1.JobDGDRUID(&after[0]))
+		assert.Equal(t, expand.ThoroughDeadlineSeconds, *after[0].Spec.ActiveDeadlineSeconds, "built from the new spec")
+		assert.NotEqual(t, before[0].Annotations[v1alpha1.AnnotationSpecHash], after[0].Annotations[v1alpha1.AnnotationSpecHash])
+	})
+
+	t.Run("an object refused by the API server before validating admission leaves no Job", func(t *testing.T) {
+		// Metadata is validated after mutating admission and before validating admission: a Job made while
+		// mutating (as before) leaked here.
+		ns := cl.namespace(t, "badlabel", false)
+		_, err := cl.create(t, newDGDR(ns, "labelled", func(d *v1alpha1.DynamoGraphDeploymentRequest) {
+			d.Labels = map[string]string{"not a label key": "x"}
+		}))
+		require.True(t, apierrors.IsInvalid(err), "%v", err)
+		assert.Empty(t, cl.jobsFor(t, ns, "labelled"))
+	})
+
+	t.Run("overrides.profilingJob only for users who may create Jobs themselves", func(t *testing.T) {
+		ns := cl.namespace(t, "sar", false)
+		grant := func(user string, rules ...rbacv1.PolicyRule) {
+			require.NoError(t, c.Create(t.Context(), &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: user, Namespace: ns}, Rules: rules}))
+			require.NoError(t, c.Create(t.Context(), &rbacv1.RoleBinding{
+				ObjectMeta: metav1.ObjectMeta{Name: user, Namespace: ns},
+				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: user},
+				Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+			}))
+		}
+		dgdrs := rbacv1.PolicyRule{APIGroups: []string{"nvidia.com"}, Resources: []string{"dynamographdeploymentrequests"}, Verbs: []string{"create", "get"}}
+		grant("alice", dgdrs)
+		grant("bob", dgdrs, rbacv1.PolicyRule{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"create"}})
+		as := func(user string) client.Client {
+			cfg := rest.CopyConfig(cl.env.Config)
+			cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: []string{"system:authenticated"}}
+			uc, err := client.New(cfg, client.Options{Scheme: cl.env.Scheme})
+			require.NoError(t, err)
+			return uc
+		}
+		sized := jobOverride(`{"template":{"spec":{"nodeSelector":{"pool":"cpu"}}}}`)
+
+		err := as("alice").Create(t.Context(), newDGDR(ns, "alice-sized", sized))
+		assert.Equal(t, []string{"spec.overrides.profilingJob"}, causes(t, err))
+		assert.Contains(t, err.Error(), `user "alice" may not create Jobs in namespace "sar"`)
+		assert.Contains(t, err.Error(), "remove spec.overrides.profilingJob")
+		assert.Empty(t, cl.jobsFor(t, ns, "alice-sized"))
+
+		require.NoError(t, as("alice").Create(t.Context(), newDGDR(ns, "alice-plain", nil)), "no override: the webhook creates the Job")
+		assert.Len(t, cl.jobsFor(t, ns, "alice-plain"), 1)
+		require.NoError(t, as("bob").Create(t.Context(), newDGDR(ns, "bob-sized", sized)), "bob may create Jobs himself")
+		jobs := cl.jobsFor(t, ns, "bob-sized")
+		require.Len(t, jobs, 1)
+		assert.Equal(t, map[string]string{"pool": "cpu"}, jobs[0].Spec.Template.Spec.NodeSelector)
 	})
 
 	t.Run("the design's examples are admitted", func(t *testing.T) {
@@ -515,12 +686,7 @@ func TestAdmission(t *testing.T) {
 
 	t.Run("RBAC grants the webhook and the profiler what they use, and no more", func(t *testing.T) {
 		ns := cl.namespace(t, "rbac", true)
-		kustomization, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "manifests", "profiler-namespace", "kustomization.yaml"))
-		require.NoError(t, err)
-		k := strings.Replace(string(kustomization), "\nnamespace: default\n", "\nnamespace: "+ns+"\n", 1)
-		for _, u := range render(t, "profiler-namespace", map[string][]byte{"profiler-namespace/kustomization.yaml": []byte(k)}) {
-			require.NoError(t, c.Create(t.Context(), u))
-		}
+		cl.profilerClient(t, ns)
 		type check struct {
 			who                                         string // "webhook" or "profiler"
 			verb, group, resource, sub, namespace, name string
@@ -535,7 +701,10 @@ func TestAdmission(t *testing.T) {
 			{"webhook", "get", "", "serviceaccounts", "", ns, v1alpha1.ProfilerServiceAccount, true},
 			{"webhook", "list", "", "nodes", "", "", "", true},
 			{"webhook", "get", "apiextensions.k8s.io", "customresourcedefinitions", "", "", crd, true},
-			{"webhook", "delete", "batch", "jobs", "", ns, "x-profile", false},
+			{"webhook", "delete", "batch", "jobs", "", ns, "x-profile", true},
+			{"webhook", "create", "authorization.k8s.io", "subjectaccessreviews", "", "", "", true},
+			{"webhook", "update", "batch", "jobs", "", ns, "x-profile", false},
+			{"webhook", "patch", "batch", "jobs", "", ns, "x-profile", false},
 			{"webhook", "list", "batch", "jobs", "", ns, "", false},
 			{"webhook", "get", "", "secrets", "", ns, "token", false},
 			{"webhook", "get", "", "serviceaccounts", "", ns, "default", false},
@@ -548,6 +717,8 @@ func TestAdmission(t *testing.T) {
 			{"profiler", "create", "nvidia.com", "dynamographdeployments", "", ns, "", true},
 			{"profiler", "create", "", "configmaps", "", ns, "", true},
 			{"profiler", "patch", "batch", "jobs", "", ns, "x-profile", true},
+			{"profiler", "delete", "batch", "jobs", "", ns, "x-profile", true},
+			{"profiler", "update", "nvidia.com", "dynamographdeploymentrequests", "finalizers", ns, "x", false},
 			{"profiler", "get", "", "pods", "log", ns, "p", true},
 			{"profiler", "create", "", "events", "", ns, "", true},
 			{"profiler", "list", "", "nodes", "", "", "", true},
@@ -556,7 +727,6 @@ func TestAdmission(t *testing.T) {
 			{"profiler", "get", "nvidia.com", "dynamographdeploymentrequests", "", "defaults", "minimal", false},
 			{"profiler", "update", "nvidia.com", "dynamographdeploymentrequests", "", ns, "x", false},
 			{"profiler", "create", "batch", "jobs", "", ns, "", false},
-			{"profiler", "delete", "batch", "jobs", "", ns, "x-profile", false},
 			{"profiler", "get", "", "secrets", "", ns, "token", false},
 			{"profiler", "create", "", "configmaps", "", "defaults", "", false},
 		}

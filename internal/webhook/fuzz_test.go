@@ -7,10 +7,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/expand"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
 // FuzzDefaultAndValidate feeds arbitrary names and specs through what admission does without a cluster:
@@ -54,5 +56,43 @@ func FuzzDefaultAndValidate(f *testing.F) {
 		require.Empty(t, validation.IsDNS1123Subdomain(job.Name), job.Name)
 		require.LessOrEqual(t, len(job.Name), validation.DNS1123LabelMaxLength)
 		require.Empty(t, validation.IsValidLabelValue(job.Labels[v1alpha1.LabelDGDRName]))
+	})
+}
+
+// FuzzOverridesDGDGenerates: whatever spec.overrides.dgd validation admits (it trial-generates with
+// representative configurations) generates a DGD for any configuration the search can pick: agg or disagg,
+// one node or many, with or without the Planner. Seeds: testdata/fuzz/FuzzOverridesDGDGenerates.
+func FuzzOverridesDGDGenerates(f *testing.F) {
+	for _, s := range []string{
+		`{"spec":{"components":[{"name":"Frontend","replicas":2}]}}`,
+		`{"metadata":{"name":"serving"},"spec":{"components":[{"name":"decode","extraPodSpec":{"mainContainer":{"image":"x"}}}]}}`,
+		`{"metadata":{"name":"a-rather-long-deployment-name-x"}}`,
+		`{"apiVersion":"nvidia.com/v1alpha1","spec":{"services":{"Frontend":{}}}}`,
+		`{"metadata":{"labels":{"team":"a"},"annotations":{"x":"y"}}}`,
+		`{"spec":{"envs":[{"name":"A","value":"b"}]}}`,
+	} {
+		f.Add([]byte(s), uint8(1), false, false)
+		f.Add([]byte(s), uint8(32), true, true)
+	}
+	h := &Handler{DefaultImage: DefaultImage, ProfilerImage: testProfilerImage}
+	f.Fuzz(func(t *testing.T, raw []byte, tp uint8, disagg, autoscale bool) {
+		d := &v1alpha1.DynamoGraphDeploymentRequest{
+			ObjectMeta: metav1.ObjectMeta{Name: "fuzz-dgdr", Namespace: "ns"},
+			Spec: v1alpha1.DynamoGraphDeploymentRequestSpec{Model: "Qwen/Qwen3-0.6B", EnableAutoScaling: autoscale,
+				Overrides: &v1alpha1.Overrides{DGD: &runtime.RawExtension{Raw: raw}}},
+		}
+		d.Default(DefaultImage)
+		if len(h.staticErrors(d)) > 0 {
+			return
+		}
+		w := func(role profile.Role) profile.Worker {
+			return profile.Worker{Role: role, Count: 1, TP: max(1, int(tp)%65), PP: 1, EP: 1, DP: 1, Batch: 32}
+		}
+		cfg := profile.Config{Backend: "sglang", Mode: profile.ModeAgg, Replicas: 1, Workers: []profile.Worker{w(profile.RoleAgg)}}
+		if disagg {
+			cfg = profile.Config{Backend: "trtllm", Mode: profile.ModeDisagg, Replicas: 1, Workers: []profile.Worker{w(profile.RolePrefill), w(profile.RoleDecode)}}
+		}
+		_, err := expand.GenerateDGD(d, cfg, expand.DGDOptions{GPUsPerNode: 8})
+		require.NoError(t, err, "admitted overrides.dgd %s must generate", raw)
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -28,6 +29,7 @@ import (
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/expand"
 	"github.com/dgdr-dev/dgdr/pkg/hw"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
 // The paths the API server calls (the names controller-runtime's builder would derive).
@@ -64,11 +66,12 @@ func Register(srv webhook.Server, h *Handler) {
 	srv.Register(ValidatePath, admission.WithValidator[*v1alpha1.DynamoGraphDeploymentRequest](scheme, h))
 }
 
-// Default fills the design's defaults and, on a CREATE that is not a dry run and passes validation, creates
-// the profiling Job and records its name in the annotation nvidia.com/dgdr-profiling-job.
+// Default fills the design's defaults and, on a CREATE that is not a dry run, records the name of the
+// profiling Job in the annotation nvidia.com/dgdr-profiling-job. It has no side effect: the Job is created
+// by ValidateCreate, where the object is final and has its UID.
 //
 // Only CREATE is mutated: spec is immutable, so defaulting an UPDATE could only turn a metadata change into a
-// refused spec change. Default is idempotent: a reinvoked or retried request finds the Job it created.
+// refused spec change. Default is idempotent.
 func (h *Handler) Default(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) error {
 	req, err := admission.RequestFromContext(ctx)
 	if err != nil {
@@ -77,51 +80,55 @@ func (h *Handler) Default(ctx context.Context, d *v1alpha1.DynamoGraphDeployment
 	if req.Operation != admissionv1.Create {
 		return nil
 	}
-	if d.Namespace == "" {
-		d.Namespace = req.Namespace
-	}
-	// The API server generates names after mutating admission; the Job is named after the DGDR, so the
-	// webhook generates it here, the way the API server would.
+	// The API server generates names after mutating admission; the annotation names the Job after the
+	// DGDR, so the webhook generates the name here, the way the API server would.
 	if d.Name == "" && d.GenerateName != "" {
 		d.Name = generateName(d.GenerateName)
 	}
 	d.Default(h.DefaultImage)
-
-	errs, err := h.validate(ctx, d)
-	if err != nil {
-		return err
-	}
-	// An invalid request is refused by the validating path, with every cause; no Job for it.
-	if len(errs) > 0 || (req.DryRun != nil && *req.DryRun) {
+	if (req.DryRun != nil && *req.DryRun) || d.Name == "" {
 		return nil
-	}
-	name, err := h.ensureJob(ctx, d)
-	if err != nil {
-		return err
 	}
 	if d.Annotations == nil {
 		d.Annotations = map[string]string{}
 	}
-	d.Annotations[v1alpha1.AnnotationProfilingJob] = name
+	d.Annotations[v1alpha1.AnnotationProfilingJob] = expand.ProfilingJobName(d.Name)
 	return nil
 }
 
-// ValidateCreate refuses an invalid DGDR with one 422 listing every cause, and warns about what would make
-// it fail later (no Dynamo, no GPU nodes, no profiler ServiceAccount).
+// ValidateCreate refuses an invalid DGDR with one 422 listing every cause, warns about what would make it
+// fail later (no Dynamo, no GPU nodes, no profiler ServiceAccount) and, unless it is a dry run, creates the
+// profiling Job for the DGDR's UID: if the request is refused after this webhook (another webhook, a quota,
+// storage), the Job's profiler finds no stored DGDR of that UID and deletes the Job, and a later create of
+// the name replaces it sooner.
 func (h *Handler) ValidateCreate(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (admission.Warnings, error) {
+	req, err := admission.RequestFromContext(ctx)
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("reading the admission request: %w", err))
+	}
 	if d.Namespace == "" {
-		if req, err := admission.RequestFromContext(ctx); err == nil {
-			d.Namespace = req.Namespace
-		}
+		d.Namespace = req.Namespace
 	}
 	errs, err := h.validate(ctx, d)
 	if err != nil {
 		return nil, err
 	}
+	jobErrs, err := h.checkJobOverride(ctx, req, d, hasErrorUnder(errs, "spec.overrides.profilingJob"))
+	if err != nil {
+		return nil, err
+	}
+	errs = append(errs, jobErrs...)
 	if len(errs) > 0 {
 		return nil, apierrors.NewInvalid(dgdrGroupKind, d.Name, errs)
 	}
-	return h.warnings(ctx, d), nil
+	warnings := h.warnings(ctx, d)
+	if req.DryRun != nil && *req.DryRun {
+		return warnings, nil
+	}
+	if err := h.ensureJob(ctx, d); err != nil {
+		return nil, err
+	}
+	return warnings, nil
 }
 
 // ValidateUpdate refuses a change of spec (the CRD's CEL rule refuses it first; this is the second line).
@@ -139,8 +146,9 @@ func (h *Handler) ValidateDelete(context.Context, *v1alpha1.DynamoGraphDeploymen
 }
 
 // validate returns every field problem of d: the API package's rules, the GPU catalog, whether the profiling
-// Job can be built from overrides.profilingJob, and whether the model-cache PVC exists. err is set only when
-// a check could not be made (the API server could not answer).
+// Job can be built from overrides.profilingJob, whether a DGD can be generated with overrides.dgd, and
+// whether the model-cache PVC exists. err is set only when a check could not be made (the API server could
+// not answer).
 func (h *Handler) validate(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (field.ErrorList, error) {
 	errs := h.staticErrors(d)
 	spec := field.NewPath("spec")
@@ -171,100 +179,195 @@ func (h *Handler) staticErrors(d *v1alpha1.DynamoGraphDeploymentRequest) field.E
 			errs = append(errs, field.NotSupported(spec.Child("hardware", "gpuType"), hwSpec.GPUType, hw.Names()))
 		}
 	}
-	// The override parsed as a JobSpec (ValidateSpec); it must also merge into the Job dgdr builds.
+	// The override parsed as an allowed partial JobSpec (ValidateSpec); it must also merge into the Job dgdr builds.
 	if o := d.Spec.Overrides; o != nil && o.ProfilingJob != nil && d.Name != "" && d.Namespace != "" && !hasErrorUnder(errs, "spec.overrides.profilingJob") {
 		if _, err := expand.ProfilingJob(d, expand.JobOptions{ProfilerImage: h.ProfilerImage}); err != nil {
 			errs = append(errs, field.Invalid(spec.Child("overrides", "profilingJob"), "<object>", err.Error()))
 		}
 	}
+	// overrides.dgd is merged hours later, when profiling is done: generate a DGD with it now, so that an
+	// override that can never generate one (wrong apiVersion, an invalid name, a bad shape) is refused now.
+	if o := d.Spec.Overrides; o != nil && o.DGD != nil && len(o.DGD.Raw) > 0 && len(v1alpha1.ValidateName(d.Name)) == 0 && !hasErrorUnder(errs, "spec.overrides.dgd") {
+		if err := TrialGenerateDGD(d); err != nil {
+			errs = append(errs, field.Invalid(spec.Child("overrides", "dgd"), "<object>", err.Error()))
+		}
+	}
 	return errs
+}
+
+// TrialGenerateDGD generates the DGD of d (defaulted here on a copy) for representative configurations of
+// its backend: one aggregated worker and a disaggregated pair, on one node each and spanning nodes, the
+// shapes whose component names the DGD name limit counts. The profiler generates the same way (v1beta1).
+func TrialGenerateDGD(d *v1alpha1.DynamoGraphDeploymentRequest) error {
+	d = d.DeepCopy()
+	d.Default(DefaultImage)
+	backend := string(d.Spec.Backend)
+	if backend == string(v1alpha1.BackendAny) {
+		backend = string(v1alpha1.BackendVLLM)
+	}
+	one := func(role profile.Role, tp int) profile.Worker {
+		return profile.Worker{Role: role, Count: 1, TP: tp, PP: 1, EP: 1, DP: 1, Batch: 8}
+	}
+	for _, cfg := range []profile.Config{
+		{Backend: backend, Mode: profile.ModeAgg, Replicas: 1, Workers: []profile.Worker{one(profile.RoleAgg, 1)}},
+		{Backend: backend, Mode: profile.ModeDisagg, Replicas: 1, Workers: []profile.Worker{one(profile.RolePrefill, 16), one(profile.RoleDecode, 16)}},
+	} {
+		if _, err := expand.GenerateDGD(d, cfg, expand.DGDOptions{GPUsPerNode: 8}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func hasErrorUnder(errs field.ErrorList, path string) bool {
 	for _, e := range errs {
-		if e.Field == path || strings.HasPrefix(e.Field, path+".") {
+		if e.Field == path || strings.HasPrefix(e.Field, path+".") || strings.HasPrefix(e.Field, path+"[") {
 			return true
 		}
 	}
 	return false
 }
 
-// ensureJob creates the profiling Job, or finds the one an earlier call for the same request created.
-func (h *Handler) ensureJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (string, error) {
+// checkJobOverride applies to a non-empty overrides.profilingJob what the webhook needs before it creates
+// a Job shaped by the user: that the user may create Jobs in the namespace themselves (a
+// SubjectAccessReview for the requesting user, groups, uid and extra), and that the real API server
+// accepts the merged Job (a server dry run). shapeRefused skips the dry run when the override was refused.
+func (h *Handler) checkJobOverride(ctx context.Context, req admission.Request, d *v1alpha1.DynamoGraphDeploymentRequest, shapeRefused bool) (field.ErrorList, error) {
+	if v1alpha1.JobOverrideEmpty(d.Spec.Overrides) {
+		return nil, nil
+	}
+	p := field.NewPath("spec", "overrides", "profilingJob")
+	u := req.UserInfo
+	extra := map[string]authorizationv1.ExtraValue{}
+	for k, v := range u.Extra {
+		extra[k] = authorizationv1.ExtraValue(v)
+	}
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: u.Username, Groups: u.Groups, UID: u.UID, Extra: extra,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: d.Namespace, Verb: "create", Group: batchv1.GroupName, Resource: "jobs"},
+	}}
+	if err := h.Client.Create(ctx, sar); err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("asking whether %s may create Jobs in namespace %s (SubjectAccessReview): %w", u.Username, d.Namespace, err))
+	}
+	if !sar.Status.Allowed {
+		return field.ErrorList{field.Forbidden(p, fmt.Sprintf(
+			"user %q may not create Jobs in namespace %q, and the webhook applies overrides.profilingJob only for users who could create the Job themselves: "+
+				"remove spec.overrides.profilingJob, or ask an administrator for create on jobs.batch in %s", u.Username, d.Namespace, d.Namespace))}, nil
+	}
+	if shapeRefused || d.Name == "" {
+		return nil, nil
+	}
 	job, err := expand.ProfilingJob(d, expand.JobOptions{ProfilerImage: h.ProfilerImage})
 	if err != nil {
-		return "", apierrors.NewInternalError(fmt.Errorf("building the profiling Job: %w", err))
+		return nil, nil // staticErrors reported it
 	}
-	err = h.Client.Create(ctx, job)
-	if err == nil {
-		logf.FromContext(ctx).Info("created profiling Job", "dgdr", client.ObjectKeyFromObject(d), "job", job.Name)
-		return job.Name, nil
+	err = h.Client.Create(ctx, job, client.DryRunAll)
+	switch {
+	case err == nil || apierrors.IsAlreadyExists(err):
+		return nil, nil
+	case apierrors.IsInvalid(err):
+		return jobCauses(p, err), nil
+	default:
+		return nil, apierrors.NewInternalError(fmt.Errorf("checking the profiling Job with a server dry run: %w", err))
 	}
-	if !apierrors.IsAlreadyExists(err) {
-		return "", apierrors.NewInternalError(fmt.Errorf("creating the profiling Job %s/%s: %w", job.Namespace, job.Name, err))
-	}
-
-	existing := &batchv1.Job{}
-	if err := h.Client.Get(ctx, client.ObjectKeyFromObject(job), existing); err != nil {
-		return "", apierrors.NewInternalError(fmt.Errorf("reading the existing profiling Job %s/%s: %w", job.Namespace, job.Name, err))
-	}
-	if owner := existing.Labels[v1alpha1.LabelDGDRName]; owner != d.Name {
-		return "", conflict(fmt.Sprintf("Job %s/%s already exists and does not belong to this DynamoGraphDeploymentRequest (label %s=%q): "+
-			"choose another DGDR name or delete that Job", job.Namespace, job.Name, v1alpha1.LabelDGDRName, owner))
-	}
-	stale, err := h.staleJob(ctx, d, existing)
-	if err != nil {
-		return "", err
-	}
-	if stale != "" {
-		return "", conflict(fmt.Sprintf("profiling Job %s/%s is left over from an earlier DynamoGraphDeploymentRequest named %q (%s): "+
-			"wait for it to be garbage-collected or run `kubectl delete job -n %s %s`, then create the DGDR again",
-			job.Namespace, job.Name, d.Name, stale, job.Namespace, job.Name))
-	}
-	return job.Name, nil
 }
 
-// staleJob says why an existing Job labelled for this DGDR's name cannot serve this request, or "" when it
-// can: it is this request's own Job (a reinvocation or retry), or the request duplicates a stored DGDR (the
-// API server answers AlreadyExists).
-func (h *Handler) staleJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, job *batchv1.Job) (string, error) {
-	if job.DeletionTimestamp != nil {
-		return "it is being deleted", nil
-	}
-	var owner *metav1.OwnerReference
-	for i, ref := range job.OwnerReferences {
-		if ref.Kind == v1alpha1.Kind {
-			owner = &job.OwnerReferences[i]
+// jobCauses turns the API server's refusal of the merged Job into causes under overrides.profilingJob
+// (the override's paths are the JobSpec's: spec.template... in the Job is profilingJob.template...).
+func jobCauses(p *field.Path, err error) field.ErrorList {
+	var out field.ErrorList
+	status := err.(apierrors.APIStatus).Status()
+	if status.Details != nil {
+		for _, c := range status.Details.Causes {
+			path := p.String()
+			if rest, ok := strings.CutPrefix(c.Field, "spec."); ok {
+				path += "." + rest
+			}
+			out = append(out, &field.Error{Type: field.ErrorTypeInvalid, Field: path, BadValue: "<merged Job>",
+				Detail: "the API server refuses the profiling Job merged with this override: " + c.Message})
 		}
 	}
-	if owner == nil {
-		// A Job without an owner was made for a DGDR that was never stored. It can serve this one if it
-		// has not finished yet: the profiler reads the DGDR only when it starts.
-		if finished(job) {
-			return "it finished and its DGDR was never stored", nil
+	if len(out) == 0 {
+		out = append(out, field.Invalid(p, "<object>", "the API server refuses the profiling Job merged with this override: "+status.Message))
+	}
+	return out
+}
+
+// ensureJob creates the profiling Job for this create (annotated with d's UID and the spec hash, no owner
+// reference: the garbage collector would judge an owner that is not stored yet dangling), or finds the one
+// an earlier call for the same request created (same UID and spec hash). A Job left by an earlier DGDR of
+// this name that is not stored (deleted, or refused after this webhook) is replaced; a Job whose DGDR is
+// stored is left alone (the API server answers this create with AlreadyExists); a Job that is not dgdr's is
+// a 409. The profiler claims the Job for the stored DGDR of its UID, or deletes it when none appears.
+func (h *Handler) ensureJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) error {
+	if d.UID == "" {
+		return apierrors.NewInternalError(fmt.Errorf("the API server sent the DynamoGraphDeploymentRequest without a UID at validating admission: " +
+			"the profiling Job is claimed by that UID and needs a Kubernetes API server that assigns it before admission (every supported release does)"))
+	}
+	job, err := expand.ProfilingJob(d, expand.JobOptions{ProfilerImage: h.ProfilerImage})
+	if err != nil {
+		return apierrors.NewInternalError(fmt.Errorf("building the profiling Job: %w", err))
+	}
+	for attempt := 0; ; attempt++ {
+		err = h.Client.Create(ctx, job.DeepCopy())
+		if err == nil {
+			logf.FromContext(ctx).Info("created profiling Job", "dgdr", client.ObjectKeyFromObject(d), "uid", d.UID, "job", job.Name)
+			return nil
 		}
-		return "", nil
+		if !apierrors.IsAlreadyExists(err) {
+			if apierrors.IsInvalid(err) {
+				return apierrors.NewInvalid(dgdrGroupKind, d.Name, jobCauses(field.NewPath("spec", "overrides", "profilingJob"), err))
+			}
+			return apierrors.NewInternalError(fmt.Errorf("creating the profiling Job %s/%s: %w", job.Namespace, job.Name, err))
+		}
+		existing := &batchv1.Job{}
+		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(job), existing); err != nil {
+			if apierrors.IsNotFound(err) && attempt == 0 {
+				continue // deleted in between: create again
+			}
+			return apierrors.NewInternalError(fmt.Errorf("reading the existing profiling Job %s/%s: %w", job.Namespace, job.Name, err))
+		}
+		keep, err := h.keepJob(ctx, d, job, existing)
+		if err != nil || keep || attempt > 0 {
+			if err == nil && !keep {
+				err = conflict(fmt.Sprintf("profiling Job %s/%s was re-created while this DGDR was admitted: create the DGDR again", job.Namespace, job.Name))
+			}
+			return err
+		}
+		// A left-over Job of a DGDR of this name that is not stored: delete exactly that Job, then create ours.
+		uid, rv := existing.UID, existing.ResourceVersion
+		err = h.Client.Delete(ctx, existing, client.Preconditions{UID: &uid, ResourceVersion: &rv}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+		if err != nil && !apierrors.IsNotFound(err) {
+			return conflict(fmt.Sprintf("profiling Job %s/%s is left over from an earlier DynamoGraphDeploymentRequest named %q and could not be replaced (%v): "+
+				"run `kubectl delete job -n %s %s`, then create the DGDR again", job.Namespace, job.Name, d.Name, err, job.Namespace, job.Name))
+		}
+		logf.FromContext(ctx).Info("replaced a left-over profiling Job", "dgdr", client.ObjectKeyFromObject(d), "job", job.Name, "oldUID", uid)
+	}
+}
+
+// keepJob decides about an existing Job of the profiling Job's name. keep: it is this request's own Job
+// (same UID and spec hash: a retried admission), or a DGDR of this name is stored (the API server answers
+// this CREATE with AlreadyExists; its Job is not touched). err: the Job is not dgdr's. Neither: it is left
+// over from a DGDR of this name that no longer exists or never got stored, and may be replaced.
+func (h *Handler) keepJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, want, job *batchv1.Job) (keep bool, err error) {
+	owner := metav1.GetControllerOf(job)
+	if job.Labels[v1alpha1.LabelDGDRName] != d.Name || (owner != nil && (owner.Kind != v1alpha1.Kind || owner.APIVersion != v1alpha1.GroupVersion.String())) {
+		return false, conflict(fmt.Sprintf("Job %s/%s already exists and does not belong to this DynamoGraphDeploymentRequest (label %s=%q): "+
+			"choose another DGDR name or delete that Job", job.Namespace, job.Name, v1alpha1.LabelDGDRName, job.Labels[v1alpha1.LabelDGDRName]))
+	}
+	if v1alpha1.JobDGDRUID(job) == d.UID {
+		return job.Annotations[v1alpha1.AnnotationSpecHash] == want.Annotations[v1alpha1.AnnotationSpecHash] && job.DeletionTimestamp == nil, nil
 	}
 	stored := &v1alpha1.DynamoGraphDeploymentRequest{}
-	err := h.Client.Get(ctx, client.ObjectKeyFromObject(d), stored)
+	err = h.Client.Get(ctx, client.ObjectKeyFromObject(d), stored)
 	switch {
+	case err == nil:
+		return true, nil
 	case apierrors.IsNotFound(err):
-		return fmt.Sprintf("its owner %s was deleted", owner.UID), nil
-	case err != nil:
-		return "", apierrors.NewInternalError(fmt.Errorf("reading DynamoGraphDeploymentRequest %s/%s: %w", d.Namespace, d.Name, err))
-	case stored.UID != owner.UID:
-		return fmt.Sprintf("its owner %s was deleted", owner.UID), nil
+		return false, nil
+	default:
+		return false, apierrors.NewInternalError(fmt.Errorf("reading DynamoGraphDeploymentRequest %s/%s: %w", d.Namespace, d.Name, err))
 	}
-	return "", nil
-}
-
-func finished(job *batchv1.Job) bool {
-	for _, c := range job.Status.Conditions {
-		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-			return true
-		}
-	}
-	return false
 }
 
 func conflict(msg string) error {

@@ -32,7 +32,7 @@ type rendered []*unstructured.Unstructured
 
 // render builds manifests/<dir> with kustomize's krusty from an in-memory copy of manifests/, plus extra
 // files (relative to manifests/) such as the certificates the manual-tls overlay expects from the user.
-func render(t *testing.T, dir string, extra map[string][]byte) rendered {
+func render(t testing.TB, dir string, extra map[string][]byte) rendered {
 	t.Helper()
 	root := filepath.Join(testenv.RepoRoot(t), "manifests")
 	mem := filesys.MakeFsInMemory()
@@ -65,7 +65,7 @@ func render(t *testing.T, dir string, extra map[string][]byte) rendered {
 }
 
 // get finds one object by kind and name and converts it to the typed into.
-func (r rendered) get(t *testing.T, kind, name string, into runtime.Object) {
+func (r rendered) get(t testing.TB, kind, name string, into runtime.Object) {
 	t.Helper()
 	for _, u := range r {
 		if u.GetKind() == kind && u.GetName() == name {
@@ -81,7 +81,7 @@ func (r rendered) has(kind string) bool {
 }
 
 // webhookConfigs returns the rendered webhook configurations, as installed by the control-plane tests.
-func (r rendered) webhookConfigs(t *testing.T) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
+func (r rendered) webhookConfigs(t testing.TB) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
 	t.Helper()
 	m := &admissionregistrationv1.MutatingWebhookConfiguration{}
 	v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
@@ -193,9 +193,9 @@ func checkWebhooks(t *testing.T, m *admissionregistrationv1.MutatingWebhookConfi
 	mw, vw := m.Webhooks[0], v.Webhooks[0]
 	for _, h := range []hook{
 		{MutatePath, mw.ClientConfig, mw.Rules, mw.FailurePolicy, mw.SideEffects, mw.TimeoutSeconds,
-			[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}, admissionregistrationv1.SideEffectClassNoneOnDryRun, mw.AdmissionReviewVersions},
+			[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}, admissionregistrationv1.SideEffectClassNone, mw.AdmissionReviewVersions},
 		{ValidatePath, vw.ClientConfig, vw.Rules, vw.FailurePolicy, vw.SideEffects, vw.TimeoutSeconds,
-			[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}, admissionregistrationv1.SideEffectClassNone, vw.AdmissionReviewVersions},
+			[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}, admissionregistrationv1.SideEffectClassNoneOnDryRun, vw.AdmissionReviewVersions},
 	} {
 		t.Run(h.path, func(t *testing.T) {
 			require.NotNil(t, h.cc.Service)
@@ -228,6 +228,10 @@ func checkWebhookRBAC(t *testing.T, r rendered) {
 	assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "dgdr-webhook", Namespace: "dgdr-system"}}, binding.Subjects)
 	for _, rule := range role.Rules {
 		for _, verb := range rule.Verbs {
+			// delete: only Jobs, to replace a left-over profiling Job (with preconditions).
+			if verb == "delete" && slices.Equal(rule.APIGroups, []string{"batch"}) && slices.Equal(rule.Resources, []string{"jobs"}) {
+				continue
+			}
 			assert.NotContains(t, []string{"*", "delete", "update", "patch", "watch"}, verb, "rule %v", rule)
 		}
 		assert.NotContains(t, rule.Resources, "secrets")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
 
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,9 +27,21 @@ const DefaultImage = "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.3.0"
 // ProfilerImageRepository holds dgdr-webhook and dgdr-profiler; the tag is this build's version.
 const ProfilerImageRepository = "ghcr.io/dgdr-dev/dgdr"
 
+// The webhook's own client may send this many requests per second to the API server, with bursts of
+// ClientBurst (--kube-api-qps, --kube-api-burst). Each admission makes several calls (SubjectAccessReview,
+// Job dry run, GETs, the Job create), and it is the API server that calls the webhook, so client-go's
+// default of 5 per second (burst 10) would queue a burst of creates until the API server's webhook timeout;
+// the API server protects itself with its max-in-flight limits and priority and fairness.
+const (
+	ClientQPS   = 200
+	ClientBurst = 400
+)
+
 // Options are the webhook server's settings, one flag each.
 type Options struct {
 	Port                   int
+	QPS                    float32
+	Burst                  int
 	CertDir                string
 	DefaultImage           string
 	ProfilerImage          string
@@ -40,6 +53,8 @@ type Options struct {
 func NewOptions() Options {
 	return Options{
 		Port:                   webhook.DefaultPort,
+		QPS:                    ClientQPS,
+		Burst:                  ClientBurst,
 		CertDir:                "/tmp/k8s-webhook-server/serving-certs",
 		DefaultImage:           DefaultImage,
 		ProfilerImage:          ProfilerImageRepository + ":" + version.Version,
@@ -52,6 +67,12 @@ func NewOptions() Options {
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.Port, "port", o.Port, "port the webhook serves HTTPS on")
 	fs.StringVar(&o.CertDir, "cert-dir", o.CertDir, "directory holding tls.crt and tls.key; reloaded when they change")
+	fs.Func("kube-api-qps", fmt.Sprintf("requests per second the webhook's client may send to the API server [%d]", ClientQPS), func(v string) error {
+		q, err := strconv.ParseFloat(v, 32)
+		o.QPS = float32(q)
+		return err
+	})
+	fs.IntVar(&o.Burst, "kube-api-burst", o.Burst, "requests the webhook's client may send at once above --kube-api-qps")
 	fs.StringVar(&o.DefaultImage, "default-image", o.DefaultImage, "image a DGDR gets when spec.image is empty")
 	fs.StringVar(&o.ProfilerImage, "profiler-image", o.ProfilerImage, "image that runs dgdr-profiler in the profiling Job")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, `address of the Prometheus metrics endpoint ("0" turns it off)`)
@@ -63,6 +84,9 @@ func (o Options) Validate() error {
 	var errs []error
 	if o.Port < 1 || o.Port > 65535 {
 		errs = append(errs, fmt.Errorf("--port %d: expected 1 to 65535", o.Port))
+	}
+	if o.QPS <= 0 || o.Burst < 1 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps %g, --kube-api-burst %d: expected both above 0", o.QPS, o.Burst))
 	}
 	if o.CertDir == "" {
 		errs = append(errs, fmt.Errorf("--cert-dir is empty: expected the directory of tls.crt and tls.key"))
@@ -90,6 +114,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	log := ctrl.Log.WithName("dgdr-webhook")
 	scheme := lifecycle.Scheme()
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = o.QPS, o.Burst
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
@@ -118,7 +144,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("adding the readiness check: %w", err)
 	}
 	log.Info("starting", "version", version.String(), "port", o.Port, "certDir", o.CertDir,
-		"defaultImage", o.DefaultImage, "profilerImage", o.ProfilerImage)
+		"qps", o.QPS, "burst", o.Burst, "defaultImage", o.DefaultImage, "profilerImage", o.ProfilerImage)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("serving: %w", err)
 	}

@@ -40,9 +40,9 @@ func TestOptionsFlags(t *testing.T) {
 		},
 		"every flag": {
 			args: []string{"--port=10443", "--cert-dir=/certs", "--default-image=registry.local/vllm:1", "--profiler-image=registry.local/dgdr:1",
-				"--metrics-bind-address=0", "--health-probe-bind-address=:9000"},
+				"--metrics-bind-address=0", "--health-probe-bind-address=:9000", "--kube-api-qps=50", "--kube-api-burst=80"},
 			want: func(o *Options) {
-				*o = Options{Port: 10443, CertDir: "/certs", DefaultImage: "registry.local/vllm:1", ProfilerImage: "registry.local/dgdr:1",
+				*o = Options{Port: 10443, QPS: 50, Burst: 80, CertDir: "/certs", DefaultImage: "registry.local/vllm:1", ProfilerImage: "registry.local/dgdr:1",
 					MetricsBindAddress: "0", HealthProbeBindAddress: ":9000"}
 			},
 		},
@@ -50,6 +50,8 @@ func TestOptionsFlags(t *testing.T) {
 		"port not a number":   {args: []string{"--port=https"}, wantErr: `invalid value "https" for flag -port`},
 		"empty default image": {args: []string{"--default-image="}, wantErr: "--default-image is empty"},
 		"empty cert dir":      {args: []string{"--cert-dir="}, wantErr: "--cert-dir is empty"},
+		"qps zero":            {args: []string{"--kube-api-qps=0"}, wantErr: "--kube-api-qps 0, --kube-api-burst 400: expected both above 0"},
+		"qps not a number":    {args: []string{"--kube-api-qps=fast"}, wantErr: `invalid value "fast" for flag -kube-api-qps`},
 		"unknown flag":        {args: []string{"--leader-elect"}, wantErr: "flag provided but not defined: -leader-elect"},
 	}
 	for name, tc := range tests {
@@ -74,6 +76,7 @@ func TestOptionsFlags(t *testing.T) {
 	}
 	assert.Equal(t, "ghcr.io/dgdr-dev/dgdr:"+version.Version, NewOptions().ProfilerImage, "the profiler image is this build's")
 	assert.Equal(t, "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.3.0", NewOptions().DefaultImage)
+	assert.Equal(t, float32(ClientQPS), NewOptions().QPS, "not client-go's default of 5 per second")
 }
 
 // TestMainServes runs the binary's entry point against a real API server (found through $KUBECONFIG) with a

@@ -24,7 +24,7 @@ import (
 // Names and paths inside the profiling Job. The image ghcr.io/dgdr-dev/dgdr carries the binary.
 const (
 	ProfilerBinary        = "/usr/local/bin/dgdr-profiler"
-	ProfilerContainerName = "profiler"
+	ProfilerContainerName = v1alpha1.ProfilerContainerName
 	// ProfilingJobSuffix ends the Job's name: <dgdr>-profile.
 	ProfilingJobSuffix = "-profile"
 	// ModelCacheMountPath is where the model-cache PVC is mounted (read-only).
@@ -46,8 +46,8 @@ const (
 	RapidBackoffLimit       int32 = 3
 	// ThoroughBackoffLimit is low: a retry repeats hours of measurements.
 	ThoroughBackoffLimit int32 = 1
-	// TTLSecondsAfterFinished keeps a finished Job (and its logs) for a day. It also removes the Job of a
-	// DGDR that never got stored (refused after the webhook created the Job), which has no owner.
+	// TTLSecondsAfterFinished keeps a finished Job (and its logs) for a day. (The Job of a DGDR that never
+	// got stored is removed sooner, by its own profiler, which finds no DGDR of its UID to claim it for.)
 	TTLSecondsAfterFinished int32 = 24 * 60 * 60
 )
 
@@ -76,8 +76,12 @@ func ProfilingJobName(dgdrName string) string {
 // treated as rapid). spec.overrides.profilingJob is merged into the JobSpec with strategic-merge semantics,
 // so containers, volumes, env and imagePullSecrets merge by name and other fields replace.
 //
-// The Job has no ownerReference: the webhook creates it while the DGDR is being admitted, before the DGDR has
-// a UID. The profiler adds the reference once it runs.
+// When d has a UID (the API server assigns it before validating admission), the Job carries it in the
+// annotation nvidia.com/dgdr-uid and passes it to the profiler (--uid), which claims the Job for the stored
+// DGDR of that UID or deletes it. The Job has no owner reference: the garbage collector would judge an owner
+// that is not stored yet dangling and delete the Job (or drop the reference) before the DGDR is stored.
+// The annotation nvidia.com/dgdr-spec-hash is the sha256 of the JobSpec built here (the --uid argument
+// included): a Job is reused only when it matches.
 func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*batchv1.Job, error) {
 	if d.Name == "" || d.Namespace == "" {
 		return nil, fmt.Errorf("expected a DGDR with a name and a namespace, got %q/%q", d.Namespace, d.Name)
@@ -107,7 +111,7 @@ func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*b
 		Image:           opts.ProfilerImage,
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Command:         []string{ProfilerBinary},
-		Args:            []string{"--namespace", d.Namespace, "--name", d.Name},
+		Args:            profilerArgs(d),
 		Resources:       corev1.ResourceRequirements{Requests: requests, Limits: limits},
 		VolumeMounts:    []corev1.VolumeMount{{Name: tmpVolume, MountPath: "/tmp"}},
 		// On failure `kubectl describe` shows the end of the log when the profiler wrote no message.
@@ -180,15 +184,36 @@ func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*b
 		spec = merged
 	}
 
-	return &batchv1.Job{
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the profiling JobSpec: %w", err)
+	}
+	sum := sha256.Sum256(specJSON)
+	annotations := map[string]string{v1alpha1.AnnotationSpecHash: hex.EncodeToString(sum[:])}
+	if d.UID != "" {
+		annotations[v1alpha1.AnnotationDGDRUID] = string(d.UID)
+	}
+	job := &batchv1.Job{
 		TypeMeta: metav1.TypeMeta{APIVersion: batchv1.SchemeGroupVersion.String(), Kind: "Job"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      ProfilingJobName(d.Name),
-			Namespace: d.Namespace,
-			Labels:    labels,
+			Name:        ProfilingJobName(d.Name),
+			Namespace:   d.Namespace,
+			Labels:      labels,
+			Annotations: annotations,
 		},
 		Spec: spec,
-	}, nil
+	}
+	return job, nil
+}
+
+// profilerArgs name the DGDR the profiler works for and, once it has one, the UID of the create the Job
+// was made for (the profiler claims the Job only for the stored DGDR of that UID).
+func profilerArgs(d *v1alpha1.DynamoGraphDeploymentRequest) []string {
+	args := []string{"--namespace", d.Namespace, "--name", d.Name}
+	if d.UID != "" {
+		args = append(args, "--uid", string(d.UID))
+	}
+	return args
 }
 
 // mergeJobSpec applies patch (a partial batch/v1 JobSpec as JSON) to base with strategic-merge semantics.

@@ -3,6 +3,7 @@ package expand
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -112,7 +113,8 @@ func TestProfilingJobShape(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tc.dgdr.Name+"-profile", job.Name)
 			assert.Equal(t, "ns", job.Namespace)
-			assert.Empty(t, job.OwnerReferences, "the DGDR has no UID at admission")
+			assert.Empty(t, job.OwnerReferences, "never an owner reference")
+			assert.NotContains(t, job.Annotations, v1alpha1.AnnotationDGDRUID, "no UID yet")
 			assert.Equal(t, tc.dgdr.Name, job.Labels[v1alpha1.LabelDGDRName])
 			assert.Equal(t, tc.dgdr.Name, job.Spec.Template.Labels[v1alpha1.LabelDGDRName])
 			assert.Equal(t, tc.deadline, *job.Spec.ActiveDeadlineSeconds)
@@ -287,6 +289,35 @@ func TestProfilingJobDeterministic(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, a, b)
 	assert.IsType(t, &batchv1.Job{}, a)
+}
+
+// TestProfilingJobUIDAndHash: a DGDR with a UID gets a Job that names that UID (annotation and the
+// profiler's --uid) and has no owner reference (the garbage collector would delete a Job whose owner is not
+// stored yet); the spec hash tells Jobs built from different specs apart.
+func TestProfilingJobUIDAndHash(t *testing.T) {
+	d := dgdr("owned", func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.UID = "u-1" })
+	job, err := ProfilingJob(d, JobOptions{ProfilerImage: testProfilerImage})
+	require.NoError(t, err)
+	assert.Empty(t, job.OwnerReferences, "owned only once the profiler claims it for the stored DGDR")
+	assert.Equal(t, "u-1", job.Annotations[v1alpha1.AnnotationDGDRUID])
+	assert.Equal(t, []string{"--namespace", "ns", "--name", "owned", "--uid", "u-1"}, job.Spec.Template.Spec.Containers[0].Args)
+	specJSON, err := json.Marshal(job.Spec)
+	require.NoError(t, err)
+	assert.Equal(t, sha256Hex(string(specJSON)), job.Annotations[v1alpha1.AnnotationSpecHash])
+
+	other := d.DeepCopy()
+	other.UID = "u-2"
+	otherJob, err := ProfilingJob(other, JobOptions{ProfilerImage: testProfilerImage})
+	require.NoError(t, err)
+	assert.NotEqual(t, job.Annotations[v1alpha1.AnnotationSpecHash], otherJob.Annotations[v1alpha1.AnnotationSpecHash], "the hash covers the --uid argument")
+	changed := d.DeepCopy()
+	changed.Spec.SearchStrategy = v1alpha1.SearchThorough
+	changedJob, err := ProfilingJob(changed, JobOptions{ProfilerImage: testProfilerImage})
+	require.NoError(t, err)
+	assert.NotEqual(t, job.Annotations[v1alpha1.AnnotationSpecHash], changedJob.Annotations[v1alpha1.AnnotationSpecHash])
+	image, err := ProfilingJob(d, JobOptions{ProfilerImage: testProfilerImage + "-next"})
+	require.NoError(t, err)
+	assert.NotEqual(t, job.Annotations[v1alpha1.AnnotationSpecHash], image.Annotations[v1alpha1.AnnotationSpecHash], "another profiler image is another Job")
 }
 
 func sha256Hex(s string) string {

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 
-	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -133,15 +132,6 @@ func validateLatency(p *field.Path, v *float64) field.ErrorList {
 	}
 	if math.IsNaN(*v) || *v <= 0 || *v >= MaxLatencyMs {
 		return field.ErrorList{field.Invalid(p, *v, "expected milliseconds greater than 0 and below 3600000 (an hour)")}
-	}
-	return nil
-}
-
-// validateJobOverride requires a partial batch/v1 JobSpec: known fields only, correct types.
-func validateJobOverride(p *field.Path, raw []byte) field.ErrorList {
-	var spec batchv1.JobSpec
-	if err := strictUnmarshal(raw, &spec); err != nil {
-		return field.ErrorList{field.Invalid(p, "<object>", fmt.Sprintf("expected a partial batch/v1 JobSpec: %v", err))}
 	}
 	return nil
 }
