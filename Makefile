@@ -125,7 +125,7 @@ bench: ## go test -bench figures: the whole rapid search (Qwen3-32B, any backend
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 2 ./pkg/pareto ./pkg/profile
 
 .PHONY: bench-admission
-bench-admission: ## 200 concurrent DGDR creates through the real API server and two webhook replicas: webhook p50/p99, end-to-end create latency
+bench-admission: ## 200 DGDR creates through the real API server and two webhook replicas, 1, 20 and 200 in flight: webhook p50/p99 (API calls vs own work), end-to-end latency
 	$(GO) test -count=1 -run '^TestBenchAdmission$$' -v ./internal/webhook -args -bench-admission
 
 .PHONY: screenshot

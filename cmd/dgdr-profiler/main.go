@@ -31,7 +31,7 @@ func main() {
 		deadline   = flag.Duration("deadline", 0, "thorough search: stop measuring this long after the start (0: the profiling Job's activeDeadlineSeconds less 3 minutes, read from the Job)")
 		dgdrWait   = flag.Duration("dgdr-wait", 2*time.Minute, "how long to wait for the DGDR to be stored before giving up (the Job is created during its admission)")
 		uid        = flag.String("uid", "", "UID of the DGDR create the Job was made for (the webhook passes it): the Job is claimed only for the stored DGDR of that UID, and deleted when none appears within --dgdr-wait")
-		job        = flag.String("job", os.Getenv("DGDR_PROFILING_JOB"), "the profiling Job this runs in (default $DGDR_PROFILING_JOB, else the DGDR's annotation)")
+		job        = flag.String("job", os.Getenv("DGDR_PROFILING_JOB"), "the profiling Job this runs in (default $DGDR_PROFILING_JOB, else the name the webhook gives the Job of --uid)")
 	)
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/expand"
 )
 
 // dgdrGVK is the kind the plugin reads and writes.
@@ -199,13 +201,10 @@ func isUnreachable(err error) bool {
 	return false
 }
 
-// profilingJobName is the profiling Job of a DGDR: status first (the profiler records it), then the
-// annotation the webhook sets at admission.
+// profilingJobName is the profiling Job of a DGDR: status first (the profiler records it), then the name
+// the webhook gives the Job it creates at admission (from the DGDR's name and UID).
 func profilingJobName(d *v1alpha1.DynamoGraphDeploymentRequest) string {
-	if d.Status.ProfilingJobName != "" {
-		return d.Status.ProfilingJobName
-	}
-	return d.Annotations[v1alpha1.AnnotationProfilingJob]
+	return cmp.Or(d.Status.ProfilingJobName, expand.ProfilingJobName(d.Name, d.UID))
 }
 
 // clusterOptions is what every command that talks to the cluster shares: the streams and the client

@@ -15,6 +15,7 @@ import (
 	"github.com/dgdr-dev/dgdr/internal/testenv/withwebhook"
 	"github.com/dgdr-dev/dgdr/internal/webhook"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/expand"
 )
 
 // withWebhook starts the control plane with the webhook as manifests/base/webhooks.yaml installs it.
@@ -48,22 +49,22 @@ func TestCreateWithWebhook(t *testing.T) {
 		h.ok("create", "qwen", "-n", ns, "--model", "Qwen/Qwen3-0.6B", "--backend", "auto")
 		d := h.get(ns, "qwen")
 		assert.Equal(t, v1alpha1.BackendAny, d.Spec.Backend, "auto is stored as any")
-		jobName := d.Annotations[v1alpha1.AnnotationProfilingJob]
-		require.NotEmpty(t, jobName)
+		jobName := expand.ProfilingJobName(d.Name, d.UID)
 
 		r := h.ok("status", "qwen", "-n", ns)
 		assert.Regexp(t, `Profiling Job:\s+`+jobName+` \(waiting for a pod\)\n`, r.out)
 		assert.Contains(t, r.out, "Next: wait for the profiling Job to start; follow it with `kubectl dgdr logs qwen -n hooked -f`")
 		assert.Contains(t, h.fail("logs", "qwen", "-n", ns).errLine, "the profiling Job "+jobName+" has no pod yet")
 
-		// The webhook refuses a second Job for the same name until the first is gone: delete removes it,
-		// so the request can be made again straight away.
+		// delete removes the Job too (no garbage collector runs here), and the request can be made again.
 		r = h.ok("delete", "qwen", "-n", ns, "--wait")
 		assert.Contains(t, r.out, "job.batch/"+jobName+" deleted\n")
 		err := h.env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: jobName}, &batchv1.Job{})
 		assert.True(t, apierrors.IsNotFound(err), "the Job is gone: %v", err)
 		h.ok("create", "qwen", "-n", ns, "--model", "Qwen/Qwen3-0.6B")
-		assert.Equal(t, jobName, h.get(ns, "qwen").Annotations[v1alpha1.AnnotationProfilingJob])
+		again := h.get(ns, "qwen")
+		require.NoError(t, h.env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: expand.ProfilingJobName(again.Name, again.UID)}, &batchv1.Job{}),
+			"the new create has its own Job")
 	})
 
 	t.Run("the webhook's refusal is one line with a hint", func(t *testing.T) {

@@ -10,17 +10,20 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
+	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/internal/testenv"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 )
 
-// profilingJob creates the Job the webhook would make for a DGDR, and returns it with the selector and
+// profilingJob creates a profiling Job for a DGDR, records its name in the DGDR's status as the profiler
+// does, and returns it with the selector and
 // pod-template labels the API server adds.
 func (h *harness) profilingJob(ns, dgdr, name string) *batchv1.Job {
 	h.t.Helper()
@@ -32,6 +35,12 @@ func (h *harness) profilingJob(ns, dgdr, name string) *batchv1.Job {
 		}}},
 	}
 	testenv.Must(h.t, h.env.Client.Create(h.t.Context(), job), "creating Job %s", name)
+	// The name the profiler records in status (the plugin finds the Job by it; tests name Jobs freely).
+	_, err := lifecycle.UpdateStatus(h.t.Context(), h.env.Client, types.NamespacedName{Namespace: ns, Name: dgdr}, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
+		d.Status.ProfilingJobName = name
+		return nil
+	})
+	testenv.Must(h.t, err, "recording Job %s in the status of DGDR %s", name, dgdr)
 	return job
 }
 

@@ -145,30 +145,18 @@ func (c *cluster) observeJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploym
 	return updated, death, nil
 }
 
-// profilingJob finds the DGDR's profiling Job: by the name it records, else by the label the webhook
-// puts on it. nil when there is none (yet).
+// profilingJob finds the DGDR's profiling Job by name (profilingJobName). nil when there is none (yet).
 func (c *cluster) profilingJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (*batchv1.Job, error) {
-	if name := profilingJobName(d); name != "" {
-		job := &batchv1.Job{}
-		err := c.client.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: name}, job)
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, apiError(fmt.Errorf("reading the profiling Job %s: %w", name, err), "")
-		}
-		return job, nil
-	}
-	jobs := &batchv1.JobList{}
-	if err := c.client.List(ctx, jobs, client.InNamespace(d.Namespace), client.MatchingLabels{v1alpha1.LabelDGDRName: d.Name}); err != nil {
-		return nil, apiError(fmt.Errorf("listing profiling Jobs: %w", err), "")
-	}
-	if len(jobs.Items) == 0 {
+	name := profilingJobName(d)
+	job := &batchv1.Job{}
+	err := c.client.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: name}, job)
+	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
-	// The newest one, should the DGDR have been recreated under the same name.
-	newest := slices.MaxFunc(jobs.Items, func(a, b batchv1.Job) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
-	return &newest, nil
+	if err != nil {
+		return nil, apiError(fmt.Errorf("reading the profiling Job %s: %w", name, err), "")
+	}
+	return job, nil
 }
 
 // jobPods lists the pods of a Job through its selector.
@@ -260,10 +248,8 @@ func writeStatus(out io.Writer, d *v1alpha1.DynamoGraphDeploymentRequest, job *b
 	switch {
 	case job != nil:
 		fmt.Fprintf(w, "Profiling Job:\t%s (%s)\n", job.Name, jobState(job))
-	case profilingJobName(d) != "":
-		fmt.Fprintf(w, "Profiling Job:\t%s (gone)\n", profilingJobName(d))
 	default:
-		fmt.Fprintf(w, "Profiling Job:\t<none>\n")
+		fmt.Fprintf(w, "Profiling Job:\t%s (not found)\n", profilingJobName(d))
 	}
 
 	if d.Status.DGDName != "" {
@@ -366,9 +352,9 @@ func nextStep(d *v1alpha1.DynamoGraphDeploymentRequest, job *batchv1.Job, dgd *l
 	name, ns := d.Name, nsFlag(d.Namespace)
 	switch d.Status.Phase {
 	case "", v1alpha1.PhasePending:
-		if job == nil && profilingJobName(d) == "" {
-			return "no profiling Job was created for this DGDR: is the dgdr webhook installed? " +
-				"Check with `kubectl get mutatingwebhookconfigurations`, then delete and recreate the DGDR"
+		if job == nil {
+			return fmt.Sprintf("its profiling Job %s does not exist: the dgdr webhook creates it at admission; check it is installed "+
+				"(`kubectl get validatingwebhookconfigurations dgdr-webhook`), then delete and recreate the DGDR", profilingJobName(d))
 		}
 		return fmt.Sprintf("wait for the profiling Job to start; follow it with `kubectl dgdr logs %s%s -f`", name, ns)
 	case v1alpha1.PhaseProfiling:

@@ -157,7 +157,7 @@ func TestStatus(t *testing.T) {
 
 	t.Run("the profiling Job, its state and the events", func(t *testing.T) {
 		h := h.with(t)
-		d := h.dgdr(ns, "profiling", spec(), &v1alpha1.DynamoGraphDeploymentRequestStatus{Phase: v1alpha1.PhaseProfiling})
+		d := h.dgdr(ns, "profiling", spec(), &v1alpha1.DynamoGraphDeploymentRequestStatus{Phase: v1alpha1.PhaseProfiling, ProfilingJobName: "profiling-prof"})
 		job := &batchv1.Job{
 			ObjectMeta: metav1.ObjectMeta{Name: "profiling-prof", Namespace: ns, Labels: map[string]string{v1alpha1.LabelDGDRName: "profiling"}},
 			Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{

@@ -18,6 +18,7 @@ import (
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/internal/testenv"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/expand"
 )
 
 var t0 = time.Date(2026, 1, 23, 12, 0, 0, 0, time.UTC)
@@ -122,9 +123,15 @@ func TestPromoteWait(t *testing.T) {
 func TestWaitJobDeath(t *testing.T) {
 	h := newHarness(t, testenv.Options{})
 	ns := h.namespace("death")
+	// deadJob plays the webhook and the Job controller: once the DGDR is stored, its Job (named after
+	// its UID) exists and has died.
 	deadJob := func(dgdr string) {
+		d := &v1alpha1.DynamoGraphDeploymentRequest{}
+		require.Eventually(t, func() bool {
+			return h.env.Client.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: dgdr}, d) == nil
+		}, 30*time.Second, 20*time.Millisecond)
 		job := &batchv1.Job{
-			ObjectMeta: metav1.ObjectMeta{Name: dgdr + "-profile", Namespace: ns, Labels: map[string]string{v1alpha1.LabelDGDRName: dgdr}},
+			ObjectMeta: metav1.ObjectMeta{Name: expand.ProfilingJobName(dgdr, d.UID), Namespace: ns, Labels: map[string]string{v1alpha1.LabelDGDRName: dgdr}},
 			Spec: batchv1.JobSpec{ActiveDeadlineSeconds: ptr.To[int64](60), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 				RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "profiler", Image: "dgdr-profiler"}},
 			}}},
@@ -137,10 +144,15 @@ func TestWaitJobDeath(t *testing.T) {
 		}}
 		require.NoError(t, h.env.Client.Status().Update(t.Context(), job))
 	}
-	deadJob("dead")
+	died := make(chan struct{})
+	go func() {
+		defer close(died)
+		deadJob("dead")
+	}()
 
 	r := h.fail("create", "dead", "-n", ns, "--model", "Qwen/Qwen3-0.6B", "--wait", "--timeout", "10m")
-	assert.Contains(t, r.errLine, "error: DGDR dead failed: DeadlineExceeded: profiling Job dead-profile ran past its activeDeadlineSeconds")
+	<-died
+	assert.Regexp(t, "error: DGDR dead failed: DeadlineExceeded: profiling Job dead-profile-[0-9a-f]{5} ran past its activeDeadlineSeconds", r.errLine)
 	assert.Contains(t, r.errLine, "`kubectl dgdr status dead -n death`")
 	assert.NotContains(t, r.errLine, "timed out")
 
@@ -157,7 +169,7 @@ func TestWaitJobDeath(t *testing.T) {
 	assert.Equal(t, rv, h.get(ns, "dead").ResourceVersion)
 
 	// get is the first to read this one's dead Job.
-	deadJob("gone")
 	h.dgdr(ns, "gone", v1alpha1.DynamoGraphDeploymentRequestSpec{Model: "Qwen/Qwen3-0.6B"}, nil)
+	deadJob("gone")
 	assert.Equal(t, "Failed", h.ok("get", "gone", "-n", ns, "-o", "jsonpath={.status.phase}").out)
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/dgdr-dev/dgdr/internal/testenv"
 	"github.com/dgdr-dev/dgdr/internal/testenv/withwebhook"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/expand"
 )
 
 type world struct {
@@ -150,7 +151,7 @@ func TestLifecycle(t *testing.T) {
 		require.Equal(t, v1alpha1.PhaseReady, d.Status.Phase, "%+v", d.Status.Conditions)
 		require.GreaterOrEqual(t, len(d.Status.ProfilingResults.Pareto), 2)
 		job := &batchv1.Job{}
-		require.NoError(t, w.env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: d.Annotations[v1alpha1.AnnotationProfilingJob]}, job))
+		require.NoError(t, w.env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: expand.ProfilingJobName(d.Name, d.UID)}, job))
 		require.Len(t, job.OwnerReferences, 1, "the profiler made the DGDR own its Job")
 		assert.Equal(t, d.UID, job.OwnerReferences[0].UID)
 
@@ -217,7 +218,7 @@ func TestLifecycle(t *testing.T) {
 			"--model-cache-pvc", "model-cache", "--model-cache-path", "qwen3-8b", "--hf-token-secret", "hf-token-secret")
 		d := w.dgdr(t, ns, "cached")
 		job := &batchv1.Job{}
-		require.NoError(t, w.env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: d.Annotations[v1alpha1.AnnotationProfilingJob]}, job))
+		require.NoError(t, w.env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: expand.ProfilingJobName(d.Name, d.UID)}, job))
 		var claims []string
 		for _, v := range job.Spec.Template.Spec.Volumes {
 			if v.PersistentVolumeClaim != nil {

@@ -25,6 +25,15 @@ var DGDGroupVersionKind = schema.GroupVersionKind{Group: "nvidia.com", Version: 
 // DGDCRDName is the CustomResourceDefinition that must exist before a DGD can be applied.
 const DGDCRDName = "dynamographdeployments.nvidia.com"
 
+// GetDGDCRD reads only the metadata of the DGD CRD, from the API server's watch cache: its schema is
+// megabytes (every pod template field), reading it whole from etcd took ~80 ms of each admission, and
+// callers only ask whether it exists. The error is the API server's (NotFound when Dynamo is not installed).
+func GetDGDCRD(ctx context.Context, c client.Reader) error {
+	crd := &metav1.PartialObjectMetadata{}
+	crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
+	return c.Get(ctx, types.NamespacedName{Name: DGDCRDName}, crd, &client.GetOptions{Raw: &metav1.GetOptions{ResourceVersion: "0"}})
+}
+
 // UpdateStatus re-reads the DGDR, applies mutate to it and writes its status subresource, retrying on
 // conflicts so that concurrent writers (the profiler and the plugin) never lose each other's changes.
 // It returns the object as stored.

@@ -51,12 +51,6 @@ func dgdrOwner(name string, uid types.UID) *metav1.OwnerReference {
 	return &metav1.OwnerReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: name, UID: uid, Controller: ptr.To(true)}
 }
 
-func withJob(name string) func(*v1alpha1.DynamoGraphDeploymentRequest) {
-	return func(d *v1alpha1.DynamoGraphDeploymentRequest) {
-		d.Annotations = map[string]string{v1alpha1.AnnotationProfilingJob: name}
-	}
-}
-
 func lifecycleTests(t *testing.T, env *testenv.Env) {
 	t.Run("the profiling Job's retry policy is one the API server accepts", func(t *testing.T) {
 		f := newFixture(t, env, "job-policy")
@@ -90,7 +84,7 @@ func lifecycleTests(t *testing.T, env *testenv.Env) {
 	t.Run("a Job made for another DGDR of the same name exits non-zero and writes nothing", func(t *testing.T) {
 		f := newFixture(t, env, "other-uid")
 		f.profilingJob(t, "qwen-profile", dgdrOwner("qwen", "0000-earlier"), 3, nil, batchv1.JobStatus{})
-		key := f.dgdr(t, "qwen", withJob("qwen-profile"))
+		key := f.dgdr(t, "qwen", nil)
 		err := f.run(t, key, nil)
 		require.ErrorContains(t, err, "belongs to DGDR qwen with UID 0000-earlier")
 		assert.Empty(t, f.get(t, key).Status.Phase)
@@ -99,7 +93,7 @@ func lifecycleTests(t *testing.T, env *testenv.Env) {
 	t.Run("a Job without an owner is adopted without blockOwnerDeletion", func(t *testing.T) {
 		f := newFixture(t, env, "adopt")
 		job := f.profilingJob(t, "qwen-profile", nil, 3, nil, batchv1.JobStatus{})
-		key := f.dgdr(t, "qwen", withJob("qwen-profile"))
+		key := f.dgdr(t, "qwen", nil)
 		require.NoError(t, f.run(t, key, nil))
 		require.NoError(t, env.Client.Get(t.Context(), client.ObjectKeyFromObject(job), job))
 		owner := metav1.GetControllerOf(job)
@@ -114,7 +108,7 @@ func lifecycleTests(t *testing.T, env *testenv.Env) {
 	t.Run("with --uid the Job is claimed only for the stored DGDR of that UID, else deleted", func(t *testing.T) {
 		f := newFixture(t, env, "claim")
 		made := func(t *testing.T, name string, uid types.UID) *batchv1.Job {
-			job := f.profilingJob(t, name+"-profile", nil, 3, nil, batchv1.JobStatus{})
+			job := f.profilingJob(t, expand.ProfilingJobName(name, uid), nil, 3, nil, batchv1.JobStatus{})
 			patch := client.MergeFrom(job.DeepCopy())
 			job.Annotations = map[string]string{v1alpha1.AnnotationDGDRUID: string(uid)}
 			require.NoError(t, env.Client.Patch(t.Context(), job, patch))
@@ -144,15 +138,15 @@ func lifecycleTests(t *testing.T, env *testenv.Env) {
 		assert.True(t, gone(other))
 		assert.Empty(t, f.get(t, key).Status.Phase, "nothing written to the DGDR that is not this Job's")
 
-		// A Job replaced by a later create's is left to that create.
-		later := made(t, "replaced", "0000-later")
-		err = claim("replaced", "0000-earlier")
+		// Another create's Job of the same DGDR name is left alone.
+		later := made(t, "twice", "0000-later")
+		err = claim("twice", "0000-earlier")
 		require.ErrorIs(t, err, ErrNotAdmitted)
-		assert.ErrorContains(t, err, "replaced by a later create's")
+		assert.ErrorContains(t, err, "already gone")
 		assert.False(t, gone(later))
 
 		// The stored DGDR of that UID: its Job is adopted, without blockOwnerDeletion.
-		key = f.dgdr(t, "stored", withJob("stored-profile"))
+		key = f.dgdr(t, "stored", nil)
 		uid := f.get(t, key).UID
 		job := made(t, "stored", uid)
 		require.NoError(t, claim("stored", uid))
@@ -176,7 +170,7 @@ func lifecycleTests(t *testing.T, env *testenv.Env) {
 	t.Run("a failing run with retries left leaves the DGDR to the retry", func(t *testing.T) {
 		f := newFixture(t, env, "retry-left")
 		f.profilingJob(t, "qwen-profile", nil, 2, nil, batchv1.JobStatus{Failed: 1, StartTime: ptr.To(metav1.Now())})
-		key := f.dgdr(t, "qwen", withJob("qwen-profile"))
+		key := f.dgdr(t, "qwen", nil)
 		require.ErrorIs(t, f.run(t, key, crashAt(v1alpha1.PhaseProfiling, crash)), crash)
 		assert.Equal(t, v1alpha1.PhaseProfiling, f.get(t, key).Status.Phase)
 	})
@@ -184,7 +178,7 @@ func lifecycleTests(t *testing.T, env *testenv.Env) {
 	t.Run("the last retry's failure is recorded with its cause", func(t *testing.T) {
 		f := newFixture(t, env, "retry-last")
 		f.profilingJob(t, "qwen-profile", nil, 1, nil, batchv1.JobStatus{Failed: 1, StartTime: ptr.To(metav1.Now())})
-		key := f.dgdr(t, "qwen", withJob("qwen-profile"))
+		key := f.dgdr(t, "qwen", nil)
 		require.ErrorIs(t, f.run(t, key, crashAt(v1alpha1.PhaseProfiling, crash)), crash, "the Job still sees the failure")
 		d := f.get(t, key)
 		assert.Equal(t, v1alpha1.PhaseFailed, d.Status.Phase)
@@ -197,9 +191,9 @@ func lifecycleTests(t *testing.T, env *testenv.Env) {
 	t.Run("stopped at the Job's deadline (SIGTERM), the run records DeadlineExceeded", func(t *testing.T) {
 		f := newFixture(t, env, "sigterm")
 		f.profilingJob(t, "qwen-profile", nil, 3, ptr.To[int64](60), batchv1.JobStatus{StartTime: ptr.To(metav1.NewTime(time.Now().Add(-time.Hour)))})
-		key := f.dgdr(t, "qwen", withJob("qwen-profile"))
+		key := f.dgdr(t, "qwen", nil)
 		ctx, cancel := context.WithCancel(t.Context())
-		err := Run(ctx, Options{Namespace: key.Namespace, Name: key.Name, Client: env.Client, Log: testr.New(t), PollInterval: 20 * time.Millisecond,
+		err := Run(ctx, Options{Namespace: key.Namespace, Name: key.Name, JobName: "qwen-profile", Client: env.Client, Log: testr.New(t), PollInterval: 20 * time.Millisecond,
 			AfterPhase: func(p v1alpha1.Phase) error {
 				if p == v1alpha1.PhaseProfiling {
 					cancel() // the kubelet's SIGTERM, as signal.NotifyContext turns it into

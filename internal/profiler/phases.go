@@ -29,7 +29,7 @@ type plan struct {
 func (r *run) pending(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (*plan, error) {
 	// A retry of a run that got further validates again without moving the phase back.
 	if d.Status.Phase == "" || d.Status.Phase == v1alpha1.PhasePending {
-		if _, err := lifecycle.MarkPending(ctx, r.Client, r.ref, d.Annotations[v1alpha1.AnnotationProfilingJob]); err != nil {
+		if _, err := lifecycle.MarkPending(ctx, r.Client, r.ref, r.jobName()); err != nil {
 			return nil, err
 		}
 	}

@@ -9,7 +9,6 @@
 package profiler
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,11 +17,8 @@ import (
 	"github.com/go-logr/logr"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
@@ -51,8 +47,8 @@ type Options struct {
 	// Thorough configures the thorough search (thorough.go): how candidates are reached, the deadline,
 	// timeouts and the benchmark's size.
 	Thorough ThoroughOptions
-	// JobName is the profiling Job this run belongs to (dgdr-profiler's --job, else the DGDR's
-	// annotation); "" outside a Job.
+	// JobName is the profiling Job this run belongs to (dgdr-profiler's --job, else the name the webhook
+	// gives the Job of UID); "" outside a Job.
 	JobName string
 	// DGDRWait bounds the wait for the DGDR to be stored [2m]: the webhook creates the Job while the
 	// DGDR is being admitted, so the pod can start first. A DGDR that never appears is an error.
@@ -65,7 +61,7 @@ type Options struct {
 
 // ErrNotAdmitted is returned by Claim and Run when no DGDR of Options.UID is stored: the profiling Job was
 // made for a create that was refused after the webhook, or for a DGDR since deleted, and was deleted.
-var ErrNotAdmitted = errors.New("the DGDR this profiling Job was made for is not stored")
+var ErrNotAdmitted = lifecycle.ErrNotAdmitted
 
 // errSpec marks a failure the user must fix in the spec or the cluster: the DGDR goes to Failed and the
 // run exits 0, so the Job does not retry something a retry cannot mend.
@@ -178,85 +174,28 @@ func (r *run) reportDeath(ctx context.Context, cause error) {
 	}
 }
 
-// getDGDR waits (up to DGDRWait) for the DGDR: the Job's pod may start before admission stored it. It
-// must be the object the Job was made for: a Job owned by another UID is not this DGDR's.
-func (r *run) getDGDR(ctx context.Context) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
-	d := &v1alpha1.DynamoGraphDeploymentRequest{}
-	deadline := r.Now().Add(r.DGDRWait)
-	for {
-		err := r.Client.Get(ctx, r.key, d)
-		if err == nil && (r.UID == "" || d.UID == r.UID) {
-			break
-		}
-		if err == nil {
-			// Another create of this name was stored: the one this Job was made for never will be.
-			return nil, r.release(ctx, fmt.Sprintf("DGDR %s has UID %s, not %s (the create this Job was made for was refused, or the DGDR was deleted and created again)", r.key, d.UID, r.UID))
-		}
-		if !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("reading DGDR %s: %w", r.key, err)
-		}
-		if !r.Now().Before(deadline) {
-			if r.UID != "" {
-				return nil, r.release(ctx, fmt.Sprintf("DGDR %s with UID %s was not stored within %s (its create was refused after admission, or it was deleted)", r.key, r.UID, r.DGDRWait))
-			}
-			return nil, fmt.Errorf("DGDR %s did not appear within %s (its admission failed, or it was deleted); this Job has nothing to profile", r.key, r.DGDRWait)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(r.PollInterval):
-		}
-	}
-	name := cmp.Or(r.JobName, d.Annotations[v1alpha1.AnnotationProfilingJob])
-	if name == "" {
-		return d, nil // created without the webhook (tests, or a cluster where it was bypassed)
-	}
-	job := &batchv1.Job{}
-	switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: name}, job); {
-	case apierrors.IsNotFound(err):
-		return d, nil // run outside the Job (kubeconfig), or the Job was deleted
-	case err != nil:
-		return nil, fmt.Errorf("reading the profiling Job %s: %w", name, err)
-	}
-	if uid := v1alpha1.JobDGDRUID(job); uid != "" && uid != d.UID {
-		return nil, fmt.Errorf("profiling Job %s belongs to DGDR %s with UID %s, but DGDR %s now has UID %s (deleted and created again); this Job has nothing to profile",
-			name, r.key.Name, uid, r.key, d.UID)
-	}
-	r.job = job
-	return d, nil
-}
-
-// release deletes this run's profiling Job, which no stored DGDR will own, and returns ErrNotAdmitted
-// with why. Only the Job made for r.UID is deleted (UID precondition): a later create of the name may
-// already have replaced it with its own.
-func (r *run) release(ctx context.Context, why string) error {
-	name := cmp.Or(r.JobName, expand.ProfilingJobName(r.Name))
-	job := &batchv1.Job{}
-	switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: name}, job); {
-	case apierrors.IsNotFound(err):
-		return fmt.Errorf("%w: %s; Job %s is already gone", ErrNotAdmitted, why, name)
-	case err != nil:
-		return fmt.Errorf("%s; reading the profiling Job %s to delete it: %w", why, name, err)
-	}
-	if v1alpha1.JobDGDRUID(job) != r.UID {
-		return fmt.Errorf("%w: %s; Job %s was replaced by a later create's and is left to it", ErrNotAdmitted, why, name)
-	}
-	err := r.Client.Delete(ctx, job, client.Preconditions{UID: &job.UID}, client.PropagationPolicy(metav1.DeletePropagationBackground))
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("%s; deleting the profiling Job %s: %w", why, name, err)
-	}
-	r.Log.Info("deleted the profiling Job of a DGDR that is not stored", "job", name, "uid", r.UID, "why", why)
-	return fmt.Errorf("%w: %s; its profiling Job %s is deleted", ErrNotAdmitted, why, name)
-}
-
-// claim waits for the DGDR (of r.UID, when set) and makes it the owner of its profiling Job.
+// claim waits (up to DGDRWait) for the DGDR the Job was made for and makes it the owner of the Job, or
+// deletes the Job when that DGDR is not stored (ErrNotAdmitted): the Job's pod may start before admission
+// stored the DGDR, and the webhook may already have done the same.
 func (r *run) claim(ctx context.Context) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
-	d, err := r.getDGDR(ctx)
+	jobName := r.JobName
+	if jobName == "" && r.UID != "" {
+		jobName = expand.ProfilingJobName(r.Name, r.UID)
+	}
+	d, job, err := lifecycle.Claim(ctx, r.Client, r.key, r.UID, jobName, lifecycle.ClaimOptions{Wait: r.DGDRWait, Poll: r.PollInterval, Now: r.Now, Log: r.Log})
 	if err != nil {
 		return nil, err
 	}
-	r.ref.UID = d.UID
-	return d, r.adoptJob(ctx, d)
+	r.ref.UID, r.job = d.UID, job
+	return d, nil
+}
+
+// jobName is the profiling Job this run belongs to, once claimed; "" outside a Job.
+func (r *run) jobName() string {
+	if r.job == nil {
+		return ""
+	}
+	return r.job.Name
 }
 
 func (r *run) walk(ctx context.Context) error {
@@ -292,34 +231,9 @@ func (r *run) walk(ctx context.Context) error {
 	return r.deploy(ctx, d)
 }
 
-// adoptJob makes the profiling Job owned by the stored DGDR (the webhook creates it without an owner, before
-// the DGDR is stored), so deleting the DGDR removes the Job. The reference has no blockOwnerDeletion: that
-// would need rights on the DGDR's finalizers; changing ownerReferences needs delete on the Job where
-// OwnerReferencesPermissionEnforcement is on, which the profiler's Role grants.
-func (r *run) adoptJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) error {
-	job := r.job
-	if job == nil || metav1.GetControllerOf(job) != nil {
-		return nil
-	}
-	// Optimistic lock: a Job replaced since it was read (another create of the name) is not this DGDR's.
-	patch := client.MergeFromWithOptions(job.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	job.OwnerReferences = append(job.OwnerReferences, metav1.OwnerReference{
-		APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: d.Name, UID: d.UID, Controller: ptr.To(true),
-	})
-	if err := r.Client.Patch(ctx, job, patch); err != nil {
-		if apierrors.IsForbidden(err) {
-			r.Log.Info("cannot make the DGDR the owner of its Job; deleting the DGDR will leave the Job to its TTL", "job", job.Name, "error", err.Error())
-			return nil
-		}
-		return fmt.Errorf("making DGDR %s the owner of Job %s: %w", d.Name, job.Name, err)
-	}
-	return nil
-}
-
 // dgdCRDInstalled reports whether the Dynamo DGD CRD exists.
 func (r *run) dgdCRDInstalled(ctx context.Context) (bool, error) {
-	crd := &apiextensionsv1.CustomResourceDefinition{}
-	err := r.Client.Get(ctx, types.NamespacedName{Name: lifecycle.DGDCRDName}, crd)
+	err := lifecycle.GetDGDCRD(ctx, r.Client)
 	switch {
 	case err == nil:
 		return true, nil

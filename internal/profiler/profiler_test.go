@@ -68,7 +68,7 @@ func (f *fixture) dgdr(t *testing.T, name string, mutate func(*v1alpha1.DynamoGr
 
 func (f *fixture) run(t *testing.T, key types.NamespacedName, hook func(v1alpha1.Phase) error) error {
 	return Run(t.Context(), Options{
-		Namespace: key.Namespace, Name: key.Name, Client: f.env.Client, Log: testr.New(t),
+		Namespace: key.Namespace, Name: key.Name, JobName: key.Name + "-profile", Client: f.env.Client, Log: testr.New(t),
 		PollInterval: 20 * time.Millisecond, DeployWait: 0, AfterPhase: hook,
 	})
 }

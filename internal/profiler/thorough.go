@@ -206,7 +206,7 @@ const phaseThoroughReady = "ThoroughReady "
 // margin; zero when neither is known.
 func (r *run) thoroughDeadline(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, o ThoroughOptions) (time.Time, error) {
 	deadline := o.Deadline
-	name := d.Annotations[v1alpha1.AnnotationProfilingJob]
+	name := r.jobName()
 	if name == "" {
 		return deadline, nil
 	}

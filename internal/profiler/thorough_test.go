@@ -301,7 +301,7 @@ func thoroughOptions(sim *simCluster) ThoroughOptions {
 
 func (f *fixture) runThorough(t *testing.T, ctx context.Context, key types.NamespacedName, o ThoroughOptions, hook func(v1alpha1.Phase) error) error {
 	return Run(ctx, Options{
-		Namespace: key.Namespace, Name: key.Name, Client: f.env.Client, Log: testr.New(t),
+		Namespace: key.Namespace, Name: key.Name, JobName: key.Name + "-profile", Client: f.env.Client, Log: testr.New(t),
 		PollInterval: 10 * time.Millisecond, AfterPhase: hook, Thorough: o,
 	})
 }
@@ -539,10 +539,7 @@ func TestThorough(t *testing.T) {
 	t.Run("the Job's deadline stops a candidate that is still starting and removes it", func(t *testing.T) {
 		f := newFixture(t, env, "thorough-deadline")
 		sim := newSimCluster(t, env.Client, f.ns, target, func(string) simBehaviour { return simNeverReady })
-		key := f.dgdr(t, "qwen", func(d *v1alpha1.DynamoGraphDeploymentRequest) {
-			thoroughDGDR(8)(d)
-			d.Annotations = map[string]string{v1alpha1.AnnotationProfilingJob: "qwen-profile"}
-		})
+		key := f.dgdr(t, "qwen", thoroughDGDR(8))
 		job := &batchv1.Job{
 			ObjectMeta: metav1.ObjectMeta{Name: "qwen-profile", Namespace: f.ns},
 			Spec: batchv1.JobSpec{ActiveDeadlineSeconds: ptr.To[int64](5), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{

@@ -70,7 +70,7 @@ func startCluster(t testing.TB) *cluster {
 			asWebhook.QPS, asWebhook.Burst = ClientQPS, ClientBurst // as Run sets them
 			c, err := client.New(asWebhook, client.Options{Scheme: lifecycle.Scheme()})
 			require.NoError(t, err)
-			cl.handler = &Handler{Client: c, DefaultImage: DefaultImage, ProfilerImage: testProfilerImage}
+			cl.handler = &Handler{Client: c, DefaultImage: DefaultImage, ProfilerImage: testProfilerImage, Background: t.Context()}
 			Register(s, cl.handler)
 		},
 	})
@@ -122,8 +122,9 @@ func (cl *cluster) create(t *testing.T, obj client.Object, opts ...client.Create
 func (cl *cluster) jobsFor(t *testing.T, ns, dgdrName string) []batchv1.Job {
 	t.Helper()
 	jobs := &batchv1.JobList{}
-	require.NoError(t, cl.env.Client.List(t.Context(), jobs, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelDGDRName: dgdrName}))
-	return jobs.Items
+	// Filtered here, not by a label selector: some names under test are not valid label values.
+	require.NoError(t, cl.env.Client.List(t.Context(), jobs, client.InNamespace(ns)))
+	return slices.DeleteFunc(jobs.Items, func(j batchv1.Job) bool { return j.Labels[v1alpha1.LabelDGDRName] != dgdrName })
 }
 
 func (cl *cluster) kubectl(t *testing.T, args ...string) (string, error) {
@@ -194,7 +195,7 @@ func TestAdmission(t *testing.T) {
 				"autoApply":         false,
 				"enableAutoScaling": false,
 			}, spec, name)
-			assert.Equal(t, name+"-profile", u.GetAnnotations()[v1alpha1.AnnotationProfilingJob])
+			assert.Empty(t, u.GetAnnotations(), "defaulting touches only spec")
 		}
 	})
 
@@ -232,13 +233,18 @@ func TestAdmission(t *testing.T) {
 		jobs := cl.jobsFor(t, ns, "cached")
 		require.Len(t, jobs, 1)
 		job := jobs[0]
-		assert.Equal(t, "cached-profile", job.Name)
-		assert.Equal(t, job.Name, d.Annotations[v1alpha1.AnnotationProfilingJob], "the annotation names the Job")
 		stored := &v1alpha1.DynamoGraphDeploymentRequest{}
 		require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(d), stored))
 		require.NotEmpty(t, stored.UID)
-		assert.Empty(t, job.OwnerReferences, "no owner until the profiler claims it: the garbage collector would delete a Job whose owner is not stored yet")
+		assert.Equal(t, "cached-profile-"+string(stored.UID)[:5], job.Name)
 		assert.Equal(t, string(stored.UID), job.Annotations[v1alpha1.AnnotationDGDRUID], "made for the stored DGDR's UID (assigned before validating admission)")
+		// Created without an owner (the garbage collector would delete a Job whose owner is not stored yet),
+		// then claimed by the webhook once the DGDR is stored.
+		require.Eventually(t, func() bool {
+			require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(&job), &job))
+			owner := metav1.GetControllerOf(&job)
+			return owner != nil && owner.UID == stored.UID && owner.BlockOwnerDeletion == nil
+		}, 10*time.Second, 50*time.Millisecond, "the webhook makes the stored DGDR the Job's owner")
 		assert.Len(t, job.Annotations[v1alpha1.AnnotationSpecHash], 64)
 		assert.Equal(t, expand.ThoroughDeadlineSeconds, *job.Spec.ActiveDeadlineSeconds)
 		pod := job.Spec.Template.Spec
@@ -423,8 +429,7 @@ func TestAdmission(t *testing.T) {
 				_, err := cl.create(t, newDGDR(ns, dgdrName, tc.mutate))
 				assert.ElementsMatch(t, tc.fields, causes(t, err), "%v", err)
 				assert.Contains(t, err.Error(), tc.msg)
-				err = c.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: expand.ProfilingJobName(dgdrName)}, &batchv1.Job{})
-				assert.True(t, apierrors.IsNotFound(err), "no Job for a refused DGDR: %v", err)
+				assert.Empty(t, cl.jobsFor(t, ns, dgdrName), "no Job for a refused DGDR")
 			})
 		}
 	})
@@ -488,7 +493,6 @@ func TestAdmission(t *testing.T) {
 		_, err := cl.create(t, d, client.DryRunAll)
 		require.NoError(t, err)
 		assert.Equal(t, v1alpha1.BackendAny, d.Spec.Backend, "the dry-run answer is defaulted")
-		assert.NotContains(t, d.Annotations, v1alpha1.AnnotationProfilingJob)
 		assert.Empty(t, cl.jobsFor(t, ns, "trial"))
 		err = c.Get(t.Context(), client.ObjectKeyFromObject(d), &v1alpha1.DynamoGraphDeploymentRequest{})
 		assert.True(t, apierrors.IsNotFound(err), "nothing stored: %v", err)
@@ -515,9 +519,10 @@ func TestAdmission(t *testing.T) {
 		out, err := cl.kubectl(t, "create", "-n", ns, "-f", file)
 		require.Error(t, err)
 		assert.Contains(t, out, "AlreadyExists")
-		after := cl.jobsFor(t, ns, "exploratory")
-		require.Len(t, after, 1)
-		assert.Equal(t, before[0].UID, after[0].UID, "a duplicate create leaves the stored DGDR's Job alone")
+		// The duplicate got past the webhook (the API server finds the name taken only when storing it):
+		// its own Job is deleted by the webhook's claim, and the stored DGDR's Job is left alone.
+		require.Eventually(t, func() bool { return len(cl.jobsFor(t, ns, "exploratory")) == 1 }, 30*time.Second, 100*time.Millisecond)
+		assert.Equal(t, before[0].UID, cl.jobsFor(t, ns, "exploratory")[0].UID)
 	})
 
 	t.Run("a retried validation finds its Job, and mutation has no side effect", func(t *testing.T) {
@@ -547,50 +552,46 @@ func TestAdmission(t *testing.T) {
 		require.Error(t, err, "without a UID the Job could not be claimed: refused, not leaked")
 	})
 
-	t.Run("a Job of the same name is replaced only when it is a left-over of a DGDR that is not stored", func(t *testing.T) {
+	t.Run("Jobs of earlier creates of the name are never touched; a Job of this request's name not made for it is a 409", func(t *testing.T) {
 		ns := cl.namespace(t, "clash", false)
-		foreign := func(name string, labels map[string]string, mutate func(*batchv1.Job)) *batchv1.Job {
-			job := &batchv1.Job{
-				ObjectMeta: metav1.ObjectMeta{Name: name + "-profile", Namespace: ns, Labels: labels},
+		job := func(name string, annotations map[string]string) *batchv1.Job {
+			j := &batchv1.Job{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{v1alpha1.LabelDGDRName: "taken"}, Annotations: annotations},
 				Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 					RestartPolicy: corev1.RestartPolicyNever,
 					Containers:    []corev1.Container{{Name: "x", Image: "busybox"}},
 				}}},
 			}
-			if mutate != nil {
-				mutate(job)
-			}
-			require.NoError(t, c.Create(t.Context(), job))
-			return job
+			require.NoError(t, c.Create(t.Context(), j))
+			return j
 		}
-		foreign("taken", map[string]string{"app": "mine"}, nil)
-		foreign("other-owner", map[string]string{v1alpha1.LabelDGDRName: "other-owner"}, func(j *batchv1.Job) {
-			j.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "x", UID: "0000-dep", Controller: ptr.To(true)}}
-		})
-		orphan := foreign("orphan", map[string]string{v1alpha1.LabelDGDRName: "orphan"}, func(j *batchv1.Job) {
-			j.OwnerReferences = []metav1.OwnerReference{{APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: "orphan", UID: "0000-gone", Controller: ptr.To(true)}}
-		})
-		unowned := foreign("unowned", map[string]string{v1alpha1.LabelDGDRName: "unowned"}, nil)
+		// Left-overs of earlier DGDRs named "taken" (another UID): the new create gets its own Job beside them.
+		olds := []*batchv1.Job{job("taken-profile", nil), job("taken-profile-00000", map[string]string{v1alpha1.AnnotationDGDRUID: "00000000-gone"})}
+		d := newDGDR(ns, "taken", nil)
+		_, err := cl.create(t, d)
+		require.NoError(t, err)
+		for _, old := range olds {
+			got := &batchv1.Job{}
+			require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(old), got))
+			assert.Equal(t, old.UID, got.UID, "%s is not the webhook's to touch", old.Name)
+			assert.Equal(t, "busybox", got.Spec.Template.Spec.Containers[0].Image)
+		}
+		assert.Len(t, cl.jobsFor(t, ns, "taken"), 3)
 
-		for _, name := range []string{"taken", "other-owner"} {
-			_, err := cl.create(t, newDGDR(ns, name, nil))
-			require.True(t, apierrors.IsConflict(err), "%v", err)
-			assert.Contains(t, err.Error(), "does not belong to this DynamoGraphDeploymentRequest")
-		}
-
-		// Left-overs of a DGDR of this name that is not stored (deleted, or refused after the webhook):
-		// replaced by a Job built for, and owned by, the new DGDR.
-		for _, old := range []*batchv1.Job{orphan, unowned} {
-			name := old.Labels[v1alpha1.LabelDGDRName]
-			d := newDGDR(ns, name, nil)
-			_, err := cl.create(t, d)
-			require.NoError(t, err)
-			jobs := cl.jobsFor(t, ns, name)
-			require.Len(t, jobs, 1)
-			assert.NotEqual(t, old.UID, jobs[0].UID, "a new Job")
-			assert.Equal(t, d.UID, v1alpha1.JobDGDRUID(&jobs[0]))
-			assert.Equal(t, testProfilerImage, jobs[0].Spec.Template.Spec.Containers[0].Image)
-		}
+		// A Job already holding the exact name of this request's Job (its name and UID) that was not made
+		// for it: refused, not reused and not replaced.
+		req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Operation: admissionv1.Create, Namespace: ns, Name: "clashing",
+			UserInfo: authenticationv1.UserInfo{Username: "dgdr-test-admin", Groups: []string{"system:masters"}}}}
+		ctx := admission.NewContextWithRequest(t.Context(), req)
+		clashing := newDGDR(ns, "clashing", nil)
+		clashing.UID = "abcde000-0000-4000-8000-000000000000"
+		squatter := job(expand.ProfilingJobName("clashing", clashing.UID), nil)
+		_, err = cl.handler.ValidateCreate(ctx, clashing)
+		require.True(t, apierrors.IsConflict(err), "%v", err)
+		assert.Contains(t, err.Error(), "was not made for this request")
+		got := &batchv1.Job{}
+		require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(squatter), got))
+		assert.Equal(t, squatter.UID, got.UID)
 	})
 
 	t.Run("delete and recreate with a changed spec gets a Job built from the new spec", func(t *testing.T) {
@@ -607,12 +608,11 @@ func TestAdmission(t *testing.T) {
 		second := newDGDR(ns, "again", func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.SearchStrategy = v1alpha1.SearchThorough })
 		_, err = cl.create(t, second)
 		require.NoError(t, err)
-		after := cl.jobsFor(t, ns, "again")
-		require.Len(t, after, 1)
-		assert.NotEqual(t, before[0].UID, after[0].UID)
-		assert.Equal(t, second.UID, v1alpha1.JobDGDRUID(&after[0]))
-		assert.Equal(t, expand.ThoroughDeadlineSeconds, *after[0].Spec.ActiveDeadlineSeconds, "built from the new spec")
-		assert.NotEqual(t, before[0].Annotations[v1alpha1.AnnotationSpecHash], after[0].Annotations[v1alpha1.AnnotationSpecHash])
+		after := &batchv1.Job{}
+		require.NoError(t, c.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: expand.ProfilingJobName("again", second.UID)}, after))
+		assert.NotEqual(t, before[0].Name, after.Name)
+		assert.Equal(t, second.UID, v1alpha1.JobDGDRUID(after))
+		assert.Equal(t, expand.ThoroughDeadlineSeconds, *after.Spec.ActiveDeadlineSeconds, "built from the new spec")
 	})
 
 	t.Run("an object refused by the API server before validating admission leaves no Job", func(t *testing.T) {
@@ -703,8 +703,8 @@ func TestAdmission(t *testing.T) {
 			{"webhook", "get", "apiextensions.k8s.io", "customresourcedefinitions", "", "", crd, true},
 			{"webhook", "delete", "batch", "jobs", "", ns, "x-profile", true},
 			{"webhook", "create", "authorization.k8s.io", "subjectaccessreviews", "", "", "", true},
+			{"webhook", "patch", "batch", "jobs", "", ns, "x-profile", true},
 			{"webhook", "update", "batch", "jobs", "", ns, "x-profile", false},
-			{"webhook", "patch", "batch", "jobs", "", ns, "x-profile", false},
 			{"webhook", "list", "batch", "jobs", "", ns, "", false},
 			{"webhook", "get", "", "secrets", "", ns, "token", false},
 			{"webhook", "get", "", "serviceaccounts", "", ns, "default", false},
@@ -799,6 +799,7 @@ func TestAdmission(t *testing.T) {
 		require.Eventually(t, func() bool {
 			return apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(crd), crd))
 		}, 30*time.Second, 100*time.Millisecond, "the DGD CRD is deleted")
+		cl.handler.facts.advance(factTTL) // the webhook remembered the CRD as installed; it asks again after factTTL
 		warnings, err = cl.create(t, newDGDR(ready, "w5", func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.AutoApply = true }))
 		require.NoError(t, err)
 		assert.Equal(t, []string{fmt.Sprintf("CustomResourceDefinition %s is not installed: autoApply will fail until NVIDIA Dynamo is installed", lifecycle.DGDCRDName)}, warnings)

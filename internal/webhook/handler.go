@@ -7,17 +7,15 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilrand "k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -52,6 +50,14 @@ type Handler struct {
 	DefaultImage string
 	// ProfilerImage runs the profiling Job.
 	ProfilerImage string
+
+	// Background is the context of the claims that run after admission (claimLater): the server's
+	// lifetime [context.Background()].
+	Background context.Context
+	// ClaimWait bounds how long a claim waits for its DGDR to be stored before deleting the Job [2m].
+	ClaimWait time.Duration
+
+	facts facts // what the warnings found present, remembered briefly
 }
 
 var (
@@ -66,12 +72,10 @@ func Register(srv webhook.Server, h *Handler) {
 	srv.Register(ValidatePath, admission.WithValidator[*v1alpha1.DynamoGraphDeploymentRequest](scheme, h))
 }
 
-// Default fills the design's defaults and, on a CREATE that is not a dry run, records the name of the
-// profiling Job in the annotation nvidia.com/dgdr-profiling-job. It has no side effect: the Job is created
-// by ValidateCreate, where the object is final and has its UID.
-//
-// Only CREATE is mutated: spec is immutable, so defaulting an UPDATE could only turn a metadata change into a
-// refused spec change. Default is idempotent.
+// Default fills the design's defaults. It has no side effect: the profiling Job is created by
+// ValidateCreate, where the object is final and has its UID. Only CREATE is mutated: spec is immutable,
+// so defaulting an UPDATE could only turn a metadata change into a refused spec change. Default is
+// idempotent.
 func (h *Handler) Default(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) error {
 	req, err := admission.RequestFromContext(ctx)
 	if err != nil {
@@ -80,27 +84,14 @@ func (h *Handler) Default(ctx context.Context, d *v1alpha1.DynamoGraphDeployment
 	if req.Operation != admissionv1.Create {
 		return nil
 	}
-	// The API server generates names after mutating admission; the annotation names the Job after the
-	// DGDR, so the webhook generates the name here, the way the API server would.
-	if d.Name == "" && d.GenerateName != "" {
-		d.Name = generateName(d.GenerateName)
-	}
 	d.Default(h.DefaultImage)
-	if (req.DryRun != nil && *req.DryRun) || d.Name == "" {
-		return nil
-	}
-	if d.Annotations == nil {
-		d.Annotations = map[string]string{}
-	}
-	d.Annotations[v1alpha1.AnnotationProfilingJob] = expand.ProfilingJobName(d.Name)
 	return nil
 }
 
 // ValidateCreate refuses an invalid DGDR with one 422 listing every cause, warns about what would make it
 // fail later (no Dynamo, no GPU nodes, no profiler ServiceAccount) and, unless it is a dry run, creates the
-// profiling Job for the DGDR's UID: if the request is refused after this webhook (another webhook, a quota,
-// storage), the Job's profiler finds no stored DGDR of that UID and deletes the Job, and a later create of
-// the name replaces it sooner.
+// profiling Job for the DGDR's UID, then settles it in the background (claim): owned by the DGDR once it is
+// stored, deleted if the request is refused after this webhook (another webhook, a quota, storage).
 func (h *Handler) ValidateCreate(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (admission.Warnings, error) {
 	req, err := admission.RequestFromContext(ctx)
 	if err != nil {
@@ -293,12 +284,10 @@ func jobCauses(p *field.Path, err error) field.ErrorList {
 	return out
 }
 
-// ensureJob creates the profiling Job for this create (annotated with d's UID and the spec hash, no owner
-// reference: the garbage collector would judge an owner that is not stored yet dangling), or finds the one
-// an earlier call for the same request created (same UID and spec hash). A Job left by an earlier DGDR of
-// this name that is not stored (deleted, or refused after this webhook) is replaced; a Job whose DGDR is
-// stored is left alone (the API server answers this create with AlreadyExists); a Job that is not dgdr's is
-// a 409. The profiler claims the Job for the stored DGDR of its UID, or deletes it when none appears.
+// ensureJob creates the profiling Job for this create, named after the DGDR and its UID and annotated with
+// the UID and the spec hash, with no owner reference (the garbage collector would judge an owner that is
+// not stored yet dangling). A Job of that name already made for the same UID and spec is this request's
+// own, from a retried admission call; any other is a 409 (it is not this request's to touch).
 func (h *Handler) ensureJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) error {
 	if d.UID == "" {
 		return apierrors.NewInternalError(fmt.Errorf("the API server sent the DynamoGraphDeploymentRequest without a UID at validating admission: " +
@@ -308,66 +297,26 @@ func (h *Handler) ensureJob(ctx context.Context, d *v1alpha1.DynamoGraphDeployme
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("building the profiling Job: %w", err))
 	}
-	for attempt := 0; ; attempt++ {
-		err = h.Client.Create(ctx, job.DeepCopy())
-		if err == nil {
-			logf.FromContext(ctx).Info("created profiling Job", "dgdr", client.ObjectKeyFromObject(d), "uid", d.UID, "job", job.Name)
-			return nil
-		}
-		if !apierrors.IsAlreadyExists(err) {
-			if apierrors.IsInvalid(err) {
-				return apierrors.NewInvalid(dgdrGroupKind, d.Name, jobCauses(field.NewPath("spec", "overrides", "profilingJob"), err))
-			}
-			return apierrors.NewInternalError(fmt.Errorf("creating the profiling Job %s/%s: %w", job.Namespace, job.Name, err))
-		}
-		existing := &batchv1.Job{}
-		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(job), existing); err != nil {
-			if apierrors.IsNotFound(err) && attempt == 0 {
-				continue // deleted in between: create again
-			}
-			return apierrors.NewInternalError(fmt.Errorf("reading the existing profiling Job %s/%s: %w", job.Namespace, job.Name, err))
-		}
-		keep, err := h.keepJob(ctx, d, job, existing)
-		if err != nil || keep || attempt > 0 {
-			if err == nil && !keep {
-				err = conflict(fmt.Sprintf("profiling Job %s/%s was re-created while this DGDR was admitted: create the DGDR again", job.Namespace, job.Name))
-			}
-			return err
-		}
-		// A left-over Job of a DGDR of this name that is not stored: delete exactly that Job, then create ours.
-		uid, rv := existing.UID, existing.ResourceVersion
-		err = h.Client.Delete(ctx, existing, client.Preconditions{UID: &uid, ResourceVersion: &rv}, client.PropagationPolicy(metav1.DeletePropagationBackground))
-		if err != nil && !apierrors.IsNotFound(err) {
-			return conflict(fmt.Sprintf("profiling Job %s/%s is left over from an earlier DynamoGraphDeploymentRequest named %q and could not be replaced (%v): "+
-				"run `kubectl delete job -n %s %s`, then create the DGDR again", job.Namespace, job.Name, d.Name, err, job.Namespace, job.Name))
-		}
-		logf.FromContext(ctx).Info("replaced a left-over profiling Job", "dgdr", client.ObjectKeyFromObject(d), "job", job.Name, "oldUID", uid)
-	}
-}
-
-// keepJob decides about an existing Job of the profiling Job's name. keep: it is this request's own Job
-// (same UID and spec hash: a retried admission), or a DGDR of this name is stored (the API server answers
-// this CREATE with AlreadyExists; its Job is not touched). err: the Job is not dgdr's. Neither: it is left
-// over from a DGDR of this name that no longer exists or never got stored, and may be replaced.
-func (h *Handler) keepJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, want, job *batchv1.Job) (keep bool, err error) {
-	owner := metav1.GetControllerOf(job)
-	if job.Labels[v1alpha1.LabelDGDRName] != d.Name || (owner != nil && (owner.Kind != v1alpha1.Kind || owner.APIVersion != v1alpha1.GroupVersion.String())) {
-		return false, conflict(fmt.Sprintf("Job %s/%s already exists and does not belong to this DynamoGraphDeploymentRequest (label %s=%q): "+
-			"choose another DGDR name or delete that Job", job.Namespace, job.Name, v1alpha1.LabelDGDRName, job.Labels[v1alpha1.LabelDGDRName]))
-	}
-	if v1alpha1.JobDGDRUID(job) == d.UID {
-		return job.Annotations[v1alpha1.AnnotationSpecHash] == want.Annotations[v1alpha1.AnnotationSpecHash] && job.DeletionTimestamp == nil, nil
-	}
-	stored := &v1alpha1.DynamoGraphDeploymentRequest{}
-	err = h.Client.Get(ctx, client.ObjectKeyFromObject(d), stored)
+	err = h.Client.Create(ctx, job.DeepCopy())
 	switch {
 	case err == nil:
-		return true, nil
-	case apierrors.IsNotFound(err):
-		return false, nil
+		logf.FromContext(ctx).Info("created profiling Job", "dgdr", client.ObjectKeyFromObject(d), "uid", d.UID, "job", job.Name)
+	case apierrors.IsInvalid(err):
+		return apierrors.NewInvalid(dgdrGroupKind, d.Name, jobCauses(field.NewPath("spec", "overrides", "profilingJob"), err))
+	case !apierrors.IsAlreadyExists(err):
+		return apierrors.NewInternalError(fmt.Errorf("creating the profiling Job %s/%s: %w", job.Namespace, job.Name, err))
 	default:
-		return false, apierrors.NewInternalError(fmt.Errorf("reading DynamoGraphDeploymentRequest %s/%s: %w", d.Namespace, d.Name, err))
+		existing := &batchv1.Job{}
+		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(job), existing); err != nil {
+			return apierrors.NewInternalError(fmt.Errorf("reading the existing profiling Job %s/%s: %w", job.Namespace, job.Name, err))
+		}
+		if v1alpha1.JobDGDRUID(existing) != d.UID || existing.Annotations[v1alpha1.AnnotationSpecHash] != job.Annotations[v1alpha1.AnnotationSpecHash] || existing.DeletionTimestamp != nil {
+			return conflict(fmt.Sprintf("Job %s/%s already exists and was not made for this request (it names DGDR UID %q): "+
+				"create the DGDR again (it gets a new UID and Job name), or delete that Job", job.Namespace, job.Name, v1alpha1.JobDGDRUID(existing)))
+		}
 	}
+	h.claimLater(client.ObjectKeyFromObject(d), d.UID, job.Name)
+	return nil
 }
 
 func conflict(msg string) error {
@@ -382,19 +331,24 @@ func (h *Handler) warnings(ctx context.Context, d *v1alpha1.DynamoGraphDeploymen
 	log := logf.FromContext(ctx)
 	var out admission.Warnings
 
-	crd := &apiextensionsv1.CustomResourceDefinition{}
-	err := h.Client.Get(ctx, client.ObjectKey{Name: lifecycle.DGDCRDName}, crd)
+	installed, err := h.facts.present("dgd-crd", func() (bool, error) {
+		err := lifecycle.GetDGDCRD(ctx, h.Client)
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	})
 	switch {
-	case apierrors.IsNotFound(err) && d.Spec.AutoApply:
-		out = append(out, fmt.Sprintf("CustomResourceDefinition %s is not installed: autoApply will fail until NVIDIA Dynamo is installed", lifecycle.DGDCRDName))
-	case apierrors.IsNotFound(err):
-		out = append(out, fmt.Sprintf("CustomResourceDefinition %s is not installed: the recommended DGD cannot be deployed until NVIDIA Dynamo is installed", lifecycle.DGDCRDName))
 	case err != nil:
 		log.Error(err, "checking whether Dynamo is installed")
+	case !installed && d.Spec.AutoApply:
+		out = append(out, fmt.Sprintf("CustomResourceDefinition %s is not installed: autoApply will fail until NVIDIA Dynamo is installed", lifecycle.DGDCRDName))
+	case !installed:
+		out = append(out, fmt.Sprintf("CustomResourceDefinition %s is not installed: the recommended DGD cannot be deployed until NVIDIA Dynamo is installed", lifecycle.DGDCRDName))
 	}
 
 	if d.Spec.Hardware == nil {
-		found, err := h.gpuNodeVisible(ctx)
+		found, err := h.facts.present("gpu-node", func() (bool, error) { return h.gpuNodeVisible(ctx) })
 		switch {
 		case err != nil:
 			log.Error(err, "looking for GPU nodes")
@@ -410,33 +364,41 @@ func (h *Handler) warnings(ctx context.Context, d *v1alpha1.DynamoGraphDeploymen
 		out = append(out, thorough.BudgetWarning(ctx, d, job))
 	}
 
-	sa := &corev1.ServiceAccount{}
-	err = h.Client.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: v1alpha1.ProfilerServiceAccount}, sa)
+	exists, err := h.facts.present("profiler-sa/"+d.Namespace, func() (bool, error) {
+		err := h.Client.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: v1alpha1.ProfilerServiceAccount}, &corev1.ServiceAccount{},
+			&client.GetOptions{Raw: &metav1.GetOptions{ResourceVersion: "0"}})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	})
 	switch {
-	case apierrors.IsNotFound(err):
+	case err != nil:
+		log.Error(err, "checking the profiler ServiceAccount")
+	case !exists:
 		out = append(out, fmt.Sprintf("ServiceAccount %s does not exist in namespace %s: the profiling Job cannot start until it does "+
 			"(kubectl create serviceaccount -n %s %s, bound to the ClusterRole dgdr-profiler; see the README)",
 			v1alpha1.ProfilerServiceAccount, d.Namespace, d.Namespace, v1alpha1.ProfilerServiceAccount))
-	case err != nil:
-		log.Error(err, "checking the profiler ServiceAccount")
 	}
 	return out
 }
 
 // gpuNodeVisible looks for one GPU node: first by the feature-discovery label (one small request), then by
-// allocatable GPUs, page by page, stopping at the first.
+// allocatable GPUs, page by page, stopping at the first. It reads the API server's watch cache
+// (resourceVersion 0): a warning needs no quorum read, and a consistent list of nodes waited ~50 ms for the
+// cache to catch up on every admission.
 func (h *Handler) gpuNodeVisible(ctx context.Context) (bool, error) {
 	nodes := &corev1.NodeList{}
-	if err := h.Client.List(ctx, nodes, client.MatchingLabels{LabelGPUPresent: "true"}, client.Limit(1)); err != nil {
+	if err := h.Client.List(ctx, nodes, client.MatchingLabels{LabelGPUPresent: "true"}, client.Limit(1), fromWatchCache()); err != nil {
 		return false, fmt.Errorf("listing GPU nodes: %w", err)
 	}
 	if len(nodes.Items) > 0 {
 		return true, nil
 	}
-	cont := ""
+	opts := []client.ListOption{client.Limit(500), fromWatchCache()}
 	for {
 		nodes := &corev1.NodeList{}
-		if err := h.Client.List(ctx, nodes, client.Limit(500), client.Continue(cont)); err != nil {
+		if err := h.Client.List(ctx, nodes, opts...); err != nil {
 			return false, fmt.Errorf("listing nodes: %w", err)
 		}
 		for _, n := range nodes.Items {
@@ -444,18 +406,15 @@ func (h *Handler) gpuNodeVisible(ctx context.Context) (bool, error) {
 				return true, nil
 			}
 		}
-		if cont = nodes.Continue; cont == "" {
+		if nodes.Continue == "" {
 			return false, nil
 		}
+		opts = []client.ListOption{client.Limit(500), client.Continue(nodes.Continue)} // a continued list carries its own version
 	}
 }
 
-// generateName appends five random characters to base, as the API server does, keeping the result a valid
-// DGDR name (at most 63 characters, the label-value limit).
-func generateName(base string) string {
-	const suffix = 5
-	if len(base) > validation.LabelValueMaxLength-suffix {
-		base = base[:validation.LabelValueMaxLength-suffix]
-	}
-	return base + utilrand.String(suffix)
+// fromWatchCache lists at resourceVersion 0: whatever the API server's watch cache holds, without a quorum
+// read. A new value each call: the client writes the request's options into it.
+func fromWatchCache() *client.ListOptions {
+	return &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}}
 }

@@ -135,7 +135,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("making a Kubernetes client: %w", err)
 	}
-	Register(srv, &Handler{Client: c, DefaultImage: o.DefaultImage, ProfilerImage: o.ProfilerImage})
+	Register(srv, &Handler{Client: c, DefaultImage: o.DefaultImage, ProfilerImage: o.ProfilerImage, Background: ctx})
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("adding the health check: %w", err)
 	}

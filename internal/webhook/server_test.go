@@ -143,7 +143,7 @@ func TestMainServes(t *testing.T) {
 	assert.Equal(t, types.UID("0001"), got.Response.UID)
 	assert.True(t, got.Response.Allowed)
 	assert.Contains(t, string(got.Response.Patch), `"path":"/spec/image","value":"nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.3.0"`)
-	assert.NotContains(t, string(got.Response.Patch), "dgdr-profiling-job", "a dry run makes no Job")
+	assert.NotContains(t, string(got.Response.Patch), "/metadata", "defaulting touches only spec")
 
 	// TLS older than 1.2 is refused.
 	_, err = tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11}) //nolint:gosec // the point of the test

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
@@ -57,19 +58,43 @@ type JobOptions struct {
 	ProfilerImage string
 }
 
-// ProfilingJobName is the deterministic name of a DGDR's profiling Job: <name>-profile, or, when that would
-// exceed 63 characters (the Job controller copies the name into a label), a truncated name plus a hash of
-// the full name so that two long names sharing a prefix still get different Jobs.
-func ProfilingJobName(dgdrName string) string {
-	name := dgdrName + ProfilingJobSuffix
-	if len(name) <= validation.DNS1123LabelMaxLength {
-		return name
+// ProfilingJobName is the deterministic name of the profiling Job of the DGDR named dgdrName with UID uid:
+// <name>-profile-<first 5 characters of the UID>. The UID part keeps creates of the same name apart: two
+// creates in flight at once, or a DGDR deleted and created again while its old Job lingers, never meet on
+// one Job. When the name would exceed 63 characters (the Job controller copies it into a label), the DGDR
+// name is truncated and a hash of it added, so that two long names sharing a prefix still differ. Without a
+// UID (a DGDR built outside the API server) the name is <name>-profile.
+func ProfilingJobName(dgdrName string, uid types.UID) string {
+	suffix := ProfilingJobSuffix
+	if part := uidPart(uid); part != "" {
+		suffix += "-" + part
+	}
+	if len(dgdrName)+len(suffix) <= validation.DNS1123LabelMaxLength {
+		return dgdrName + suffix
 	}
 	sum := sha256.Sum256([]byte(dgdrName))
 	hash := hex.EncodeToString(sum[:])[:8]
-	keep := validation.DNS1123LabelMaxLength - len(ProfilingJobSuffix) - len(hash) - 1
+	keep := validation.DNS1123LabelMaxLength - len(suffix) - len(hash) - 1
 	prefix := strings.TrimRight(dgdrName[:keep], "-.")
-	return prefix + "-" + hash + ProfilingJobSuffix
+	return prefix + "-" + hash + suffix
+}
+
+// jobUIDChars of the DGDR's UID end its Job's name: 20 random bits (UIDs are random UUIDs), so that two
+// Jobs of one DGDR name that exist at once differ; a clash is refused as a conflict, never shared.
+const jobUIDChars = 5
+
+// uidPart is the first jobUIDChars letters and digits of uid, lower-cased (a UUID's first five are hex).
+func uidPart(uid types.UID) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(string(uid)) {
+		if b.Len() == jobUIDChars {
+			break
+		}
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // ProfilingJob builds the batch/v1 Job that profiles d. d should be defaulted (an empty searchStrategy is
@@ -196,7 +221,7 @@ func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*b
 	job := &batchv1.Job{
 		TypeMeta: metav1.TypeMeta{APIVersion: batchv1.SchemeGroupVersion.String(), Kind: "Job"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        ProfilingJobName(d.Name),
+			Name:        ProfilingJobName(d.Name, d.UID),
 			Namespace:   d.Namespace,
 			Labels:      labels,
 			Annotations: annotations,

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
@@ -239,23 +240,29 @@ func TestProfilingJobErrors(t *testing.T) {
 
 func TestProfilingJobName(t *testing.T) {
 	long := strings.Repeat("a", 63)
+	const uid = types.UID("1f0c9e2a-7b3d-4c55-9e1a-2b3c4d5e6f70")
 	tests := map[string]struct {
-		in, want string
+		in   string
+		uid  types.UID
+		want string
 	}{
-		"short":                      {in: "quick-start", want: "quick-start-profile"},
-		"longest kept whole":         {in: strings.Repeat("b", 55), want: strings.Repeat("b", 55) + "-profile"},
-		"one over: truncated+hash":   {in: strings.Repeat("b", 56), want: strings.Repeat("b", 46) + "-" + hash8(strings.Repeat("b", 56)) + "-profile"},
-		"63 characters":              {in: long, want: strings.Repeat("a", 46) + "-" + hash8(long) + "-profile"},
-		"separator at the cut point": {in: strings.Repeat("c", 45) + "-" + strings.Repeat("d", 20), want: strings.Repeat("c", 45) + "-" + hash8(strings.Repeat("c", 45)+"-"+strings.Repeat("d", 20)) + "-profile"},
+		"short":                      {in: "quick-start", uid: uid, want: "quick-start-profile-1f0c9"},
+		"no UID":                     {in: "quick-start", want: "quick-start-profile"},
+		"longest kept whole":         {in: strings.Repeat("b", 49), uid: uid, want: strings.Repeat("b", 49) + "-profile-1f0c9"},
+		"one over: truncated+hash":   {in: strings.Repeat("b", 50), uid: uid, want: strings.Repeat("b", 40) + "-" + hash8(strings.Repeat("b", 50)) + "-profile-1f0c9"},
+		"63 characters":              {in: long, uid: uid, want: strings.Repeat("a", 40) + "-" + hash8(long) + "-profile-1f0c9"},
+		"63 characters, no UID":      {in: long, want: strings.Repeat("a", 46) + "-" + hash8(long) + "-profile"},
+		"separator at the cut point": {in: strings.Repeat("c", 39) + "-" + strings.Repeat("d", 20), uid: uid, want: strings.Repeat("c", 39) + "-" + hash8(strings.Repeat("c", 39)+"-"+strings.Repeat("d", 20)) + "-profile-1f0c9"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got := ProfilingJobName(tc.in)
+			got := ProfilingJobName(tc.in, tc.uid)
 			assert.Equal(t, tc.want, got)
 			assert.LessOrEqual(t, len(got), 63)
 		})
 	}
-	assert.NotEqual(t, ProfilingJobName(long), ProfilingJobName(long[:62]+"b"), "long names sharing a prefix differ")
+	assert.NotEqual(t, ProfilingJobName(long, uid), ProfilingJobName(long[:62]+"b", uid), "long names sharing a prefix differ")
+	assert.NotEqual(t, ProfilingJobName("x", uid), ProfilingJobName("x", "2a0c9e2a-7b3d-4c55-9e1a-2b3c4d5e6f70"), "two creates of one name differ")
 }
 
 func hash8(s string) string {
@@ -263,7 +270,8 @@ func hash8(s string) string {
 	return sha256Hex(s)[:8]
 }
 
-// FuzzProfilingJobName: for every valid DGDR name the Job name is a valid Job name of at most 63 characters.
+// FuzzProfilingJobName: for every valid DGDR name (and a UID, as the API server makes them) the Job name
+// is a valid Job name of at most 63 characters.
 func FuzzProfilingJobName(f *testing.F) {
 	for _, s := range []string{"a", "quick-start", strings.Repeat("x", 63), "a.b.c", strings.Repeat("a-", 40)} {
 		f.Add(s)
@@ -272,7 +280,7 @@ func FuzzProfilingJobName(f *testing.F) {
 		if len(validation.IsDNS1123Subdomain(name)) > 0 {
 			return
 		}
-		got := ProfilingJobName(name)
+		got := ProfilingJobName(name, types.UID(sha256Hex(name)))
 		assert.LessOrEqual(t, len(got), validation.DNS1123LabelMaxLength)
 		assert.Empty(t, validation.IsDNS1123Subdomain(got), "job name %q", got)
 		assert.Empty(t, validation.IsValidLabelValue(got), "the Job controller copies the name into a label: %q", got)

@@ -5,9 +5,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/expand"
 )
 
 func TestWebhookDefaultsAndStartsProfiling(t *testing.T) {
@@ -18,7 +21,8 @@ func TestWebhookDefaultsAndStartsProfiling(t *testing.T) {
 	}
 	require.NoError(t, env.Client.Create(t.Context(), d))
 	assert.Equal(t, v1alpha1.BackendAny, d.Spec.Backend)
-	assert.NotEmpty(t, d.Annotations[v1alpha1.AnnotationProfilingJob])
+	require.NoError(t, env.Client.Get(t.Context(), client.ObjectKey{Namespace: "default", Name: expand.ProfilingJobName(d.Name, d.UID)}, &batchv1.Job{}),
+		"the webhook created the profiling Job")
 
 	// An UPDATE goes through the mutating webhook too, which leaves it as it is.
 	spec := d.Spec.DeepCopy()

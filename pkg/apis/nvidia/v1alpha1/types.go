@@ -12,8 +12,6 @@ const (
 
 	// LabelDGDRName links a profiling Job and a generated DGD to the DGDR that made them.
 	LabelDGDRName = "nvidia.com/dgdr-name"
-	// AnnotationProfilingJob records the profiling Job the webhook created for a DGDR.
-	AnnotationProfilingJob = "nvidia.com/dgdr-profiling-job"
 	// AnnotationAppliedSpecHash on a DGD is the sha256 of the spec dgdr last applied (as stored): a
 	// different live spec means someone else changed it, and `promote` refuses to overwrite it without --force.
 	AnnotationAppliedSpecHash = "nvidia.com/dgdr-applied-spec-hash"

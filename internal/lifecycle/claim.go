@@ -1,0 +1,163 @@
+package lifecycle
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+)
+
+// ErrNotAdmitted is returned by Claim when no DGDR of the Job's UID is stored: the profiling Job was made
+// for a create that was refused after the webhook, or for a DGDR since deleted, and was deleted.
+var ErrNotAdmitted = errors.New("the DGDR this profiling Job was made for is not stored")
+
+// ClaimOptions tune Claim.
+type ClaimOptions struct {
+	// Wait bounds the wait for the DGDR to be stored [2m]: the Job is created while the DGDR is being
+	// admitted, and a request can spend a while in later admission and storage.
+	Wait time.Duration
+	// Poll is the first interval between reads; it doubles up to 5s [1s].
+	Poll time.Duration
+	// Now is the clock [time.Now].
+	Now func() time.Time
+	Log logr.Logger
+}
+
+const maxClaimPoll = 5 * time.Second
+
+// Claim settles the profiling Job jobName made for the create of DGDR key with UID uid, as soon as that
+// create's outcome is known. The webhook calls it right after admission and the profiler when its pod
+// starts (whichever comes first wins; the other finds it done):
+//   - the DGDR of uid is stored: it becomes the Job's owner (no blockOwnerDeletion, which would need rights
+//     on the DGDR's finalizers), so deleting the DGDR deletes the Job; Claim returns it and the Job;
+//   - another DGDR of that name is stored, or none within Wait: that Job, and only that one (UID
+//     precondition), is deleted, and Claim returns ErrNotAdmitted.
+//
+// The Job gets no owner at birth because the garbage collector judges an owner that is not stored yet
+// dangling and deletes the dependent. With uid empty (a profiler run outside a Job made by the webhook),
+// Claim waits for any DGDR of the name and deletes nothing. A Job that does not exist is not an error
+// (job nil): the profiler may run outside one.
+func Claim(ctx context.Context, c client.Client, key types.NamespacedName, uid types.UID, jobName string, o ClaimOptions) (*v1alpha1.DynamoGraphDeploymentRequest, *batchv1.Job, error) {
+	o.Wait = cmp.Or(o.Wait, 2*time.Minute)
+	o.Poll = cmp.Or(o.Poll, time.Second)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	d := &v1alpha1.DynamoGraphDeploymentRequest{}
+	deadline, poll := o.Now().Add(o.Wait), o.Poll
+	for {
+		err := c.Get(ctx, key, d)
+		if err == nil && (uid == "" || d.UID == uid) {
+			break
+		}
+		if err == nil {
+			return nil, nil, releaseJob(ctx, c, key.Namespace, jobName, uid, o.Log,
+				fmt.Sprintf("DGDR %s has UID %s, not %s (the create this Job was made for was refused, or the DGDR was deleted and created again)", key, d.UID, uid))
+		}
+		if !apierrors.IsNotFound(err) {
+			return nil, nil, fmt.Errorf("reading DGDR %s: %w", key, err)
+		}
+		if !o.Now().Before(deadline) {
+			if uid == "" {
+				return nil, nil, fmt.Errorf("DGDR %s did not appear within %s (its admission failed, or it was deleted); this Job has nothing to profile", key, o.Wait)
+			}
+			return nil, nil, releaseJob(ctx, c, key.Namespace, jobName, uid, o.Log,
+				fmt.Sprintf("DGDR %s with UID %s was not stored within %s (its create was refused after admission, or it was deleted)", key, uid, o.Wait))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(poll):
+		}
+		poll = min(2*poll, maxClaimPoll)
+	}
+	if jobName == "" {
+		return d, nil, nil
+	}
+	job := &batchv1.Job{}
+	switch err := c.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: jobName}, job); {
+	case apierrors.IsNotFound(err):
+		return d, nil, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("reading the profiling Job %s: %w", jobName, err)
+	}
+	job, err := adoptJob(ctx, c, d, job, o.Log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, job, nil
+}
+
+// adoptJob makes d the controller owner of job, which must have been made for d's UID. Changing
+// ownerReferences needs delete on the Job where OwnerReferencesPermissionEnforcement is on; both the
+// webhook's and the profiler's roles grant it. A Job that cannot be adopted (forbidden) is left to its TTL.
+func adoptJob(ctx context.Context, c client.Client, d *v1alpha1.DynamoGraphDeploymentRequest, job *batchv1.Job, log logr.Logger) (*batchv1.Job, error) {
+	for attempt := 0; ; attempt++ {
+		if uid := v1alpha1.JobDGDRUID(job); uid != "" && uid != d.UID {
+			return nil, fmt.Errorf("profiling Job %s belongs to DGDR %s with UID %s, but DGDR %s now has UID %s (deleted and created again); this Job has nothing to profile",
+				job.Name, d.Name, uid, client.ObjectKeyFromObject(d), d.UID)
+		}
+		if owner := metav1.GetControllerOf(job); owner != nil {
+			if owner.UID != d.UID {
+				return nil, fmt.Errorf("profiling Job %s is controlled by %s %s (UID %s), not by DGDR %s", job.Name, owner.Kind, owner.Name, owner.UID, d.Name)
+			}
+			return job, nil
+		}
+		// Optimistic lock: the webhook and the profiler may adopt at once; the loser re-reads and finds it done.
+		patch := client.MergeFromWithOptions(job.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		job.OwnerReferences = append(job.OwnerReferences, metav1.OwnerReference{
+			APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: d.Name, UID: d.UID, Controller: ptr.To(true),
+		})
+		err := c.Patch(ctx, job, patch)
+		switch {
+		case err == nil:
+			return job, nil
+		case apierrors.IsForbidden(err):
+			log.Info("cannot make the DGDR the owner of its Job; deleting the DGDR will leave the Job to its TTL", "job", job.Name, "error", err.Error())
+			return job, nil
+		case apierrors.IsConflict(err) && attempt < 3:
+			key := client.ObjectKeyFromObject(job)
+			job = &batchv1.Job{}
+			if err := c.Get(ctx, key, job); err != nil {
+				return nil, fmt.Errorf("re-reading the profiling Job to make DGDR %s its owner: %w", d.Name, err)
+			}
+		default:
+			return nil, fmt.Errorf("making DGDR %s the owner of Job %s: %w", d.Name, job.Name, err)
+		}
+	}
+}
+
+// releaseJob deletes the profiling Job made for uid, which no stored DGDR will own, and returns
+// ErrNotAdmitted with why. Only that Job is deleted (its dgdr-uid annotation and a UID precondition).
+func releaseJob(ctx context.Context, c client.Client, namespace, jobName string, uid types.UID, log logr.Logger, why string) error {
+	if jobName == "" {
+		return fmt.Errorf("%w: %s", ErrNotAdmitted, why)
+	}
+	job := &batchv1.Job{}
+	switch err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: jobName}, job); {
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("%w: %s; Job %s is already gone", ErrNotAdmitted, why, jobName)
+	case err != nil:
+		return fmt.Errorf("%s; reading the profiling Job %s to delete it: %w", why, jobName, err)
+	}
+	if v1alpha1.JobDGDRUID(job) != uid {
+		return fmt.Errorf("%w: %s; Job %s was made for UID %q and is left alone", ErrNotAdmitted, why, jobName, v1alpha1.JobDGDRUID(job))
+	}
+	err := c.Delete(ctx, job, client.Preconditions{UID: &job.UID}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("%s; deleting the profiling Job %s: %w", why, jobName, err)
+	}
+	log.Info("deleted the profiling Job of a DGDR that is not stored", "job", jobName, "uid", uid, "why", why)
+	return fmt.Errorf("%w: %s; its profiling Job %s is deleted", ErrNotAdmitted, why, jobName)
+}
