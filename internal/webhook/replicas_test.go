@@ -70,12 +70,6 @@ func (l *latencies) take() []time.Duration {
 	return d
 }
 
-func (l *latencies) snapshot() []time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.d)
-}
-
 // percentile of ds (sorted in place), nearest rank.
 func percentile(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {
