@@ -64,7 +64,9 @@ type timing struct {
 	d    time.Duration
 }
 
-func (c *cluster) timed(what string, since time.Time) { c.timings = append(c.timings, timing{what, time.Since(since)}) }
+func (c *cluster) timed(what string, since time.Time) {
+	c.timings = append(c.timings, timing{what, time.Since(since)})
+}
 
 // startCluster brings the cluster up, or fails the test saying which part did not start and with its
 // log; teardown runs on every path.

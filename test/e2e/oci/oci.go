@@ -215,8 +215,8 @@ func WriteArchive(w io.Writer, img Image) error {
 	}
 	cfg, err := json.Marshal(Config{
 		Architecture: img.Arch, OS: img.OS, Created: epoch,
-		Config: RunConfig{User: img.User, Env: env, Entrypoint: img.Entrypoint, Cmd: img.Cmd, WorkingDir: "/"},
-		RootFS: RootFS{Type: "layers", DiffIDs: []string{digest(layer)}},
+		Config:  RunConfig{User: img.User, Env: env, Entrypoint: img.Entrypoint, Cmd: img.Cmd, WorkingDir: "/"},
+		RootFS:  RootFS{Type: "layers", DiffIDs: []string{digest(layer)}},
 		History: []HistoryRow{{Created: epoch, CreatedBy: "test/e2e/oci: " + strings.Join(filePaths(img.Files), " ")}},
 	})
 	if err != nil {
