@@ -97,7 +97,9 @@ func startCluster(t *testing.T, assets string) *cluster {
 
 func must(t testing.TB, err error, what string, args ...any) { testenv.Must(t, err, what, args...) }
 
-// network makes the node's namespace and the veth pair, with a route to the pods through the node.
+// network makes the node's namespace and the veth pair, with a route from the host to the pods through
+// the node. The node has no default route: nothing in it reaches beyond the host end of the veth (an
+// image pull fails at once instead of trying a registry).
 func (c *cluster) network(t *testing.T) {
 	steps := [][]string{
 		{"ip", "netns", "add", netnsName},
@@ -108,7 +110,6 @@ func (c *cluster) network(t *testing.T) {
 		{"ip", "netns", "exec", netnsName, "ip", "addr", "add", nodeIP + linkCIDR, "dev", vethNode},
 		{"ip", "netns", "exec", netnsName, "ip", "link", "set", vethNode, "up"},
 		{"ip", "netns", "exec", netnsName, "ip", "link", "set", "lo", "up"},
-		{"ip", "netns", "exec", netnsName, "ip", "route", "add", "default", "via", hostIP},
 		{"ip", "netns", "exec", netnsName, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
 		{"ip", "route", "add", podCIDR, "via", nodeIP, "dev", vethHost},
 	}
@@ -205,6 +206,8 @@ func (c *cluster) controlPlane(t *testing.T, assets string) {
 		// on OpenShift).
 		"--enable-admission-plugins=NodeRestriction,PodSecurity,ResourceQuota,OwnerReferencesPermissionEnforcement",
 		"--kubelet-client-certificate="+kcrt, "--kubelet-client-key="+kkey,
+		// The node's name resolves nowhere: reach the kubelet (logs, exec) at its InternalIP.
+		"--kubelet-preferred-address-types=InternalIP",
 		// Webhooks and aggregated APIs are called at their endpoints' pod IPs: the host has no kube-proxy.
 		"--enable-aggregator-routing=true",
 		"--cert-dir="+c.path("pki/apiserver-generated"), "--profiling=false", "--v=1")
@@ -387,24 +390,30 @@ func (c *cluster) teardown(t *testing.T) {
 		}
 	}
 	began := time.Now()
+	step := func(what string) {
+		t.Logf("teardown: %-22s %s", what, time.Since(began).Round(time.Millisecond))
+	}
 	if p := c.procs["kubelet"]; p != nil {
 		p.stop(20 * time.Second)
 	}
+	step("kubelet stopped")
 	// Every container and sandbox, while containerd still runs: kill, then delete (the shims exit).
 	if p := c.procs["containerd"]; p != nil {
 		if done, _ := p.exited(); !done {
 			c.removeContainers(t)
 		}
 	}
+	step("containers removed")
 	for _, n := range []string{"kube-proxy", "containerd", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"} {
 		if p := c.procs[n]; p != nil {
 			p.stop(15 * time.Second)
 		}
 	}
+	step("processes stopped")
 	if err := sweep(t.Logf); err != nil {
 		t.Errorf("teardown: %v", err)
 	}
-	t.Logf("teardown: %s", time.Since(began).Round(time.Millisecond))
+	step("swept")
 }
 
 func (c *cluster) removeContainers(t *testing.T) {
@@ -418,17 +427,29 @@ func (c *cluster) removeContainers(t *testing.T) {
 	for _, id := range strings.Fields(out) {
 		_, _ = ctr("tasks", "kill", "-s", "SIGKILL", "--all", id)
 	}
-	for _, id := range strings.Fields(out) {
-		for range 20 {
-			if _, err := ctr("tasks", "delete", id); err == nil {
-				break
+	// Kill is asynchronous: delete each task once it has stopped (its shim then exits).
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		out, _ := ctr("tasks", "ls")
+		left := 0
+		for _, line := range strings.Split(out, "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 3 {
+				continue
 			}
-			time.Sleep(250 * time.Millisecond)
+			if f[2] == "STOPPED" {
+				_, _ = ctr("tasks", "delete", f[0])
+			}
+			left++
 		}
+		if left == 0 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	out, _ = ctr("containers", "ls", "-q")
-	for _, id := range strings.Fields(out) {
-		_, _ = ctr("containers", "delete", id)
+	if ids := strings.Fields(out); len(ids) > 0 {
+		_, _ = ctr(append([]string{"containers", "delete"}, ids...)...)
 	}
 }
 
@@ -472,6 +493,9 @@ func sweep(logf func(string, ...any)) error {
 			errs = append(errs, err.Error())
 		}
 	}
+	// containerd's shims make their sockets' directory and leave it behind empty; removed only when empty.
+	_ = os.Remove("/run/containerd/s")
+	_ = os.Remove("/run/containerd")
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
