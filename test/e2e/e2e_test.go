@@ -60,7 +60,7 @@ func TestE2E(t *testing.T) {
 	c := startCluster(t, assets)
 	c.install(t, root, assets)
 	c.labelGPUNode(t)
-	op := &dynamoStandIn{c: c.client}
+	op := &dynamoStandIn{c: c.client, seen: map[string]bool{}, held: map[string]bool{}}
 	ctx, stop := context.WithCancel(context.Background())
 	opDone := make(chan struct{})
 	go func() { op.run(ctx); close(opDone) }()
@@ -73,6 +73,9 @@ func TestE2E(t *testing.T) {
 	}()
 
 	t.Run("quick-start", func(t *testing.T) { quickStart(t, c, u, assets) })
+	t.Run("fault/no-profiler-serviceaccount", func(t *testing.T) { noServiceAccount(t, c, u, assets) })
+	t.Run("fault/profiler-pod-deleted", func(t *testing.T) { profilerPodDeleted(t, c, u, op, assets) })
+	t.Run("fault/webhook-pod-deleted-in-burst", func(t *testing.T) { webhookPodDeleted(t, c, u, assets) })
 }
 
 // user runs the plugin as a user would, with the admin kubeconfig.

@@ -37,7 +37,22 @@ type dynamoStandIn struct {
 
 	mu      sync.Mutex
 	seen    map[string]bool // namespace/name of every DGD it has served
+	held    map[string]bool // namespaces whose DGDs it keeps not ready (a test's window for a fault)
 	lastErr error
+}
+
+// hold keeps the DGDs of ns not ready until release: a real operator takes minutes to load a model, and
+// the fault tests need that window.
+func (s *dynamoStandIn) hold(ns string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held[ns] = true
+}
+
+func (s *dynamoStandIn) release(ns string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.held, ns)
 }
 
 var dgdGVK = schema.GroupVersionKind{Group: "nvidia.com", Version: "v1beta1", Kind: "DynamoGraphDeployment"}
@@ -46,7 +61,6 @@ const standInLabel = "e2e.dgdr.dev/dgd"
 
 // run reconciles every DGD once a second until ctx ends.
 func (s *dynamoStandIn) run(ctx context.Context) {
-	s.seen = map[string]bool{}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -187,12 +201,23 @@ func (s *dynamoStandIn) reconcile(ctx context.Context, d *unstructured.Unstructu
 			}
 		}
 	}
+	s.mu.Lock()
+	if s.held[d.GetNamespace()] {
+		ready, waiting = false, append(waiting, "the test's hold")
+	}
+	s.mu.Unlock()
 	state, cond, msg := "pending", metav1.ConditionFalse, "waiting for "+strings.Join(waiting, ", ")
 	if ready {
 		state, cond, msg = "successful", metav1.ConditionTrue, "every component ready (test/e2e stand-in)"
 	}
 	old, _, _ := unstructured.NestedString(d.Object, "status", "state")
-	if old == state {
+	oldMsg := ""
+	if conds, _, _ := unstructured.NestedSlice(d.Object, "status", "conditions"); len(conds) > 0 {
+		if m, ok := conds[0].(map[string]any); ok {
+			oldMsg, _ = m["message"].(string)
+		}
+	}
+	if old == state && (ready || oldMsg == msg) {
 		return nil
 	}
 	patch := map[string]any{"status": map[string]any{"state": state, "conditions": []any{map[string]any{
