@@ -56,6 +56,7 @@ type cluster struct {
 	ca         *ca
 	procs      map[string]*proc
 	ctrAddress string
+	dns        *serviceDNS
 	timings    []timing
 }
 
@@ -88,6 +89,9 @@ func startCluster(t *testing.T, assets string) *cluster {
 	c.network(t)
 	c.pki(t)
 	c.controlPlane(t, assets)
+	var err error
+	c.dns, err = startServiceDNS(c.client, hostIP)
+	must(t, err, "serving the cluster DNS stand-in on %s:53", hostIP)
 	c.timed("control plane up", began)
 	began = time.Now()
 	c.node(t, assets)
@@ -351,6 +355,7 @@ authentication:
 authorization:
   mode: Webhook
 clusterDomain: cluster.local
+clusterDNS: [%s]
 podLogsDir: %q
 failSwapOn: false
 imageGCHighThresholdPercent: 100
@@ -358,7 +363,7 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "50Mi", nodefs.available: "1%%", imagefs.available: "1%%", nodefs.inodesFree: "1%%"}
 maxPods: 60
 serializeImagePulls: false
-`, c.ctrAddress, nodeIP, c.path("pki/ca.crt"), c.path("pod-logs")), 0o644), "writing the kubelet's config")
+`, c.ctrAddress, nodeIP, c.path("pki/ca.crt"), hostIP, c.path("pod-logs")), 0o644), "writing the kubelet's config")
 	began = time.Now()
 	c.start(t, "kubelet", netnsName, filepath.Join(assets, "kubelet"),
 		"--config="+c.path("kubelet.yaml"), "--kubeconfig="+c.path("kubelet.kubeconfig"),
@@ -410,6 +415,9 @@ func (c *cluster) teardown(t *testing.T) {
 		}
 	}
 	step("processes stopped")
+	if c.dns != nil {
+		c.dns.close()
+	}
 	if err := sweep(t.Logf); err != nil {
 		t.Errorf("teardown: %v", err)
 	}

@@ -25,6 +25,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dgdr-dev/dgdr/internal/testenv"
@@ -73,6 +74,7 @@ func TestE2E(t *testing.T) {
 	}()
 
 	t.Run("quick-start", func(t *testing.T) { quickStart(t, c, u, assets) })
+	t.Run("thorough", func(t *testing.T) { thorough(t, c, u, assets) })
 	t.Run("fault/no-profiler-serviceaccount", func(t *testing.T) { noServiceAccount(t, c, u, assets) })
 	t.Run("fault/profiler-pod-deleted", func(t *testing.T) { profilerPodDeleted(t, c, u, op, assets) })
 	t.Run("fault/webhook-pod-deleted-in-burst", func(t *testing.T) { webhookPodDeleted(t, c, u, assets) })
@@ -147,6 +149,53 @@ func quickStart(t *testing.T, c *cluster, u *user, assets string) {
 	assert.Equal(t, "DynamoGraphDeployment", exported.GetKind())
 	assert.Equal(t, d.Status.DGDName, exported.GetName())
 	c.timed("quick-start: total", began)
+}
+
+// thorough: a thorough search on a small GPU budget: the candidates become DGDs, the stand-in runs them
+// as pods, the profiler benchmarks each through its frontend Service (by its cluster DNS name), deletes it,
+// and stores the measured front.
+func thorough(t *testing.T, c *cluster, u *user, assets string) {
+	began := time.Now()
+	const ns = "thorough"
+	c.profilerNamespace(t, u.root, assets, ns, false)
+	f := filepath.Join(t.TempDir(), "thorough.yaml")
+	must(t, os.WriteFile(f, []byte(`apiVersion: nvidia.com/v1alpha1
+kind: DynamoGraphDeploymentRequest
+metadata:
+  name: thorough
+spec:
+  model: Qwen/Qwen3-32B
+  backend: vllm
+  searchStrategy: thorough
+  hardware:
+    totalGpus: 4
+  autoApply: false
+`), 0o644), "writing the DGDR")
+	stdout, stderr, err := u.dgdr(ns, "create", "-f", f, "--wait", "--timeout", "10m")
+	t.Logf("kubectl dgdr create --wait (thorough, 4 GPUs):\n%s%s", stdout, stderr)
+	if err != nil {
+		t.Fatalf("create --wait: %v%s", err, c.podTrouble(t.Context(), ns))
+	}
+	c.timed("thorough: create --wait", began)
+	d := &v1alpha1.DynamoGraphDeploymentRequest{}
+	must(t, c.client.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: "thorough"}, d), "reading the DGDR")
+	assert.Equal(t, v1alpha1.PhaseReady, d.Status.Phase)
+	out, errOut, err := u.dgdr(ns, "results", "thorough")
+	require.NoError(t, err, errOut)
+	t.Logf("kubectl dgdr results thorough:\n%s", out)
+	require.NotNil(t, d.Status.ProfilingResults, "results stored")
+	measured := 0
+	for _, p := range d.Status.ProfilingResults.Pareto {
+		if p.Measured {
+			measured++
+		}
+	}
+	assert.Positive(t, measured, "the front holds measured points")
+	// Every candidate was deleted after its benchmark.
+	dgds := &unstructured.UnstructuredList{}
+	dgds.SetGroupVersionKind(dgdGVK.GroupVersion().WithKind("DynamoGraphDeploymentList"))
+	must(t, c.client.List(t.Context(), dgds, client.InNamespace(ns)), "listing DGDs")
+	assert.Empty(t, dgds.Items, "no candidate DGD left")
 }
 
 func tailString(s string, n int) string {
