@@ -80,6 +80,14 @@ test: envtest-assets chromium ## every test (installs the control plane and Chro
 	$(GO) test -count=1 -timeout 20m $$(comm -23 <($(GO) list ./... | sort) <($(GO) list $(RACE_PKGS) $(RELEASE_PKGS) | sort))
 	$(GO) test -count=1 -timeout 60m -p 1 $(RELEASE_PKGS)
 
+# The end-to-end suite (test/e2e): a single-node cluster built on this machine — the control plane, and
+# containerd, kube-proxy and the kubelet in a network namespace — the project's images written as OCI
+# archives, the install the README describes, and the user's scenarios. Needs root; not part of make test.
+.PHONY: e2e
+e2e: ## end-to-end on a real node built here (root): installs kubelet/kube-proxy/scheduler and Debian's containerd, runc, CNI plugins first
+	bash hack/install-node.sh "$(ENVTEST_ASSETS)" >/dev/null
+	$(GO) test -count=1 -timeout 30m -v -run '^TestE2E$$' ./test/e2e -args -e2e
+
 .PHONY: generate
 generate: ## regenerate deepcopy code and the CRD from the API types
 	$(GO) tool controller-gen object paths=./pkg/apis/...

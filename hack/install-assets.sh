@@ -9,7 +9,8 @@
 # KUBEBUILDER_ASSETS=DEST). Prebuilt binaries (setup-envtest's bucket) are not reachable on our machines.
 #
 #   K8S_VERSION=v1.35.4   the k8s.io/kubernetes tag; its staging modules are used at v0.<minor>.<patch>
-#   WITH_NODE=1           also build kube-scheduler and kubelet (a single-node cluster, issue #13)
+#   WITH_NODE=1           also build kube-scheduler, kubelet and kube-proxy (the single node of make e2e;
+#                         hack/install-node.sh adds containerd, runc and the CNI plugins)
 #
 # Each binary gets a stamp (DEST/<version>/.<binary>.stamp) once it is built and its --version checked,
 # so a re-run with everything stamped only re-points the links (well under a second). A binary already
@@ -48,9 +49,10 @@ declare -A pkg=(
 	[etcd]=go.etcd.io/etcd/server/v3
 	[kube-scheduler]=k8s.io/kubernetes/cmd/kube-scheduler
 	[kubelet]=k8s.io/kubernetes/cmd/kubelet
+	[kube-proxy]=k8s.io/kubernetes/cmd/kube-proxy
 )
 want=(kube-apiserver etcd kubectl kube-controller-manager)
-[[ $WITH_NODE == 0 ]] || want+=(kube-scheduler kubelet)
+[[ $WITH_NODE == 0 ]] || want+=(kube-scheduler kubelet kube-proxy)
 
 mkdir -p "$DEST"
 DEST=$(cd "$DEST" && pwd)

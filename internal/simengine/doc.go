@@ -2,9 +2,10 @@
 // server whose latencies follow a small, configurable model, so that a test knows the TTFT and
 // ITL a client should measure.
 //
-// It is test support code, not a product feature: no binary serves it and no production code
-// path imports it. Tests of any package in this module may import it (pkg/bench checks its
-// accuracy against it; the thorough search uses it to stand in for candidate deployments).
+// It is test support code, not a product feature: no shipped binary serves it and no production
+// code path imports it. Tests of any package in this module may import it (pkg/bench checks its
+// accuracy against it; the thorough search uses it to stand in for candidate deployments), and
+// test/e2e/cmd/simengine serves it in the pods of make e2e's stand-in Dynamo operator.
 //
 // The latency model, per request:
 //

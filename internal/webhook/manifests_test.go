@@ -266,6 +266,11 @@ func TestManifestsManualTLS(t *testing.T) {
 	dep := &appsv1.Deployment{}
 	r.get(t, "Deployment", "dgdr-webhook", dep)
 	assert.Equal(t, secret.Name, dep.Spec.Template.Spec.Volumes[0].Secret.SecretName, "the Deployment mounts the generated Secret")
+	// The same tagged image as the default install (an untagged one is :latest, pulled at every start:
+	// make e2e's kubelet found the overlay deploying ghcr.io/dgdr-dev/dgdr:latest).
+	def := &appsv1.Deployment{}
+	render(t, ".", nil).get(t, "Deployment", "dgdr-webhook", def)
+	assert.Equal(t, def.Spec.Template.Spec.Containers[0].Image, dep.Spec.Template.Spec.Containers[0].Image)
 
 	svc := &corev1.Service{}
 	r.get(t, "Service", "dgdr-webhook", svc)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"time"
 
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -47,7 +48,15 @@ type Options struct {
 	ProfilerImage          string
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
+	ShutdownDelay          time.Duration
 }
+
+// DefaultShutdownDelay is how long the webhook keeps serving after SIGTERM (--shutdown-delay). A deleted
+// pod still gets requests until the API server sees its endpoint go, and controller-runtime's server
+// gives every request the manager's context: cancelled at once, the requests in flight would fail their
+// Job creates with "context canceled" (make e2e saw 2 of 24 creates refused when a webhook pod was
+// deleted during a burst). Well under the pod's 30 s termination grace.
+const DefaultShutdownDelay = 5 * time.Second
 
 // NewOptions returns the defaults.
 func NewOptions() Options {
@@ -60,6 +69,7 @@ func NewOptions() Options {
 		ProfilerImage:          ProfilerImageRepository + ":" + version.Version,
 		MetricsBindAddress:     ":8080",
 		HealthProbeBindAddress: ":8081",
+		ShutdownDelay:          DefaultShutdownDelay,
 	}
 }
 
@@ -77,6 +87,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ProfilerImage, "profiler-image", o.ProfilerImage, "image that runs dgdr-profiler in the profiling Job")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, `address of the Prometheus metrics endpoint ("0" turns it off)`)
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "address of /healthz and /readyz")
+	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", o.ShutdownDelay, "how long to keep serving after SIGTERM, while the API server stops sending requests here")
 }
 
 // Validate checks the settings.
@@ -96,6 +107,9 @@ func (o Options) Validate() error {
 	}
 	if o.ProfilerImage == "" {
 		errs = append(errs, fmt.Errorf("--profiler-image is empty: expected an image reference"))
+	}
+	if o.ShutdownDelay < 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-delay %s: expected 0 or more", o.ShutdownDelay))
 	}
 	return errors.Join(errs...)
 }
@@ -145,10 +159,28 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	log.Info("starting", "version", version.String(), "port", o.Port, "certDir", o.CertDir,
 		"qps", o.QPS, "burst", o.Burst, "defaultImage", o.DefaultImage, "profilerImage", o.ProfilerImage)
+	ctx = Linger(ctx, o.ShutdownDelay, func() {
+		log.Info("stopping: serving for the shutdown delay first", "delay", o.ShutdownDelay)
+	})
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("serving: %w", err)
 	}
 	return nil
+}
+
+// Linger returns a context that ends delay after parent does (calling notice when parent ends), and keeps
+// parent's values.
+func Linger(parent context.Context, delay time.Duration, notice func()) context.Context {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	go func() {
+		<-parent.Done()
+		if notice != nil {
+			notice()
+		}
+		time.Sleep(delay)
+		cancel()
+	}()
+	return ctx
 }
 
 // Main parses args (the flags above plus the zap logging flags and, when fs is flag.CommandLine,

@@ -40,7 +40,7 @@ func TestOptionsFlags(t *testing.T) {
 		},
 		"every flag": {
 			args: []string{"--port=10443", "--cert-dir=/certs", "--default-image=registry.local/vllm:1", "--profiler-image=registry.local/dgdr:1",
-				"--metrics-bind-address=0", "--health-probe-bind-address=:9000", "--kube-api-qps=50", "--kube-api-burst=80"},
+				"--metrics-bind-address=0", "--health-probe-bind-address=:9000", "--kube-api-qps=50", "--kube-api-burst=80", "--shutdown-delay=0s"},
 			want: func(o *Options) {
 				*o = Options{Port: 10443, QPS: 50, Burst: 80, CertDir: "/certs", DefaultImage: "registry.local/vllm:1", ProfilerImage: "registry.local/dgdr:1",
 					MetricsBindAddress: "0", HealthProbeBindAddress: ":9000"}
@@ -53,6 +53,7 @@ func TestOptionsFlags(t *testing.T) {
 		"qps zero":            {args: []string{"--kube-api-qps=0"}, wantErr: "--kube-api-qps 0, --kube-api-burst 400: expected both above 0"},
 		"qps not a number":    {args: []string{"--kube-api-qps=fast"}, wantErr: `invalid value "fast" for flag -kube-api-qps`},
 		"unknown flag":        {args: []string{"--leader-elect"}, wantErr: "flag provided but not defined: -leader-elect"},
+		"negative delay":      {args: []string{"--shutdown-delay=-1s"}, wantErr: "--shutdown-delay -1s: expected 0 or more"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -97,7 +98,7 @@ func TestMainServes(t *testing.T) {
 			"--port", fmt.Sprint(port), "--cert-dir", certDir,
 			"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", metrics),
 			"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", health),
-			"--profiler-image", "registry.local/dgdr:test", "--zap-log-level", "error",
+			"--profiler-image", "registry.local/dgdr:test", "--zap-log-level", "error", "--shutdown-delay", "2s",
 		})
 	}()
 
@@ -160,9 +161,13 @@ func TestMainServes(t *testing.T) {
 		"the rotated certificate is picked up")
 
 	cancel()
+	stopped := time.Now()
+	// SIGTERM: it keeps serving for --shutdown-delay (the API server may still send requests here).
+	assert.Equal(t, "second.dgdr.test", servedCN(t, addr), "still serving right after the stop")
 	select {
 	case err := <-done:
 		require.NoError(t, err, "Main returns cleanly when its context ends")
+		assert.GreaterOrEqual(t, time.Since(stopped), 2*time.Second, "not before --shutdown-delay")
 	case <-time.After(60 * time.Second):
 		t.Fatal("Main did not stop after its context ended")
 	}
