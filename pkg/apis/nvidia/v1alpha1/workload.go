@@ -16,9 +16,9 @@ import (
 // Defaults of the workload distributions and of adaptation.
 const (
 	// DefaultSLAPercentile: with a distribution of input lengths, nine requests in ten must meet TTFT.
-	DefaultSLAPercentile float64 = 90
-	DefaultWindow                = "1h"
-	DefaultMinImprovement        = 0.1
+	DefaultSLAPercentile  float64 = 90
+	DefaultWindow                 = "1h"
+	DefaultMinImprovement         = 0.1
 )
 
 // Quantiles is d's quantile function (see package dist), or an error saying what is wrong with it.
