@@ -61,6 +61,13 @@ chromium: ## headless Chromium for the web UI's browser test: apt-get install it
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium </dev/null; } || \
 	{ echo "the web UI's browser test needs Chromium: run 'sudo apt-get install -y chromium' (or set DGDR_CHROMIUM to a Chrome binary)"; exit 1; }
 
+.PHONY: prometheus
+prometheus: ## Prometheus for the adaptation tests (pkg/adapt): apt-get install it as root, else say what to install
+	@command -v prometheus >/dev/null || [ -n "$$DGDR_PROMETHEUS" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		echo "installing prometheus with apt-get (the adaptation tests scrape a fake Dynamo frontend with it)" && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus </dev/null; } || \
+	{ echo "the adaptation tests need Prometheus: run 'sudo apt-get install -y prometheus' (or set DGDR_PROMETHEUS to a prometheus binary)"; exit 1; }
+
 # Under the race detector: the packages whose code runs goroutines against each other (admission and UI
 # HTTP servers, the profiler's and lifecycle's watchers and workers, the simulated engine, the
 # control-plane harness). It roughly doubles their build; the rest run without it. pkg/bench is not
@@ -75,7 +82,7 @@ RACE_PKGS := ./internal/webhook/... ./internal/lifecycle/... ./internal/profiler
 RELEASE_PKGS := ./test/...
 
 .PHONY: test
-test: envtest-assets chromium ## every test (installs the control plane and Chromium first); RACE_PKGS with -race
+test: envtest-assets chromium prometheus ## every test (installs the control plane, Chromium and Prometheus first); RACE_PKGS with -race
 	$(GO) test -count=1 -timeout 20m -race $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 20m $$(comm -23 <($(GO) list ./... | sort) <($(GO) list $(RACE_PKGS) $(RELEASE_PKGS) | sort))
 	$(GO) test -count=1 -timeout 60m -p 1 $(RELEASE_PKGS)

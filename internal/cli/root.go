@@ -64,6 +64,7 @@ DynamoGraphDeployment. "plan" and "estimate" run the performance model offline, 
 		NewCmdBench,
 		NewCmdEstimate, NewCmdPlan,
 		NewCmdCreate, NewCmdGet, NewCmdStatus, NewCmdResults, NewCmdPromote, NewCmdExport, NewCmdLogs, NewCmdDelete, NewCmdUI, NewCmdCompletion,
+		NewCmdDrift,
 	} {
 		root.AddCommand(add(streams, getter))
 	}

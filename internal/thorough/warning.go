@@ -20,7 +20,7 @@ func SearchRequest(d *v1alpha1.DynamoGraphDeploymentRequest, model profile.Model
 	req := profile.SearchRequest{
 		Model:       model,
 		GPU:         gpu,
-		Workload:    profile.Workload{ISL: d.Spec.ISL(), OSL: d.Spec.OSL()},
+		Workload:    specWorkload(&d.Spec),
 		SLA:         profile.SLA{TTFTMs: d.Spec.TTFT(), ITLMs: d.Spec.ITL(), Confidence: d.Spec.Confidence()},
 		TotalGPUs:   totalGPUs,
 		GPUsPerNode: gpusPerNode,
@@ -29,6 +29,16 @@ func SearchRequest(d *v1alpha1.DynamoGraphDeploymentRequest, model profile.Model
 		req.Backends = []string{string(b)}
 	}
 	return req
+}
+
+// specWorkload is the spec's workload; a distribution the search cannot read (admission refuses
+// those) falls back to its medians, so that the search still says what is wrong with the rest.
+func specWorkload(s *v1alpha1.DynamoGraphDeploymentRequestSpec) profile.Workload {
+	w, err := profile.SpecWorkload(s)
+	if err != nil {
+		return profile.Workload{ISL: s.ISL(), OSL: s.OSL()}
+	}
+	return w
 }
 
 // estimateGuard bounds the admission-time estimate (a rapid search of a large MoE model takes seconds).

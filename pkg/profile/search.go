@@ -183,9 +183,11 @@ func normSearch(req SearchRequest) (SearchRequest, error) {
 	if req.GPUsPerNode < 1 {
 		return req, fmt.Errorf("gpus per node must be at least 1, got %d", req.GPUsPerNode)
 	}
-	if req.Workload.ISL < 1 || req.Workload.OSL < 1 {
-		return req, fmt.Errorf("workload isl and osl must be at least 1, got %d and %d", req.Workload.ISL, req.Workload.OSL)
+	w, err := normWorkload(req.Workload)
+	if err != nil {
+		return req, err
 	}
+	req.Workload = w
 	if !(req.SLA.TTFTMs > 0) || !(req.SLA.ITLMs > 0) {
 		return req, fmt.Errorf("sla ttft and itl must be positive milliseconds, got %v and %v", req.SLA.TTFTMs, req.SLA.ITLMs)
 	}
@@ -239,14 +241,14 @@ type searcher struct {
 	ctx     context.Context
 	req     *SearchRequest
 	backend string
-	p       *Predictor
+	p       *mixPredictor
 	out     backendSearch
 	stop    bool // ctx was seen cancelled
 }
 
 func searchBackend(ctx context.Context, req *SearchRequest, backend string) backendSearch {
 	s := &searcher{ctx: ctx, req: req, backend: backend}
-	p, err := NewPredictor(Target{Model: req.Model, GPU: req.GPU, Backend: backend, Workload: req.Workload,
+	p, err := newMixPredictor(Target{Model: req.Model, GPU: req.GPU, Backend: backend, Workload: req.Workload,
 		WeightDtype: req.WeightDtype, KVDtype: req.KVDtype})
 	if err != nil {
 		// The whole backend is out (a precision the GPU lacks, …): one rejection says so.
@@ -428,11 +430,16 @@ func (s *searcher) predict(c Config) {
 		s.reject(c, r, 0, err.Error())
 		return
 	}
+	c.setPrediction(pr)
+	s.out.cands = append(s.out.cands, Candidate{Config: c, Predicted: true})
+}
+
+// setPrediction copies a prediction's figures into c.
+func (c *Config) setPrediction(pr Prediction) {
 	c.TTFTMs, c.ITLMs = pr.TTFTMs, pr.ITLMs
 	c.TokensPerSecondPerGPU, c.TokensPerSecondPerUser = pr.TokensPerSecondPerGPU, pr.TokensPerSecondPerUser
 	c.Bands = pr.Bands
 	c.WeightDtype, c.KVDtype = pr.WeightDtype, pr.KVDtype
-	s.out.cands = append(s.out.cands, Candidate{Config: c, Predicted: true})
 }
 
 func (s *searcher) searchAgg() {

@@ -1,5 +1,7 @@
 package profile
 
+import "github.com/dgdr-dev/dgdr/pkg/dist"
+
 // Mode is aggregated (prefill and decode in the same worker) or disaggregated (separate pools).
 type Mode string
 
@@ -77,11 +79,22 @@ func (c Config) GPUsPerReplica() int {
 	return n
 }
 
-// Workload is the traffic shape.
+// Workload is the traffic shape: one input and output length, or their distributions.
 type Workload struct {
+	// ISL and OSL are the lengths in tokens; with a distribution, Search sets them to its mean.
 	ISL int `json:"isl"`
 	OSL int `json:"osl"`
+	// ISLDist and OSLDist, when set, are the lengths' distributions (see Search's "Workload
+	// distributions"); unset, the length is ISL (OSL) for every request.
+	ISLDist dist.Quantiles `json:"islDist,omitempty"`
+	OSLDist dist.Quantiles `json:"oslDist,omitempty"`
+	// SLAQuantile is the quantile of the input lengths, in (0, 1), whose requests must meet TTFT with
+	// a distribution (0: DefaultSLAQuantile).
+	SLAQuantile float64 `json:"slaQuantile,omitempty"`
 }
+
+// DefaultSLAQuantile: nine requests in ten must meet TTFT.
+const DefaultSLAQuantile = 0.9
 
 // SLA is the latency target in milliseconds.
 type SLA struct {

@@ -1,5 +1,9 @@
 package v1alpha1
 
+// ConditionImprovementAvailable is True when the live traffic drifted from spec.workload and a re-plan
+// with the observed workload is predicted to gain at least spec.adaptation.minImprovement.
+const ConditionImprovementAvailable = "ImprovementAvailable"
+
 // Reasons of status.conditions. Every writer (the profiler, the plugin, the UI) uses these, so that
 // clients can match on them.
 const (
@@ -45,4 +49,9 @@ const (
 	ReasonJobFailed             = "JobFailed"
 	ReasonProfilerError         = "ProfilerError"
 	ReasonJobGone               = "JobGone"
+
+	// ImprovementAvailable.
+	ReasonReplanGains = "ReplanGains"
+	ReasonNoDrift     = "NoDrift"
+	ReasonSmallGain   = "GainBelowThreshold"
 )

@@ -29,11 +29,15 @@ func (r *DynamoGraphDeploymentRequest) Default(image string) {
 	if s.Workload == nil {
 		s.Workload = &Workload{}
 	}
-	if s.Workload.ISL == nil {
+	// A distribution stands for the single length: defaulting it too would make the spec invalid.
+	if s.Workload.ISL == nil && s.Workload.ISLDistribution == nil {
 		s.Workload.ISL = ptr.To(DefaultISL)
 	}
-	if s.Workload.OSL == nil {
+	if s.Workload.OSL == nil && s.Workload.OSLDistribution == nil {
 		s.Workload.OSL = ptr.To(DefaultOSL)
+	}
+	if s.Adaptation != nil {
+		s.Adaptation.Default()
 	}
 	if s.SLA == nil {
 		s.SLA = &SLA{}
@@ -46,20 +50,20 @@ func (r *DynamoGraphDeploymentRequest) Default(image string) {
 	}
 }
 
-// ISL returns the input sequence length, defaulted.
+// ISL returns the input sequence length, defaulted: the distribution's median when one is given.
 func (s *DynamoGraphDeploymentRequestSpec) ISL() int {
-	if s.Workload == nil || s.Workload.ISL == nil {
+	if s.Workload == nil {
 		return int(DefaultISL)
 	}
-	return int(*s.Workload.ISL)
+	return lengthOf(s.Workload.ISL, s.Workload.ISLDistribution, DefaultISL)
 }
 
-// OSL returns the output sequence length, defaulted.
+// OSL returns the output sequence length, defaulted: the distribution's median when one is given.
 func (s *DynamoGraphDeploymentRequestSpec) OSL() int {
-	if s.Workload == nil || s.Workload.OSL == nil {
+	if s.Workload == nil {
 		return int(DefaultOSL)
 	}
-	return int(*s.Workload.OSL)
+	return lengthOf(s.Workload.OSL, s.Workload.OSLDistribution, DefaultOSL)
 }
 
 // TTFT returns the TTFT target in milliseconds, defaulted.

@@ -81,14 +81,92 @@ const (
 	ConditionDeploymentReady   = "DeploymentReady"
 )
 
-// Workload describes the traffic the deployment is sized for.
+// Workload describes the traffic the deployment is sized for: one input and output length each, or
+// their distributions (set isl or islDistribution, osl or oslDistribution, not both).
 type Workload struct {
-	// ISL is the input sequence length in tokens (default 512).
+	// ISL is the input sequence length in tokens (default 512 when islDistribution is unset).
 	// +optional
 	ISL *int32 `json:"isl,omitempty"`
-	// OSL is the output sequence length in tokens (default 128).
+	// OSL is the output sequence length in tokens (default 128 when oslDistribution is unset).
 	// +optional
 	OSL *int32 `json:"osl,omitempty"`
+	// ISLDistribution gives the input lengths as percentiles or a histogram, instead of isl.
+	// +optional
+	ISLDistribution *LengthDistribution `json:"islDistribution,omitempty"`
+	// OSLDistribution gives the output lengths as percentiles or a histogram, instead of osl.
+	// +optional
+	OSLDistribution *LengthDistribution `json:"oslDistribution,omitempty"`
+	// SLAPercentile is the percentile of the input lengths, strictly between 0 and 100, whose requests
+	// must meet the TTFT target (default 90); read only with islDistribution.
+	// +optional
+	SLAPercentile *float64 `json:"slaPercentile,omitempty"`
+	// RequestRate is the expected requests per second, for comparison with the observed rate (drift);
+	// the search sizes for the GPU budget, not for it.
+	// +optional
+	RequestRate *float64 `json:"requestRate,omitempty"`
+}
+
+// LengthDistribution is a distribution of sequence lengths: percentiles or a histogram (exactly one).
+type LengthDistribution struct {
+	// Percentiles are lengths at given percentiles, such as p50, p90 and p99: percentiles strictly
+	// increasing, tokens non-decreasing. Lengths below the first and above the last are taken as those.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	Percentiles []LengthPercentile `json:"percentiles,omitempty"`
+	// +optional
+	Histogram *LengthHistogram `json:"histogram,omitempty"`
+}
+
+// LengthPercentile is the length, in tokens, at one percentile.
+type LengthPercentile struct {
+	// Percentile is strictly between 0 and 100 (50 is the median).
+	Percentile float64 `json:"percentile"`
+	Tokens     int32   `json:"tokens"`
+}
+
+// LengthHistogram counts requests per length bucket: bucket i holds the lengths above
+// upperBounds[i-1] (0 for the first) up to upperBounds[i], spread evenly inside it.
+type LengthHistogram struct {
+	// UpperBounds are the buckets' upper bounds in tokens, strictly increasing.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	UpperBounds []int32 `json:"upperBounds"`
+	// Counts are the requests in each bucket: as many as upperBounds, none negative, not all zero.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	Counts []float64 `json:"counts"`
+}
+
+// AdaptationMode says what a detected improvement leads to.
+// +kubebuilder:validation:Enum=Recommend;Apply
+type AdaptationMode string
+
+const (
+	// AdaptRecommend reports the improvement (condition ImprovementAvailable) and changes nothing.
+	AdaptRecommend AdaptationMode = "Recommend"
+	// AdaptApply also re-profiles with the observed workload (not built yet: it needs re-runs).
+	AdaptApply AdaptationMode = "Apply"
+)
+
+// AdaptationModes lists the accepted modes.
+var AdaptationModes = []AdaptationMode{AdaptRecommend, AdaptApply}
+
+// Adaptation compares the live traffic, read from Prometheus, with spec.workload and re-plans when
+// they drift. Off unless set.
+type Adaptation struct {
+	// PrometheusURL is the Prometheus HTTP API base URL that scrapes the DGD's frontend
+	// (http or https, such as http://prometheus.monitoring:9090).
+	PrometheusURL string `json:"prometheusURL"`
+	// Window is how far back the traffic is read, a Prometheus duration such as 30m or 1h (default 1h).
+	// +optional
+	Window string `json:"window,omitempty"`
+	// MinImprovement is the predicted gain in tokens/s/GPU, as a fraction (0.1 = 10%), at which an
+	// improvement is reported (default 0.1).
+	// +optional
+	MinImprovement *float64 `json:"minImprovement,omitempty"`
+	// Mode is Recommend (default) or Apply.
+	// +optional
+	Mode AdaptationMode `json:"mode,omitempty"`
 }
 
 // SLA holds the latency targets in milliseconds.
@@ -176,6 +254,9 @@ type DynamoGraphDeploymentRequestSpec struct {
 	// Hardware overrides GPU discovery.
 	// +optional
 	Hardware *Hardware `json:"hardware,omitempty"`
+	// Adaptation compares the live traffic with the workload and reports when a re-plan would gain.
+	// +optional
+	Adaptation *Adaptation `json:"adaptation,omitempty"`
 }
 
 // Worker is one pool of identical engine workers inside a configuration.

@@ -53,8 +53,10 @@ func ValidateSpec(s *DynamoGraphDeploymentRequestSpec) field.ErrorList {
 	}
 
 	if w := s.Workload; w != nil {
-		errs = append(errs, validateLength(p.Child("workload", "isl"), w.ISL)...)
-		errs = append(errs, validateLength(p.Child("workload", "osl"), w.OSL)...)
+		errs = append(errs, validateWorkload(p.Child("workload"), w)...)
+	}
+	if a := s.Adaptation; a != nil {
+		errs = append(errs, validateAdaptation(p.Child("adaptation"), a)...)
 	}
 	if l := s.SLA; l != nil {
 		errs = append(errs, validateLatency(p.Child("sla", "ttft"), l.TTFT)...)
