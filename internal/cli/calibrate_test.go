@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dgdr-dev/dgdr/internal/calibstore"
+	"github.com/dgdr-dev/dgdr/internal/simengine"
+	"github.com/dgdr-dev/dgdr/internal/testenv"
+	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/expand"
+	"github.com/dgdr-dev/dgdr/pkg/hw"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
+)
+
+// The in-cluster calibration end to end, through the real API server: bench --record measures a
+// deployment (an engine simulator three times slower per token than the model predicts) and adds it
+// to the namespace's store, calibrate refits and stores the refit, and the next plan with
+// --cluster-calibration in that namespace predicts slower tokens for that model, GPU, backend and mode
+// and says which calibration it used; another namespace's plan fails with a hint.
+func TestCalibrateInCluster(t *testing.T) {
+	h := newHarness(t, testenv.Options{WithoutDynamoCRD: true})
+	ns := h.namespace("calib")
+	other := h.namespace("calib-other")
+
+	// The DGDR's selection: what plan would pick for Qwen3-32B on vLLM, 8 H200s.
+	m, err := profile.LookupModel("Qwen/Qwen3-32B")
+	require.NoError(t, err)
+	g, err := hw.Lookup("h200_sxm")
+	require.NoError(t, err)
+	const isl, osl = 200, 24
+	res, err := profile.Search(t.Context(), profile.SearchRequest{Model: m, GPU: g, Backends: []string{"vllm"}, Modes: []profile.Mode{profile.ModeAgg},
+		Workload: profile.Workload{ISL: isl, OSL: osl}, SLA: profile.SLA{TTFTMs: 1000, ITLMs: 100}, TotalGPUs: 8})
+	require.NoError(t, err)
+	sel, ok := res.SelectedConfig()
+	require.True(t, ok)
+	h.dgdr(ns, "qwen", v1alpha1.DynamoGraphDeploymentRequestSpec{Model: "Qwen/Qwen3-32B", Hardware: &v1alpha1.Hardware{GPUType: "h200_sxm"}},
+		&v1alpha1.DynamoGraphDeploymentRequestStatus{Phase: v1alpha1.PhaseReady, ProfilingResults: &v1alpha1.ProfilingResults{
+			SelectedConfig: &v1alpha1.SelectedConfig{ParetoPoint: expand.ParetoPoint(sel), Index: -1}}})
+
+	h.fail("calibrate", "-n", ns)
+
+	itl := sel.ITLMs * 3
+	sim := startBenchSim(t, simengine.Config{Model: "Qwen/Qwen3-32B", PrefillBaseMs: 5, DecodeBaseMs: itl})
+	r := h.ok("bench", "--url", sim.URL, "--isl", "200", "--osl", "24", "--concurrency", "1,2", "--requests", "4", "--record", "qwen", "-n", ns)
+	assert.Contains(t, r.errOut, "recorded 2 rows in calib/dgdr-calibration")
+	r = h.fail("bench", "--url", sim.URL, "--rate", "2", "--record", "qwen", "-n", ns)
+	assert.Contains(t, r.errLine, "--record takes closed-loop levels only")
+	r = h.fail("bench", "--url", sim.URL, "--record", "nope", "-n", ns)
+	assert.Contains(t, r.errLine, "nope")
+
+	r = h.ok("calibrate", "-n", ns, "-o", "json")
+	var c Calibration
+	require.NoError(t, json.Unmarshal([]byte(r.out), &c))
+	require.Len(t, c.Rows, 2)
+	require.NotNil(t, c.Fit)
+	assert.True(t, c.Stored)
+	assert.Equal(t, 2, c.Fit.Rows)
+	assert.Greater(t, c.Fit.Before.ITL, 0.5, "the simulator is three times slower per token")
+	assert.Less(t, c.Fit.After.ITL, c.Fit.Before.ITL)
+	for _, row := range c.Rows {
+		assert.Equal(t, "bench --record qwen", row.Source)
+		assert.Greater(t, row.AfterITLMs, row.BeforeITLMs)
+	}
+	table := h.ok("calibrate", "-n", ns, "--dry-run").out
+	assert.Contains(t, table, "Median error on the 2 stored rows")
+	assert.Contains(t, table, "Not stored (--dry-run).")
+
+	plan := func(extra ...string) profile.Report {
+		args := append([]string{"plan", "--model", "Qwen/Qwen3-32B", "--backend", "vllm", "--gpu", "h200_sxm", "--isl", "200", "--osl", "24",
+			"--ttft", "1000", "--itl", "100", "-o", "json"}, extra...)
+		var rep profile.Report
+		require.NoError(t, json.Unmarshal([]byte(h.ok(args...).out), &rep))
+		return rep
+	}
+	shipped, refit := plan(), plan("--cluster-calibration", "-n", ns)
+	assert.Empty(t, shipped.Calibration)
+	assert.Contains(t, refit.Calibration, "calib/dgdr-calibration: 2 measured rows")
+	var before, after *profile.Config
+	for i := range shipped.Pareto {
+		if shipped.Pareto[i].Layout() == sel.Layout() && shipped.Pareto[i].Mode == profile.ModeAgg {
+			before = &shipped.Pareto[i]
+		}
+	}
+	for i := range refit.Pareto {
+		if refit.Pareto[i].Layout() == sel.Layout() && refit.Pareto[i].Mode == profile.ModeAgg {
+			after = &refit.Pareto[i]
+		}
+	}
+	require.NotNil(t, before, "the selection is on the shipped front")
+	require.NotNil(t, after, "and on the refit's")
+	assert.Greater(t, after.ITLMs, 1.5*before.ITLMs)
+	assert.Less(t, maxUserRate(refit.Pareto), maxUserRate(shipped.Pareto), "slower tokens: fewer tokens/s per user at the top of the front")
+
+	r = h.fail("plan", "--model", "Qwen/Qwen3-32B", "--cluster-calibration", "-n", other)
+	assert.Contains(t, r.errLine, "no refit in configmap "+calibstore.Name)
+}
+
+func maxUserRate(cs []profile.Config) float64 {
+	best := 0.0
+	for _, c := range cs {
+		best = max(best, c.TokensPerSecondPerUser)
+	}
+	return best
+}
