@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -119,4 +120,22 @@ func maxUserRate(cs []profile.Config) float64 {
 		best = max(best, c.TokensPerSecondPerUser)
 	}
 	return best
+}
+
+// results names the calibration the profiler's search used.
+func TestResultsNamesCalibration(t *testing.T) {
+	d := &v1alpha1.DynamoGraphDeploymentRequest{Spec: v1alpha1.DynamoGraphDeploymentRequestSpec{Model: "Qwen/Qwen3-32B"},
+		Status: v1alpha1.DynamoGraphDeploymentRequestStatus{ProfilingResults: &v1alpha1.ProfilingResults{SelectedConfig: &v1alpha1.SelectedConfig{Index: -1}}}}
+	for _, tt := range []struct{ calibration, want string }{
+		{"team-a/dgdr-calibration: 4 measured rows", "Calibration: team-a/dgdr-calibration: 4 measured rows\n"},
+		{"", ""},
+	} {
+		var b strings.Builder
+		require.NoError(t, writeResults(&b, d, &profile.Report{GPU: "h200_sxm", Calibration: tt.calibration}))
+		if tt.want == "" {
+			assert.NotContains(t, b.String(), "Calibration:")
+		} else {
+			assert.Contains(t, b.String(), tt.want)
+		}
+	}
 }
