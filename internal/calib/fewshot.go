@@ -40,8 +40,69 @@ func FewShotRows(rows []*profile.ServingRow, k int) (chosen, rest []*profile.Ser
 	return chosen, rest
 }
 
-// FewShotLine is one left-out model's error on its rows not used for the refit: with the fit that
-// never saw it (K = 0, on all its rows) and refitted on K of its rows.
+// correctionPrior is the weight, in rows, of the prior that a correction factor is 1 (the fit as it
+// is): one row moves a factor half-way to its own residual, five rows five sixths.
+const correctionPrior = 1.0
+
+// FitCorrections fits the corrections of the rows' predictions (res: the measured rows predicted under
+// the calibration the corrections will amend), one per architecture, GPU, backend and mode measured.
+// The factors are geometric means of measured/predicted shrunk toward 1 (the calibration as it is):
+// the architecture's ln m = Σ ln(measured/predicted) / (n + 1) over all its rows, and each cell's
+// ln f = ln m + Σ (ln(measured/predicted) − ln m) / (n_cell + 1) (correctionPrior). Rows without a
+// prediction or a measurement are skipped.
+func FitCorrections(res []RowResult) []profile.Correction {
+	type sums struct {
+		t, i float64
+		n    int
+	}
+	arch := map[string]*sums{}
+	cells := map[profile.Correction]*sums{}
+	var used []residual
+	for _, r := range res {
+		rr, ok := residualOf(r, false)
+		if !ok {
+			continue
+		}
+		used = append(used, rr)
+		a := r.Row.Target.Model.ArchKey()
+		if arch[a] == nil {
+			arch[a] = &sums{}
+		}
+		arch[a].t, arch[a].i, arch[a].n = arch[a].t+rr.ttft, arch[a].i+rr.itl, arch[a].n+1
+	}
+	shrunk := func(s *sums) (float64, float64) {
+		return s.t / (float64(s.n) + correctionPrior), s.i / (float64(s.n) + correctionPrior)
+	}
+	for _, rr := range used {
+		t := rr.row.Target
+		k := profile.Correction{Arch: t.Model.ArchKey(), GPU: t.GPU.Name, Backend: t.Backend, Mode: rr.row.Config.Mode}
+		mt, mi := shrunk(arch[k.Arch])
+		if cells[k] == nil {
+			cells[k] = &sums{}
+		}
+		c := cells[k]
+		c.t, c.i, c.n = c.t+rr.ttft-mt, c.i+rr.itl-mi, c.n+1
+	}
+	var out []profile.Correction
+	for _, a := range slices.Sorted(maps.Keys(arch)) {
+		mt, mi := shrunk(arch[a])
+		keys := slices.SortedFunc(maps.Keys(cells), func(x, y profile.Correction) int {
+			return cmp.Or(strings.Compare(x.GPU, y.GPU), strings.Compare(x.Backend, y.Backend), strings.Compare(string(x.Mode), string(y.Mode)))
+		})
+		for _, k := range keys {
+			if k.Arch != a {
+				continue
+			}
+			dt, di := shrunk(cells[k])
+			k.TTFT, k.ITL, k.Rows = round6(math.Exp(mt+dt)), round6(math.Exp(mi+di)), cells[k].n
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// FewShotLine is one left-out model's error on its rows not used for the correction: with the fit
+// that never saw it (K = 0, on all its rows) and corrected by K of its rows.
 type FewShotLine struct {
 	Model string // ModelGroup
 	Name  string // the first model_path of the group
@@ -52,14 +113,12 @@ type FewShotLine struct {
 	TTFT, ITL []float64
 }
 
-// FewShot measures what a few of a new model's own measurements buy: for each model group, the
-// calibration refitted on the other models' rows plus K of its own (FewShotRows), starting from and
-// regularised toward its leave-one-model-out fit (fits, from CrossValidateFits), and the error on
-// its remaining rows. K = 0 is the leave-one-out error on all its rows. The K rows weigh in the loss
-// as any group of K rows does (√K), so they adjust the shared constants rather than replace them:
-// refitting on the K rows alone moved every constant to fit a handful of points and made the
-// remaining rows worse. The last line, Model "all", pools every model's remaining rows.
-func FewShot(rows []*profile.ServingRow, fits map[string]profile.Calib, ks []int, maxEvals int) []FewShotLine {
+// FewShot measures what a few of a new model's own measurements buy: for each model group, its
+// leave-one-model-out fit (fits, from CrossValidateFits) corrected by FitCorrections on K of its rows
+// (FewShotRows) — what kubectl dgdr calibrate does with a cluster's measurements — and the error on
+// its remaining rows. K = 0 is the leave-one-out error on all its rows. The last line, Model "all",
+// pools every model's remaining rows.
+func FewShot(rows []*profile.ServingRow, fits map[string]profile.Calib, ks []int) []FewShotLine {
 	byGroup := map[string][]*profile.ServingRow{}
 	for _, r := range rows {
 		byGroup[ModelGroup(r)] = append(byGroup[ModelGroup(r)], r)
@@ -79,13 +138,7 @@ func FewShot(rows []*profile.ServingRow, fits map[string]profile.Calib, ks []int
 			if k > 0 {
 				var chosen []*profile.ServingRow
 				chosen, test = FewShotRows(byGroup[g], k)
-				var train []*profile.ServingRow
-				for _, r := range rows {
-					if ModelGroup(r) != g {
-						train = append(train, r)
-					}
-				}
-				cal = Fit(NewEvaluator(append(train, chosen...)), fit, maxEvals)
+				cal.Corrections = FitCorrections(NewEvaluator(chosen).Run(fit))
 			}
 			var te, ie []float64
 			for _, r := range NewEvaluator(test).Run(cal) {

@@ -15,6 +15,28 @@ import (
 // written whatever its rows, so every prediction has an interval.
 const minCellRows = 40
 
+// cellRule is how a side of the table turns residuals into cells.
+type cellRule struct {
+	// symmetric takes the 80th percentile of |residual| on both sides instead of the p10 and p90: the
+	// sign of a new model's error is not known (left out, Llama-3.1-70B's TTFT is over-predicted
+	// where DeepSeek-R1's is under-predicted), so the other models' signs say nothing about it.
+	symmetric bool
+	// balanced weighs each model's rows 1/rows of that model in the quantiles: the unit a new model
+	// is drawn from is a model, not a row, so the model with the most rows must not set the spread.
+	balanced bool
+	// minModels is the models a cell needs below the broadest level: one model's residuals hold its
+	// own bias but not how biases differ between models.
+	minModels int
+}
+
+var (
+	// calibratedRule: an architecture with rows is predicted by the fit made on them, and its bias
+	// in a situation is the shipped fit's bias there, sign included.
+	calibratedRule = cellRule{minModels: 1}
+	// newModelRule: cross-conformal over models (each model's residuals under the fit without it).
+	newModelRule = cellRule{symmetric: true, balanced: true, minModels: 2}
+)
+
 // residual is one row's log errors ln(measured/predicted) and its situation.
 type residual struct {
 	key        profile.IntervalKey
@@ -47,7 +69,7 @@ func residualOf(r RowResult, calibrated bool) (residual, bool) {
 // ones from lomo (each model predicted by a fit without it: how far off it is on a new architecture).
 func FitIntervals(train, lomo []RowResult, method string) profile.IntervalTable {
 	t := profile.IntervalTable{Method: method}
-	t.Cells = append(intervalCells(residuals(train, true)), intervalCells(residuals(lomo, false))...)
+	t.Cells = append(intervalCells(residuals(train, true), calibratedRule), intervalCells(residuals(lomo, false), newModelRule)...)
 	seen := map[string]bool{}
 	for _, r := range train {
 		if r.Row.Err == nil && r.Row.MeasuredTTFTMs > 0 {
@@ -68,8 +90,8 @@ func residuals(res []RowResult, calibrated bool) []residual {
 	return out
 }
 
-// intervalCells writes a cell per level of every situation with enough rows.
-func intervalCells(rs []residual) []profile.IntervalCell {
+// intervalCells writes a cell per level of every situation with enough rows and models.
+func intervalCells(rs []residual, rule cellRule) []profile.IntervalCell {
 	by := map[profile.IntervalKey][]residual{}
 	for _, r := range rs {
 		for _, l := range profile.IntervalLevels(r.key) {
@@ -83,22 +105,64 @@ func intervalCells(rs []residual) []profile.IntervalCell {
 	var out []profile.IntervalCell
 	for _, k := range keys {
 		g := by[k]
+		rows := map[string]int{}
+		for _, r := range g {
+			rows[ModelGroup(r.row)]++
+		}
 		broadest := k == profile.IntervalKey{Calibrated: k.Calibrated}
-		if len(g) < minCellRows && !broadest {
+		if (len(g) < minCellRows || len(rows) < rule.minModels) && !broadest {
 			continue
 		}
 		q := func(f func(residual) float64) [2]float64 {
-			xs := make([]float64, len(g))
+			xs := make([]weighted, len(g))
 			for i, r := range g {
-				xs[i] = f(r)
+				xs[i] = weighted{f(r), 1}
+				if rule.balanced {
+					xs[i].w = 1 / float64(rows[ModelGroup(r.row)])
+				}
+				if rule.symmetric {
+					xs[i].v = math.Abs(xs[i].v)
+				}
 			}
-			return [2]float64{round6(quantile(xs, 0.1)), round6(quantile(xs, 0.9))}
+			if rule.symmetric {
+				a := round6(weightedQuantile(xs, 0.8))
+				return [2]float64{-a, a}
+			}
+			return [2]float64{round6(weightedQuantile(xs, 0.1)), round6(weightedQuantile(xs, 0.9))}
 		}
 		out = append(out, profile.IntervalCell{Backend: k.Backend, Mode: k.Mode, Method: k.Method, Calibrated: k.Calibrated, Rows: len(g),
 			TTFT: q(func(r residual) float64 { return r.ttft }), ITL: q(func(r residual) float64 { return r.itl }),
 			E2E: q(func(r residual) float64 { return r.e2e })})
 	}
 	return out
+}
+
+// weighted is a value and its weight in a quantile.
+type weighted struct{ v, w float64 }
+
+// weightedQuantile is the q-quantile of the values (at least one), each counting its weight: each
+// sorted value sits at the cumulative weight before it, and the quantile is linear between
+// neighbours, so equal weights give quantile's answer.
+func weightedQuantile(xs []weighted, q float64) float64 {
+	s := slices.SortedFunc(slices.Values(xs), func(a, b weighted) int { return cmp.Compare(a.v, b.v) })
+	var c float64
+	pos := make([]float64, len(s))
+	for i, x := range s {
+		pos[i] = c
+		c += x.w
+	}
+	first, last := pos[0], pos[len(s)-1]
+	at := first + q*(last-first)
+	for i := 1; i < len(s); i++ {
+		if pos[i] >= at {
+			if pos[i] == pos[i-1] {
+				return s[i].v
+			}
+			f := (at - pos[i-1]) / (pos[i] - pos[i-1])
+			return s[i-1].v*(1-f) + s[i].v*f
+		}
+	}
+	return s[len(s)-1].v
 }
 
 // round6 keeps the committed table readable; six decimals of a log error are far below its noise.
@@ -116,14 +180,39 @@ type CoverageLine struct {
 	TTFTWidth, ITLWidth float64
 }
 
-// IntervalCoverage checks the uncalibrated intervals left one model out: each model's
-// leave-one-model-out predictions (lomo, from CrossValidate) get intervals fitted on the other
-// models' residuals only, and the measured values are checked against them. scale multiplies the
+// NestedCrossValidate prepares IntervalCoverage: for each model group g, CrossValidate on the other
+// groups' rows alone, so each other model h is predicted by a fit that saw neither g nor h. Intervals
+// fitted on those residuals owe nothing to g's rows, not even through the fits that made them.
+func NestedCrossValidate(rows []*profile.ServingRow, start profile.Calib, maxEvals int) map[string][]RowResult {
+	out := map[string][]RowResult{}
+	for _, g := range modelGroups(rows) {
+		var others []*profile.ServingRow
+		for _, r := range rows {
+			if ModelGroup(r) != g {
+				others = append(others, r)
+			}
+		}
+		out[g] = CrossValidate(others, start, maxEvals)
+	}
+	return out
+}
+
+func modelGroups(rows []*profile.ServingRow) []string {
+	seen := map[string]bool{}
+	for _, r := range rows {
+		seen[ModelGroup(r)] = true
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// IntervalCoverage checks the new-model intervals left one model out: each model's
+// leave-one-model-out predictions (lomo, from CrossValidate) get intervals fitted as make calibrate
+// fits them, on nested[model] (NestedCrossValidate) — the other models' residuals under fits that
+// never saw the model — and the measured values are checked against them. scale multiplies the
 // fitted log quantiles (1: as fitted; the tests check that narrower intervals fail the bounds).
-func IntervalCoverage(lomo []RowResult, scale float64) []CoverageLine {
-	all := residuals(lomo, false)
+func IntervalCoverage(lomo []RowResult, nested map[string][]RowResult, scale float64) []CoverageLine {
 	byGroup := map[string][]residual{}
-	for _, r := range all {
+	for _, r := range residuals(lomo, false) {
 		byGroup[ModelGroup(r.row)] = append(byGroup[ModelGroup(r.row)], r)
 	}
 	type hit struct {
@@ -132,13 +221,7 @@ func IntervalCoverage(lomo []RowResult, scale float64) []CoverageLine {
 	}
 	groups := map[[2]string][]hit{}
 	for _, g := range slices.Sorted(maps.Keys(byGroup)) {
-		var others []residual
-		for _, r := range all {
-			if ModelGroup(r.row) != g {
-				others = append(others, r)
-			}
-		}
-		table := profile.IntervalTable{Cells: intervalCells(others)}
+		table := profile.IntervalTable{Cells: intervalCells(residuals(nested[g], false), newModelRule)}
 		for _, r := range byGroup[g] {
 			cell, ok := table.Lookup(r.key)
 			if !ok {

@@ -15,9 +15,10 @@ import (
 // lomoRun is the leave-one-model-out run the interval and few-shot tests share (120 evaluations per
 // refit, as TestCrossValidatedAccuracy).
 type lomoRun struct {
-	rows []*profile.ServingRow
-	res  []calib.RowResult
-	fits map[string]profile.Calib
+	rows   []*profile.ServingRow
+	res    []calib.RowResult
+	fits   map[string]profile.Calib
+	nested map[string][]calib.RowResult
 }
 
 var lomoOnce struct {
@@ -34,28 +35,32 @@ func leaveOneModelOut(t *testing.T) lomoRun {
 		start := profile.DefaultCalibration()
 		start.GlueUsPerLayer = cal.GlueUsPerLayer
 		res, fits := calib.CrossValidateFits(rows, start, 120)
-		lomoOnce.run = lomoRun{rows: rows, res: res, fits: fits}
+		lomoOnce.run = lomoRun{rows: rows, res: res, fits: fits, nested: calib.NestedCrossValidate(rows, start, 120)}
 	})
 	require.NotNil(t, lomoOnce.run.res)
 	return lomoOnce.run
 }
 
 // coverageBound is a regression guard on one group's interval coverage (fraction of measured values
-// inside p10–p90, nominal 0.8) left one model out: at least min, and the median width at most.
+// inside p10–p90, nominal 0.8) left one model out: at least the minima, and the median widths at most.
 type coverageBound struct {
-	backend, mode string
-	ttft, itl     float64
-	maxTTFTWidth  float64
+	backend, mode             string
+	ttft, itl                 float64
+	maxTTFTWidth, maxITLWidth float64
 }
 
-// The measured coverage (docs/accuracy.md) less a margin: far below the nominal 80% on disaggregated
-// rows, which only DeepSeek-R1 has, so left out they get intervals fitted on the Llama rows alone.
-// Intervals half as wide (scale 0.5) fail these bounds: TestIntervalCoverageDetectsNarrowing.
+// The measured coverage (docs/accuracy.md, at make bench-accuracy's 400 evaluations; these at 120)
+// less a margin. Aggregated rows reach the nominal 80% (vLLM over it: its cells fall back to pooled
+// ones); disaggregated rows, which only DeepSeek-R1 has, do not: left out, they get intervals from the
+// Llama models' aggregated residuals. Intervals half as wide (scale 0.5) fail these bounds:
+// TestIntervalCoverageDetectsNarrowing.
 var coverageBounds = []coverageBound{
-	{"vllm", "agg", 0.80, 0.78, 5},
-	{"all", "agg", 0.48, 0.58, 5},
-	{"all", "disagg", 0.45, 0.22, 3},
-	{"all", "all", 0.47, 0.40, 3},
+	{"vllm", "agg", 0.88, 0.85, 4, 0.8},
+	{"trtllm", "agg", 0.75, 0.66, 4, 0.7},
+	{"sglang", "agg", 0.64, 0.70, 4, 0.6},
+	{"all", "agg", 0.76, 0.72, 4, 0.7},
+	{"all", "disagg", 0.50, 0.25, 3.5, 0.55},
+	{"all", "all", 0.64, 0.48, 3.5, 0.55},
 }
 
 func checkCoverage(t *testing.T, lines []calib.CoverageLine) (failed bool) {
@@ -67,7 +72,7 @@ func checkCoverage(t *testing.T, lines []calib.CoverageLine) (failed bool) {
 				continue
 			}
 			found = true
-			if l.TTFT < b.ttft || l.ITL < b.itl || l.TTFTWidth > b.maxTTFTWidth {
+			if l.TTFT < b.ttft || l.ITL < b.itl || l.TTFTWidth > b.maxTTFTWidth || l.ITLWidth > b.maxITLWidth {
 				failed = true
 			}
 		}
@@ -80,7 +85,7 @@ func checkCoverage(t *testing.T, lines []calib.CoverageLine) (failed bool) {
 
 func TestIntervalCoverage(t *testing.T) {
 	run := leaveOneModelOut(t)
-	lines := calib.IntervalCoverage(run.res, 1)
+	lines := calib.IntervalCoverage(run.res, run.nested, 1)
 	for _, l := range lines {
 		t.Logf("%s/%s: %d rows, inside TTFT %.0f%% ITL %.0f%% request %.0f%%, median width TTFT %.0f%% ITL %.0f%%",
 			l.Backend, l.Mode, l.Rows, 100*l.TTFT, 100*l.ITL, 100*l.E2E, 100*l.TTFTWidth, 100*l.ITLWidth)
@@ -93,7 +98,7 @@ func TestIntervalCoverage(t *testing.T) {
 // The bounds can fail: intervals half as wide (in log space) cover too little.
 func TestIntervalCoverageDetectsNarrowing(t *testing.T) {
 	run := leaveOneModelOut(t)
-	assert.True(t, checkCoverage(t, calib.IntervalCoverage(run.res, 0.5)), "halved intervals should fail the coverage bounds")
+	assert.True(t, checkCoverage(t, calib.IntervalCoverage(run.res, run.nested, 0.5)), "halved intervals should fail the coverage bounds")
 }
 
 // The shipped table is what FitIntervals makes of the shipped calibration's residuals: the calibrated
@@ -149,7 +154,7 @@ func TestFewShotRows(t *testing.T) {
 // Few-shot with K = 5: regression bounds on the pooled error of the rows not refitted on.
 func TestFewShot(t *testing.T) {
 	run := leaveOneModelOut(t)
-	lines := calib.FewShot(run.rows, run.fits, []int{5}, 120)
+	lines := calib.FewShot(run.rows, run.fits, []int{5})
 	require.Len(t, lines, len(run.fits)+1)
 	all := lines[len(lines)-1]
 	require.Equal(t, "all", all.Model)
@@ -161,10 +166,11 @@ func TestFewShot(t *testing.T) {
 	assert.LessOrEqual(t, all.ITL[1], fewShotITLBound)
 }
 
-// Few-shot regression bounds (K = 5, 120 evaluations per refit, every model's remaining rows pooled):
-// the measured figures plus a margin. They are far from the target (ITL ≤ 5%, TTFT ≤ 15%): five
-// rows among two thousand move the shared constants little (docs/accuracy.md).
+// Few-shot regression bounds (K = 5, corrections fitted on the leave-one-out fits of 120 evaluations,
+// every model's remaining rows pooled): the measured figures plus a margin. They are far from the
+// issue's target (ITL ≤ 5%, TTFT ≤ 15%): a model's error varies within its own rows more than five
+// rows can tell (docs/accuracy.md).
 const (
-	fewShotTTFTBound = 0.65
-	fewShotITLBound  = 0.27
+	fewShotTTFTBound = 0.60
+	fewShotITLBound  = 0.22
 )

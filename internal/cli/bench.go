@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -17,8 +19,11 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dgdr-dev/dgdr/internal/calibstore"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/bench"
+	"github.com/dgdr-dev/dgdr/pkg/expand"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
 // Defaults of `bench`: one user, 100 measured requests per level.
@@ -46,8 +51,13 @@ type BenchOptions struct {
 	ExtraBody      string
 	RequestTimeout time.Duration
 	Output         string
+	// Record names the DGDR whose deployment is measured: the closed-loop levels are added to the
+	// namespace's calibration store.
+	Record string
 
 	opts bench.Options
+	// cluster is set with --record.
+	cluster *cluster
 }
 
 // NewCmdBench is `kubectl dgdr bench`.
@@ -71,7 +81,12 @@ one ends); --rate runs open-loop levels (Poisson arrivals, seeded). The first --
 each level are left out of its statistics. ITL is each request's (last token − first token) /
 (output tokens − 1), summarised over requests; -o wide adds the distribution of single token gaps
 and the client's own parsing cost per chunk. Progress goes to stderr; Ctrl-C prints the levels
-finished so far.`,
+finished so far.
+
+--record NAME adds each closed-loop level (mean TTFT and ITL, the measured ISL and OSL) as a row
+of the calibration store of the namespace, the ConfigMap dgdr-calibration, against the configuration
+DGDR NAME selected (model, GPU, backend and workers): deploy that configuration, benchmark its
+frontend, then run kubectl dgdr calibrate.`,
 		Example: `  # Four concurrency levels against a port-forwarded Dynamo frontend
   kubectl dgdr bench --url http://localhost:8000 --model Qwen/Qwen3-32B --isl 4000 --osl 500 --concurrency 1,4,16,64
 
@@ -79,7 +94,10 @@ finished so far.`,
   kubectl dgdr bench --url http://localhost:8000 --rate 2,8 --duration 1m -o json
 
   # Raw completions endpoint, model name taken from /v1/models
-  kubectl dgdr bench --url http://vllm:8000/v1 --endpoint completions --requests 200`,
+  kubectl dgdr bench --url http://vllm:8000/v1 --endpoint completions --requests 200
+
+  # Measure the deployment of DGDR qwen and add the levels to the namespace's calibration store
+  kubectl dgdr bench --url http://localhost:8000 --isl 4000 --osl 500 --concurrency 1,8,32 --record qwen -n team-a`,
 		Args: withUsageHint(cobra.NoArgs),
 		RunE: runCommand(getter, o),
 	}
@@ -100,11 +118,12 @@ finished so far.`,
 	f.StringVar(&o.ExtraBody, "extra-body", "", `JSON object merged into every request body, e.g. '{"nvext":{"ignore_eos":true}}'`)
 	f.DurationVar(&o.RequestTimeout, "request-timeout", defaultBenchTimeout, "limit for one request (0: none)")
 	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, wide, json or yaml")
+	f.StringVar(&o.Record, "record", "", "DGDR whose selected configuration is deployed at --url: add the measured levels to the namespace's calibration store")
 	return cmd
 }
 
-// Complete turns flags into benchmark options; bench asks no cluster.
-func (o *BenchOptions) Complete(_ genericclioptions.RESTClientGetter, cmd *cobra.Command, _ []string) error {
+// Complete turns flags into benchmark options; bench asks no cluster unless --record is given.
+func (o *BenchOptions) Complete(getter genericclioptions.RESTClientGetter, cmd *cobra.Command, _ []string) error {
 	f := cmd.Flags()
 	// --rate replaces the default concurrency level; --duration the default request count.
 	if f.Changed("rate") && !f.Changed("concurrency") {
@@ -129,6 +148,13 @@ func (o *BenchOptions) Complete(_ genericclioptions.RESTClientGetter, cmd *cobra
 		SkipCalibration: o.NoCalibration, ExtraBody: extra, RequestTimeout: o.RequestTimeout,
 		Progress: o.progress,
 	}
+	if o.Record != "" {
+		c, err := newCluster(getter, o.IOStreams)
+		if err != nil {
+			return err
+		}
+		o.cluster = c
+	}
 	return nil
 }
 
@@ -142,18 +168,35 @@ func (o *BenchOptions) Validate() error {
 	if err := o.opts.Validate(); err != nil {
 		return WithHint(err, "see kubectl dgdr bench --help for the flags")
 	}
+	if o.Record != "" && len(o.Rates) > 0 {
+		return WithHint(errors.New("--record takes closed-loop levels only: the calibration layout is a concurrency"), "pass --concurrency instead of --rate")
+	}
 	return nil
 }
 
 // Run benchmarks every level and prints the results. Ctrl-C (which cancels the root's context) stops the
 // run and prints the levels finished so far.
 func (o *BenchOptions) Run(ctx context.Context) error {
+	var target *recordTarget
+	if o.Record != "" {
+		// Before measuring: a wrong name should not cost a benchmark.
+		t, err := o.cluster.recordTarget(ctx, o.Record)
+		if err != nil {
+			return err
+		}
+		target = t
+	}
 	res, runErr := bench.Run(ctx, o.opts)
 	if runErr != nil && len(res.Levels) == 0 {
 		return WithHint(runErr, "check --url and --model: %s/v1/models should answer", strings.TrimSuffix(strings.TrimRight(o.URL, "/"), "/v1"))
 	}
 	if err := printBench(o.Out, res, o.Output); err != nil {
 		return err
+	}
+	if target != nil {
+		if err := o.record(ctx, target, res); err != nil {
+			return err
+		}
 	}
 	if runErr != nil {
 		return WithHint(runErr, "the levels finished before the interruption are printed above")
@@ -236,3 +279,59 @@ func renderBenchTable(w io.Writer, res bench.Result, wide bool) error {
 // benchNum1 and benchNum2 format a measurement with one or two decimals.
 func benchNum1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 func benchNum2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+
+// recordTarget is what a measured level is recorded against: the DGDR's selected configuration.
+type recordTarget struct {
+	dgdr       string
+	model, gpu string
+	config     profile.Config
+}
+
+// recordTarget reads the DGDR's selection, its model and GPU (from the stored report, else the spec).
+func (c *cluster) recordTarget(ctx context.Context, name string) (*recordTarget, error) {
+	d, err := c.getDGDR(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	p, err := pickPoint(d, -1)
+	if err != nil {
+		return nil, err
+	}
+	t := &recordTarget{dgdr: name, model: d.Spec.Model, gpu: d.Spec.Hardware.GPUType, config: expand.ConfigFromPoint(p)}
+	if rep, err := c.resultsDocument(ctx, d); err == nil && rep != nil {
+		t.model, t.gpu = cmp.Or(rep.Model, t.model), cmp.Or(rep.GPU, t.gpu)
+	}
+	if t.gpu == "" {
+		return nil, WithHint(fmt.Errorf("dgdr %s: no GPU type in spec.hardware.gpuType nor in its stored results", name),
+			"record against a DGDR whose profiling succeeded")
+	}
+	return t, nil
+}
+
+// record adds the measured closed-loop levels to the namespace's calibration store.
+func (o *BenchOptions) record(ctx context.Context, t *recordTarget, res bench.Result) error {
+	now := time.Now()
+	var ms []calibstore.Measurement
+	for _, lv := range res.Levels {
+		if lv.Concurrency <= 0 || lv.Requests == 0 || !(lv.TTFT.Mean > 0) || !(lv.ITL.Mean > 0) {
+			continue
+		}
+		isl, osl := res.ISL, res.OSL
+		if lv.ISL.Max > 0 {
+			isl = int(math.Round(lv.ISL.Mean))
+		}
+		if lv.OSL.Mean > 0 {
+			osl = int(math.Round(lv.OSL.Mean))
+		}
+		ms = append(ms, calibstore.Measurement{Model: t.model, GPU: t.gpu, Config: t.config, ISL: isl, OSL: osl,
+			Concurrency: lv.Concurrency, TTFTMs: lv.TTFT.Mean, ITLMs: lv.ITL.Mean, Source: "bench --record " + t.dgdr, At: now})
+	}
+	if len(ms) == 0 {
+		return WithHint(errors.New("no level finished with a measurement to record"), "check the errors above")
+	}
+	if err := calibstore.Append(ctx, o.cluster.client, o.cluster.namespace, ms); err != nil {
+		return apiError(err, "")
+	}
+	fmt.Fprintf(o.ErrOut, "recorded %d rows in %s/%s; run kubectl dgdr calibrate to refit\n", len(ms), o.cluster.namespace, calibstore.Name)
+	return nil
+}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dgdr-dev/dgdr/internal/calibstore"
 	"github.com/dgdr-dev/dgdr/internal/numfmt"
 	"github.com/dgdr-dev/dgdr/internal/ui"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
@@ -52,8 +53,12 @@ type PlanOptions struct {
 	// UI serves the results as a web page (internal/ui) instead of printing them.
 	UI    bool
 	Serve ServeFlags
+	// ClusterCalibration predicts with the namespace's refit (kubectl dgdr calibrate) instead of the
+	// shipped calibration.
+	ClusterCalibration bool
 
-	req profile.SearchRequest
+	req    profile.SearchRequest
+	getter genericclioptions.RESTClientGetter
 }
 
 // NewCmdPlan is `kubectl dgdr plan`.
@@ -97,12 +102,16 @@ one node of 8 H200 SXM GPUs.`,
 		"probability with which a configuration must meet both targets, in (0,1): 0.5 takes the predictions as they are, 0.9 requires their p90")
 	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, json or yaml")
 	f.BoolVar(&o.UI, "ui", false, "explore the results in the browser: serve the web UI (see `kubectl dgdr ui`) until interrupted")
+	f.BoolVar(&o.ClusterCalibration, "cluster-calibration", false,
+		"predict with the namespace's refit (kubectl dgdr calibrate, ConfigMap dgdr-calibration; -n picks the namespace) instead of the shipped calibration")
 	o.Serve.AddFlags(f)
 	return cmd
 }
 
-// Complete resolves the model and the GPU into a search request. plan asks no cluster.
-func (o *PlanOptions) Complete(genericclioptions.RESTClientGetter, *cobra.Command, []string) error {
+// Complete resolves the model and the GPU into a search request. plan asks no cluster, unless
+// --cluster-calibration reads the namespace's refit (in Run).
+func (o *PlanOptions) Complete(getter genericclioptions.RESTClientGetter, _ *cobra.Command, _ []string) error {
+	o.getter = getter
 	var err error
 	var m profile.Model
 	switch {
@@ -187,6 +196,13 @@ func (o *PlanOptions) Validate() error {
 
 // Run searches and prints.
 func (o *PlanOptions) Run(ctx context.Context) error {
+	if o.ClusterCalibration {
+		cal, err := clusterCalibration(ctx, o.getter, o.IOStreams)
+		if err != nil {
+			return err
+		}
+		o.req.Calibration = cal
+	}
 	start := time.Now()
 	res, err := profile.Search(ctx, o.req)
 	if err != nil {
@@ -230,6 +246,9 @@ func RenderPlan(w io.Writer, out profile.Report) error {
 	fmt.Fprintf(w, "%s on %d x %s (%d per node), ISL %d, OSL %d; SLA: TTFT <= %s ms, ITL <= %s ms%s\n\n",
 		out.Model, out.TotalGPUs, out.GPU, out.GPUsPerNode, out.Workload.ISL, out.Workload.OSL,
 		planNum(out.SLA.TTFTMs), planNum(out.SLA.ITLMs), conf)
+	if out.Calibration != "" {
+		fmt.Fprintf(w, "Calibration: %s\n\n", out.Calibration)
+	}
 	fmt.Fprintf(w, "Pareto front (%d of %d configurations predicted):\n", len(out.Pareto), out.Predicted)
 	if err := RenderParetoTable(w, out.Pareto, out.SelectedIndex); err != nil {
 		return err
@@ -287,3 +306,25 @@ func withBand(v, p10, p90 float64, prec int) string {
 }
 
 func planNum(v float64) string { return numfmt.Fixed(v, 2) }
+
+// clusterCalibration is the shipped calibration amended by the namespace's stored refit.
+func clusterCalibration(ctx context.Context, getter genericclioptions.RESTClientGetter, streams genericiooptions.IOStreams) (*profile.Calib, error) {
+	c, err := newCluster(getter, streams)
+	if err != nil {
+		return nil, err
+	}
+	s, err := calibstore.Load(ctx, c.client, c.namespace)
+	if err != nil {
+		return nil, apiError(err, "fix or delete the ConfigMap "+calibstore.Name)
+	}
+	if s.Fit == nil {
+		return nil, WithHint(fmt.Errorf("namespace %s has no refit in configmap %s", c.namespace, calibstore.Name),
+			"record measurements with kubectl dgdr bench --record, then run kubectl dgdr calibrate")
+	}
+	base, err := profile.EmbeddedCalibration()
+	if err != nil {
+		return nil, err
+	}
+	cal := s.Fit.Calibration(base)
+	return &cal, nil
+}

@@ -146,6 +146,9 @@ func writeResults(w io.Writer, d *v1alpha1.DynamoGraphDeploymentRequest, search 
 			s.Model, search.TotalGPUs, search.GPU, search.GPUsPerNode, s.ISL(), s.OSL(), planNum(s.TTFT()), planNum(s.ITL()))
 	}
 	fmt.Fprintln(w, head)
+	if search != nil && search.Calibration != "" {
+		fmt.Fprintf(w, "Calibration: %s\n", search.Calibration)
+	}
 	fmt.Fprintln(w)
 	count := fmt.Sprintf("Pareto front (%d configurations", len(configs))
 	if search != nil && search.Predicted > 0 {

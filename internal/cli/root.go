@@ -62,7 +62,7 @@ DynamoGraphDeployment. "plan" and "estimate" run the performance model offline, 
 	for _, add := range []func(genericiooptions.IOStreams, genericclioptions.RESTClientGetter) *cobra.Command{
 		NewCmdVersion,
 		NewCmdBench,
-		NewCmdEstimate, NewCmdPlan,
+		NewCmdEstimate, NewCmdPlan, NewCmdCalibrate,
 		NewCmdCreate, NewCmdGet, NewCmdStatus, NewCmdResults, NewCmdPromote, NewCmdExport, NewCmdLogs, NewCmdDelete, NewCmdUI, NewCmdCompletion,
 		NewCmdDrift,
 	} {

@@ -167,6 +167,7 @@ func (r *run) profile(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequ
 	}
 
 	req := searchRequest(d, p)
+	calNote := r.useCalibration(ctx, d, &req)
 	res, err := profile.Search(ctx, req)
 	if err != nil {
 		return nil, specError(v1alpha1.ConditionProfilingComplete, v1alpha1.ReasonSearchFailed, "%v", err)
@@ -190,7 +191,7 @@ func (r *run) profile(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequ
 	results.SelectedConfig.DGD = &runtime.RawExtension{Raw: dgd.raw}
 	return lifecycle.MarkReady(ctx, r.Client, r.ref, lifecycle.Profiled{
 		Results: results, DGDName: dgd.name, MeetsSLA: sel.MeetsSLA,
-		Message: fmt.Sprintf("rapid search evaluated %d configurations in %s: %s", len(res.Candidates), done.Sub(start.Time).Round(time.Millisecond), res.Explanation),
+		Message: fmt.Sprintf("rapid search evaluated %d configurations in %s: %s%s", len(res.Candidates), done.Sub(start.Time).Round(time.Millisecond), res.Explanation, calNote),
 	})
 }
 

@@ -18,9 +18,11 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/dgdr-dev/dgdr/internal/calibstore"
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/internal/testenv"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
 // gpuNode is a node as GPU feature discovery and the device plugin label it.
@@ -103,6 +105,25 @@ func TestProfiler(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{})
 	gpuNode(t, env.Client, "gpu-a", "NVIDIA-H200", 8)
 	gpuNode(t, env.Client, "gpu-b", "NVIDIA-H200", 8)
+
+	t.Run("a rapid search predicts with the namespace's refit and says so", func(t *testing.T) {
+		f := newFixture(t, env, "calibrated")
+		m, err := profile.LookupModel("Qwen/Qwen3-32B")
+		require.NoError(t, err)
+		fit := &calibstore.Fit{Method: "calibrated/dgdr-calibration: 3 measured rows", Rows: 3, Corrections: []profile.Correction{
+			{Arch: m.ArchKey(), GPU: "h200_sxm", Backend: "vllm", Mode: profile.ModeAgg, TTFT: 1.3, ITL: 1.7, Rows: 3}}}
+		require.NoError(t, calibstore.SaveFit(t.Context(), env.Client, f.ns, fit))
+		key := f.dgdr(t, "qwen", nil)
+		require.NoError(t, f.run(t, key, nil))
+		d := f.get(t, key)
+		require.Equal(t, v1alpha1.PhaseReady, d.Status.Phase)
+		assert.Contains(t, condition(d, v1alpha1.ConditionProfilingComplete).Message, "predictions with the calibration "+fit.Method)
+		cm := &corev1.ConfigMap{}
+		require.NoError(t, env.Client.Get(t.Context(), types.NamespacedName{Namespace: f.ns, Name: "qwen-profiling"}, cm))
+		report, err := lifecycle.ReadResults(cm)
+		require.NoError(t, err)
+		assert.Equal(t, fit.Method, report.Calibration)
+	})
 
 	t.Run("rapid search to Ready with a Pareto front, results ConfigMap and a DGD", func(t *testing.T) {
 		f := newFixture(t, env, "ready")

@@ -139,6 +139,7 @@ func (r *run) thorough(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentReq
 		}
 	}
 	req := searchRequest(d, p)
+	s.calNote = r.useCalibration(ctx, d, &req)
 	rapid, err := profile.Search(ctx, req)
 	if err != nil {
 		return nil, specError(v1alpha1.ConditionProfilingComplete, v1alpha1.ReasonSearchFailed, "%v", err)
@@ -411,6 +412,7 @@ func (s *sweep) finish(ctx context.Context) (*v1alpha1.DynamoGraphDeploymentRequ
 			rank.Summary, KeyMeasurements, lifecycle.ResultsConfigMapName(s.d.Name))
 	}
 	res, sel := rank.Result, rank.Selected
+	stored := s.storeMeasurements(ctx)
 	dgd, err := generateDGD(s.d, sel, s.p)
 	if err != nil {
 		return nil, specError(v1alpha1.ConditionDGDGenerated, v1alpha1.ReasonGenerationFailed, "%v", err)
@@ -432,8 +434,8 @@ func (s *sweep) finish(ctx context.Context) (*v1alpha1.DynamoGraphDeploymentRequ
 	results.SelectedConfig.DGD = &runtime.RawExtension{Raw: dgd.raw}
 	d, err := lifecycle.MarkReady(ctx, s.Client, s.ref, lifecycle.Profiled{
 		Results: results, DGDName: dgd.name, MeetsSLA: sel.MeetsSLA,
-		Message: fmt.Sprintf("thorough search measured %d points on %s in %s using %.2f GPU-hours: %s",
-			rank.Points, rank.Summary, done.Sub(started.Time).Round(time.Second), budget.UsedGPUHours, res.Explanation),
+		Message: fmt.Sprintf("thorough search measured %d points on %s in %s using %.2f GPU-hours: %s%s%s",
+			rank.Points, rank.Summary, done.Sub(started.Time).Round(time.Second), budget.UsedGPUHours, res.Explanation, s.calNote, stored),
 	})
 	if lifecycle.IsGone(err) {
 		return nil, errDGDRGone

@@ -36,6 +36,8 @@ type sweep struct {
 
 	mu  sync.Mutex
 	rec *thorough.Record
+	// calNote is what the status message says of the calibration the rapid plan used.
+	calNote string
 }
 
 // podLabelDGD is the label the Dynamo operator puts on a DGD's pods.

@@ -23,6 +23,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/dgdr-dev/dgdr/internal/calibstore"
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/internal/simengine"
 	"github.com/dgdr-dev/dgdr/internal/testenv"
@@ -383,6 +384,22 @@ func TestThorough(t *testing.T) {
 		}
 		assert.NotEmpty(t, states[thorough.StateMeasured])
 		assert.Empty(t, states[thorough.StateFailed])
+
+		// Every measured load went to the namespace's calibration store, against its configuration.
+		loads := 0
+		for _, c := range rec.Candidates {
+			loads += len(c.Measurements)
+		}
+		store, err := calibstore.Load(t.Context(), env.Client, f.ns)
+		require.NoError(t, err)
+		require.Len(t, store.Rows, loads)
+		assert.Contains(t, pc.Message, fmt.Sprintf("%d measured loads added to %s", loads, calibstore.Name))
+		for _, r := range store.Rows {
+			require.NoError(t, r.Err)
+			assert.Equal(t, d.Spec.Model, r.Fields["model_path"])
+			assert.True(t, strings.HasPrefix(r.Fields["source"], "thorough qwen/c"), r.Fields["source"])
+			assert.Positive(t, r.MeasuredITLMs)
+		}
 		// The simulated disaggregated engines are far slower than predicted: once one is measured, the
 		// others are pruned before deployment, or stop being swept once their point is dominated.
 		pruned := len(states[thorough.StatePruned])

@@ -270,8 +270,22 @@ func TestBrowser(t *testing.T) {
 		assert.Equal(t, 1, js[int](t, ctx, `document.querySelectorAll('#chart .limit').length`), "the SLA limit is drawn")
 		// The rows with a # are the stored front, numbered as --pick numbers them.
 		assert.Equal(t, len(stored.Pareto), js[int](t, ctx, `[...document.querySelectorAll('#cands tbody tr')].filter(r => /^\d+$/.test(r.cells[0].textContent)).length`))
+		// Every front point carries its p10–p90 error bars, around the point, which the checkbox hides.
+		assert.Equal(t, len(report.Pareto), js[int](t, ctx, `document.querySelectorAll('#chart .errbar').length`))
+		assert.True(t, js[bool](t, ctx, `[...document.querySelectorAll('#chart .errbar')].every(b => {
+			const p = document.querySelector('#chart .pt[data-i="' + b.dataset.i + '"]').getAttribute('transform').match(/translate\(([^,]+),([^)]+)\)/);
+			const x = +p[1], y = +p[2], xb = b.querySelector('.xbar'), yb = b.querySelector('.ybar');
+			const lo = (a, c) => Math.min(+a, +c) - 0.5, hi = (a, c) => Math.max(+a, +c) + 0.5;
+			return xb && yb && lo(xb.getAttribute('x1'), xb.getAttribute('x2')) <= x && x <= hi(xb.getAttribute('x1'), xb.getAttribute('x2')) &&
+				lo(yb.getAttribute('y1'), yb.getAttribute('y2')) <= y && y <= hi(yb.getAttribute('y1'), yb.getAttribute('y2')) &&
+				Math.abs(+yb.getAttribute('y1') - +yb.getAttribute('y2')) > 1;
+		})`), "each bar brackets its point and has a length")
+		click(t, ctx, `#show-intervals`)
+		assert.Equal(t, 0, js[int](t, ctx, `document.querySelectorAll('#chart .errbar').length`))
+		click(t, ctx, `#show-intervals`)
 		// The other view plots TTFT against its limit.
 		click(t, ctx, `input[name="chart-view"][value="ttft"]`)
+		assert.Equal(t, len(report.Pareto), js[int](t, ctx, `document.querySelectorAll('#chart .errbar .xbar').length`), "TTFT error bars too")
 		assert.Contains(t, js[string](t, ctx, `document.querySelector('#chart .limit-label').textContent`), "TTFT")
 		assert.Equal(t, len(report.Pareto), js[int](t, ctx, `document.querySelectorAll('#chart .pt.front').length`))
 		click(t, ctx, `input[name="chart-view"][value="tput"]`)

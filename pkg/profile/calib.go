@@ -23,6 +23,9 @@ type Calib struct {
 	// reference dense decoder (E2EModel) and applied per kernel (refKernelsPerLayer).
 	GlueUsPerLayer float64                 `json:"glueUsPerLayer"`
 	Backends       map[string]BackendCalib `json:"backends"`
+	// Corrections are per-architecture factors fitted on a cluster's own measurements (see
+	// Correction); the shipped calibration has none.
+	Corrections []Correction `json:"corrections,omitempty"`
 }
 
 // BackendCalib is one backend's constants (the global ones repeated in each). The fitted ones are
@@ -148,6 +151,12 @@ func (p *Predictor) WithCalibration(c Calib) (*Predictor, error) {
 	q := *p
 	q.cal = bc
 	q.glue = c.GlueUsPerLayer / 1000
+	q.corr = map[Mode][2]float64{}
+	for _, m := range []Mode{ModeAgg, ModeDisagg} {
+		if t, i := c.correctionFor(p.t, m); t != 1 || i != 1 {
+			q.corr[m] = [2]float64{t, i}
+		}
+	}
 	return &q, nil
 }
 

@@ -20,7 +20,7 @@ func Rank(req SearchRequest, cands []Candidate) SearchResult {
 }
 
 // Predictor is the performance model Search uses for one backend of req (the GPU adjusted to the
-// request's node size, the request's precisions), so that a caller predicts configurations and loads
+// request's node size, the request's precisions and calibration), so that a caller predicts configurations and loads
 // the search did not enumerate exactly as the search would have.
 func (req SearchRequest) Predictor(backend string) (*Predictor, error) {
 	req.Backends = []string{backend}
@@ -28,8 +28,12 @@ func (req SearchRequest) Predictor(backend string) (*Predictor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewPredictor(Target{Model: n.Model, GPU: n.GPU, Backend: n.Backends[0], Workload: n.Workload,
+	p, err := NewPredictor(Target{Model: n.Model, GPU: n.GPU, Backend: n.Backends[0], Workload: n.Workload,
 		WeightDtype: n.WeightDtype, KVDtype: n.KVDtype})
+	if err == nil && req.Calibration != nil {
+		return p.WithCalibration(*req.Calibration)
+	}
+	return p, err
 }
 
 // Cost predicts configuration c — its workers and replicas as given, on c.Backend — for req's

@@ -113,6 +113,8 @@ type Predictor struct {
 	kvd   dtype
 	// bands are the interval cells of this target's aggregated and disaggregated predictions.
 	bands map[Mode]IntervalCell
+	// corr are the calibration's correction factors (TTFT, ITL) of this target per mode, when not 1.
+	corr map[Mode][2]float64
 }
 
 // NewPredictor validates the target and precomputes its kernels and shapes.
@@ -198,6 +200,9 @@ func (p *Predictor) Predict(c Config, concurrency int) (Prediction, error) {
 	pred.Method = p.k.method
 	pred.WeightDtype = p.wd.String()
 	pred.KVDtype = p.kvd.String()
+	if f, ok := p.corr[cmp.Or(c.Mode, ModeAgg)]; ok {
+		pred.correct(f[0], f[1], p.t.Workload.OSL)
+	}
 	if pred.ITLMs > 0 {
 		pred.TokensPerSecondPerUser = 1000 / pred.ITLMs
 	}

@@ -29,6 +29,9 @@ type Report struct {
 	Predicted int `json:"predicted"`
 	// Method is where the kernel times came from: kernel-table (measured on this GPU) or roofline.
 	Method Method `json:"method,omitempty"`
+	// Calibration names the calibration the predictions used when not the shipped one (a
+	// namespace's refit, see kubectl dgdr calibrate).
+	Calibration string `json:"calibration,omitempty"`
 	// SLAProbability is the probability that Selected (or Closest) meets each SLA target at the
 	// predicted intervals; SLA.Confidence is the confidence the search required.
 	SLAProbability *SLAProbability `json:"slaProbability,omitempty"`
@@ -89,6 +92,7 @@ func NewReport(req *SearchRequest, res *SearchResult, withCandidates bool) Repor
 		Rejected:       map[RejectReason]ReportRejections{},
 		Predicted:      res.Predicted,
 		Method:         res.Method,
+		Calibration:    res.Calibration,
 		SLAProbability: res.SLAProbability,
 	}
 	if res.Confidence != 0 {

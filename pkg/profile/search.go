@@ -34,6 +34,9 @@ type SearchRequest struct {
 	// WeightDtype and KVDtype override the precisions (see Target).
 	WeightDtype string `json:"weightDtype,omitempty"`
 	KVDtype     string `json:"kvDtype,omitempty"`
+	// Calibration replaces the embedded calibration (a cluster's refit, see kubectl dgdr calibrate);
+	// nil uses the embedded one.
+	Calibration *Calib `json:"-"`
 }
 
 // RejectReason says why a candidate was not recommended.
@@ -100,6 +103,9 @@ type SearchResult struct {
 	Probes    int `json:"probes"`
 	// Method is where the kernel times came from (measured tables of the GPU, or roofline).
 	Method Method `json:"method,omitempty"`
+	// Calibration names the calibration the predictions used when it is not the embedded one (its
+	// Method).
+	Calibration string `json:"calibration,omitempty"`
 	// Confidence is the SLA's confidence the search used; SLAProbability the selected candidate's
 	// probability of meeting each target (nil without a selection).
 	Confidence     float64         `json:"confidence"`
@@ -167,6 +173,9 @@ func Search(ctx context.Context, req SearchRequest) (SearchResult, error) {
 	}
 	if len(errs) == len(parts) {
 		return SearchResult{}, errors.Join(errs...)
+	}
+	if req.Calibration != nil {
+		res.Calibration = req.Calibration.Method
 	}
 	finish(&req, &res)
 	return res, nil
@@ -250,6 +259,9 @@ func searchBackend(ctx context.Context, req *SearchRequest, backend string) back
 	s := &searcher{ctx: ctx, req: req, backend: backend}
 	p, err := newMixPredictor(Target{Model: req.Model, GPU: req.GPU, Backend: backend, Workload: req.Workload,
 		WeightDtype: req.WeightDtype, KVDtype: req.KVDtype})
+	if err == nil && req.Calibration != nil {
+		p, err = p.WithCalibration(*req.Calibration)
+	}
 	if err != nil {
 		// The whole backend is out (a precision the GPU lacks, …): one rejection says so.
 		s.reject(Config{Backend: backend}, RejectUnsupported, 0, fmt.Sprintf("%s: %v", backend, err))

@@ -83,16 +83,17 @@ func run(w io.Writer, data string, evals int) error {
 	toolutil.PrintTable(w, "Leave one model out, H100/H200/B200 only", calib.Summarize(toolutil.OnSystems(cv, targetSystems...)))
 	toolutil.PrintTable(w, "Leave one model out, by model (first column: the model left out)",
 		calib.SummarizeBy(cv, func(r *profile.ServingRow) string { return r.Fields["model_path"] }))
-	printCoverage(w, calib.IntervalCoverage(cv, 1))
-	printFewShot(w, calib.FewShot(rows, fits, fewShotKs, evals))
+	printCoverage(w, calib.IntervalCoverage(cv, calib.NestedCrossValidate(rows, start, evals), 1))
+	printFewShot(w, calib.FewShot(rows, fits, fewShotKs))
 	return nil
 }
 
 // printCoverage writes the interval coverage table.
 func printCoverage(w io.Writer, lines []calib.CoverageLine) {
 	fmt.Fprintln(w, "\nCoverage of the nominal 80% (p10–p90) interval, left one model out: each model's leave-one-out")
-	fmt.Fprintln(w, "predictions with intervals fitted on the other models' leave-one-out residuals only (target 75–85%;")
-	fmt.Fprintln(w, "request = TTFT + (OSL−1)·ITL, from which the throughput interval comes; width: median (p90 − p10)/prediction)")
+	fmt.Fprintln(w, "predictions with intervals fitted as make calibrate fits them, on the other models' residuals under fits")
+	fmt.Fprintln(w, "that saw neither them nor the model left out (target 75–85%; request = TTFT + (OSL−1)·ITL, from which")
+	fmt.Fprintln(w, "the throughput interval comes; width: median (p90 − p10)/prediction)")
 	fmt.Fprintln(w, "\n| group | mode | rows | TTFT inside | ITL inside | request inside | TTFT width | ITL width |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
 	for _, l := range lines {
@@ -106,9 +107,10 @@ func printFewShot(w io.Writer, lines []calib.FewShotLine) {
 	if len(lines) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\nFew-shot: each model refitted on the other models' rows plus K of its own (from and regularised toward its")
-	fmt.Fprintln(w, "leave-one-out fit), chosen by a fixed rule (rows ordered by mode, backend, system, concurrency; the middles of")
-	fmt.Fprintln(w, "K equal slices); median absolute error on its other rows (K = 0: the leave-one-out fit on all its rows)")
+	fmt.Fprintln(w, "\nFew-shot: each model's leave-one-out fit corrected by K of its own rows as kubectl dgdr calibrate corrects")
+	fmt.Fprintln(w, "it (TTFT and ITL factors per GPU, backend and mode measured, shrunk toward 1), the rows chosen by a fixed")
+	fmt.Fprintln(w, "rule (ordered by mode, backend, system, concurrency; the middles of K equal slices); median absolute error")
+	fmt.Fprintln(w, "on its other rows (K = 0: the leave-one-out fit on all its rows)")
 	var head, sep strings.Builder
 	head.WriteString("\n| model left out | rows |")
 	sep.WriteString("|---|---:|")

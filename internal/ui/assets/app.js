@@ -237,12 +237,21 @@ function axes() {
     return {
       x: (c) => c.config.ttftMs, xLabel: 'TTFT (ms) — lower is better', limit: r.ttftMs,
       limitLabel: `TTFT ≤ ${fmt(r.ttftMs, 0)} ms`, bad: 'right',
+      // The p10–p90 interval of the x value, when the prediction has one.
+      xBand: (c) => (c.config.ttftP10Ms > 0 && c.config.ttftP90Ms > 0 ? [c.config.ttftP10Ms, c.config.ttftP90Ms] : null),
     };
   }
   return {
     x: (c) => c.config.tokensPerSecondPerUser, xLabel: 'tokens/s/user (= 1000 / ITL) — higher is better', limit: 1000 / r.itlMs,
     limitLabel: `ITL ≤ ${fmt(r.itlMs, 1)} ms`, bad: 'left',
+    xBand: (c) => (c.config.itlP10Ms > 0 && c.config.itlP90Ms > 0 ? [1000 / c.config.itlP90Ms, 1000 / c.config.itlP10Ms] : null),
   };
+}
+
+// yBand is the p10–p90 interval of tokens/s/GPU, when the prediction has one.
+function yBand(c) {
+  const cf = c.config;
+  return cf.tokensPerSecondPerGPUP10 > 0 && cf.tokensPerSecondPerGPUP90 > 0 ? [cf.tokensPerSecondPerGPUP10, cf.tokensPerSecondPerGPUP90] : null;
 }
 
 function renderChart() {
@@ -295,6 +304,25 @@ function renderChart() {
   if (S.chartView === 'tput') {
     const front = idx.filter((i) => v.candidates[i].front);
     if (front.length > 1) svg.append(s('polyline', { class: 'frontline', 'aria-hidden': 'true', points: front.map((i) => `${X(ax.x(v.candidates[i]))},${Y(v.candidates[i].config.tokensPerSecondPerGPU)}`).join(' ') }));
+  }
+
+  // Error bars: the p10–p90 intervals of the front's predictions (measured points have none), under
+  // the points and cut at the plot's edges (a TTFT p90 can be several times the prediction).
+  if ($('show-intervals').checked) {
+    const bars = s('g', { class: 'errbars', 'aria-hidden': 'true' });
+    const cx = (x) => Math.min(Math.max(x, 0), xMax), cy = (y) => Math.min(Math.max(y, 0), yMax);
+    for (const i of idx) {
+      const c = v.candidates[i];
+      if (!c.front) continue;
+      const xb = ax.xBand(c), yb = yBand(c);
+      if (!xb && !yb) continue;
+      const x = X(ax.x(c)), y = Y(c.config.tokensPerSecondPerGPU);
+      const g = s('g', { class: 'errbar', 'data-i': i });
+      if (xb) g.append(s('line', { class: 'xbar', x1: X(cx(xb[0])), x2: X(cx(xb[1])), y1: y, y2: y }));
+      if (yb) g.append(s('line', { class: 'ybar', x1: x, x2: x, y1: Y(cy(yb[0])), y2: Y(cy(yb[1])) }));
+      bars.append(g);
+    }
+    svg.append(bars);
   }
 
   // Points: rejected-by-SLA first, dominated, then the front on top.
@@ -359,6 +387,8 @@ function renderLegend() {
     h('li', null, sw(shape('front', 't2')), `≤ ${fmt(t, 0)} ms`),
     h('li', null, sw(shape('front', 't3')), `≤ ${fmt(2 * t, 0)} ms`),
     h('li', null, sw(shape('front', 't4')), `> ${fmt(2 * t, 0)} ms`),
+    h('li', null, sw(s('g', { class: 'errbar' }, s('line', { x1: -7, x2: 7, y1: 0, y2: 0 }), s('line', { x1: 0, x2: 0, y1: -7, y2: 7 }))),
+      'p10–p90 interval (predictions)'),
   );
 }
 
@@ -371,6 +401,9 @@ function showTooltip(i, el) {
     `${cf.gpus} GPUs, ${cf.replicas} replica${cf.replicas === 1 ? '' : 's'}`,
     statusText(c),
   ];
+  if (cf.ttftP90Ms > 0 && cf.itlP90Ms > 0) {
+    lines.splice(2, 0, `p10–p90: TTFT ${fmt(cf.ttftP10Ms)}–${fmt(cf.ttftP90Ms)} ms · ITL ${fmt(cf.itlP10Ms, 2)}–${fmt(cf.itlP90Ms, 2)} ms`);
+  }
   if (c.detail) lines.push(c.detail);
   tip.replaceChildren(h('b', null, c.describe), ...lines.map((l) => h('div', null, l)));
   tip.hidden = false;
@@ -646,6 +679,7 @@ function wireStatic() {
   for (const r of document.querySelectorAll('input[name="chart-view"]')) r.addEventListener('change', (e) => { S.chartView = e.target.value; renderChart(); });
   $('show-dominated').addEventListener('change', renderChart);
   $('show-infeasible').addEventListener('change', renderChart);
+  $('show-intervals').addEventListener('change', renderChart);
   $('export').addEventListener('click', (e) => { if ($('export').getAttribute('aria-disabled') === 'true') e.preventDefault(); });
   $('export').addEventListener('keydown', (e) => { if (e.key === ' ') { e.preventDefault(); $('export').click(); } });
   $('deploy').addEventListener('click', openDeploy);
