@@ -46,7 +46,7 @@ func Cost(req SearchRequest, c Config) (Candidate, error) {
 		return Candidate{}, err
 	}
 	p, err := newMixPredictor(Target{Model: n.Model, GPU: n.GPU, Backend: n.Backends[0], Workload: n.Workload,
-		WeightDtype: n.WeightDtype, KVDtype: n.KVDtype})
+		WeightDtype: n.WeightDtype, KVDtype: n.KVDtype}, n.Calibration)
 	if err != nil {
 		return Candidate{}, err
 	}

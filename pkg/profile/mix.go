@@ -87,9 +87,17 @@ func normWorkload(w Workload) (Workload, error) {
 // tokens rounds a length to whole tokens, at least one.
 func tokens(v float64) int { return max(int(math.Round(v)), 1) }
 
-// newMixPredictor builds the predictors of t's workload (normalised by normWorkload).
-func newMixPredictor(t Target) (*mixPredictor, error) {
-	base, err := NewPredictor(t)
+// newMixPredictor builds the predictors of t's workload (normalised by normWorkload), each under cal
+// when it is set.
+func newMixPredictor(t Target, cal *Calib) (*mixPredictor, error) {
+	mk := func(t Target) (*Predictor, error) {
+		p, err := NewPredictor(t)
+		if err != nil || cal == nil {
+			return p, err
+		}
+		return p.WithCalibration(*cal)
+	}
+	base, err := mk(t)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +108,7 @@ func newMixPredictor(t Target) (*mixPredictor, error) {
 	at := func(isl, osl float64) (*Predictor, error) {
 		pt := t
 		pt.Workload = Workload{ISL: tokens(isl), OSL: tokens(osl)}
-		return NewPredictor(pt)
+		return mk(pt)
 	}
 	isl, osl := t.Workload.lengths()
 	for i := 1; i < len(mixSlices); i++ {

@@ -258,10 +258,7 @@ type searcher struct {
 func searchBackend(ctx context.Context, req *SearchRequest, backend string) backendSearch {
 	s := &searcher{ctx: ctx, req: req, backend: backend}
 	p, err := newMixPredictor(Target{Model: req.Model, GPU: req.GPU, Backend: backend, Workload: req.Workload,
-		WeightDtype: req.WeightDtype, KVDtype: req.KVDtype})
-	if err == nil && req.Calibration != nil {
-		p, err = p.WithCalibration(*req.Calibration)
-	}
+		WeightDtype: req.WeightDtype, KVDtype: req.KVDtype}, req.Calibration)
 	if err != nil {
 		// The whole backend is out (a precision the GPU lacks, …): one rejection says so.
 		s.reject(Config{Backend: backend}, RejectUnsupported, 0, fmt.Sprintf("%s: %v", backend, err))
