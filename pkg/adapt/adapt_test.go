@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/utils/ptr"
 
+	"github.com/dgdr-dev/dgdr/internal/testenv/promtest"
 	"github.com/dgdr-dev/dgdr/pkg/adapt"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/dist"
@@ -50,11 +51,11 @@ func dgdrSearch(t *testing.T, spec *v1alpha1.DynamoGraphDeploymentRequestSpec) p
 // models: one whose traffic is the DGDR's workload, one whose prompts and answers grew. Drift is found
 // for the second only, and its re-plan is the plan of its true workload.
 func TestDriftAgainstPrometheus(t *testing.T) {
-	fe := frontend(t,
-		traffic{model: "steady", bounds: bounds, isl: steadyISL, osl: steadyOSL, ttftSec: 0.2, itlSec: 0.02},
-		traffic{model: "drifted", bounds: bounds, isl: driftISL, osl: driftOSL, ttftSec: 0.9, itlSec: 0.03},
+	fe := promtest.Frontend(t,
+		promtest.Traffic{Model: "steady", Bounds: bounds, ISL: steadyISL, OSL: steadyOSL, TTFTSec: 0.2, ITLSec: 0.02},
+		promtest.Traffic{Model: "drifted", Bounds: bounds, ISL: driftISL, OSL: driftOSL, TTFTSec: 0.9, ITLSec: 0.03},
 	)
-	prom := &adapt.Prometheus{BaseURL: startPrometheus(t, time.Second, strings.TrimPrefix(fe.URL, "http://"))}
+	prom := &adapt.Prometheus{BaseURL: promtest.Start(t, time.Second, strings.TrimPrefix(fe.URL, "http://"))}
 
 	spec := &v1alpha1.DynamoGraphDeploymentRequestSpec{Model: "Qwen/Qwen3-32B",
 		Workload: &v1alpha1.Workload{ISLDistribution: histogramOf(steadyISL), OSLDistribution: histogramOf(steadyOSL)},
@@ -158,6 +159,6 @@ func TestPrometheusURLErrors(t *testing.T) {
 		})
 	}
 	// A server that is not Prometheus.
-	_, err := (&adapt.Prometheus{BaseURL: frontend(t).URL}).Query(t.Context(), "up", time.Now())
+	_, err := (&adapt.Prometheus{BaseURL: promtest.Frontend(t).URL}).Query(t.Context(), "up", time.Now())
 	require.ErrorContains(t, err, "is it the Prometheus base URL")
 }

@@ -1,4 +1,6 @@
-package adapt_test
+// Package promtest runs a real Prometheus (Debian's package) on loopback and a fake Dynamo frontend
+// for it to scrape, for the adaptation tests of pkg/adapt and the plugin's drift command.
+package promtest
 
 import (
 	"fmt"
@@ -20,7 +22,7 @@ import (
 
 // prometheusBinary finds the prometheus binary: $DGDR_PROMETHEUS or PATH. Missing, the test fails as
 // root (make test installs it) and skips, saying what to install, otherwise.
-func prometheusBinary(t *testing.T) string {
+func prometheusBinary(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("DGDR_PROMETHEUS"); p != "" {
 		return p
@@ -37,7 +39,7 @@ func prometheusBinary(t *testing.T) string {
 }
 
 // freePort is a loopback port nothing listens on now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -45,9 +47,9 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startPrometheus runs Prometheus on loopback, scraping targets every scrapeInterval, and returns
-// its base URL once it is ready.
-func startPrometheus(t *testing.T, scrapeInterval time.Duration, targets ...string) string {
+// Start runs Debian's Prometheus on loopback, scraping targets (host:port) every scrapeInterval, and
+// returns its base URL once it is ready; it is stopped when the test ends.
+func Start(t testing.TB, scrapeInterval time.Duration, targets ...string) string {
 	t.Helper()
 	bin := prometheusBinary(t)
 	dir := t.TempDir()
@@ -85,18 +87,18 @@ func startPrometheus(t *testing.T, scrapeInterval time.Duration, targets ...stri
 	return base
 }
 
-// traffic is one model's requests per scrape: histograms of input and output lengths (bucket upper
+// Traffic is one model's requests per scrape: histograms of input and output lengths (bucket upper
 // bounds and per-bucket counts) and constant TTFT and ITL.
-type traffic struct {
-	model           string
-	bounds          []float64
-	isl, osl        []float64
-	ttftSec, itlSec float64
+type Traffic struct {
+	Model           string
+	Bounds          []float64
+	ISL, OSL        []float64
+	TTFTSec, ITLSec float64
 }
 
-// frontend is a fake Dynamo frontend: every scrape of /metrics adds one more round of each model's
+// Frontend is a fake Dynamo frontend: every scrape of /metrics adds one more round of each model's
 // traffic, so that rates and increases over any window have the traffic's shape.
-func frontend(t *testing.T, models ...traffic) *httptest.Server {
+func Frontend(t testing.TB, models ...Traffic) *httptest.Server {
 	t.Helper()
 	var scrapes atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -115,14 +117,14 @@ func frontend(t *testing.T, models ...traffic) *httptest.Server {
 		}
 		for _, m := range models {
 			n := 0.0
-			for _, c := range m.isl {
+			for _, c := range m.ISL {
 				n += c
 			}
-			hist(adapt.MetricInputTokens, m.model, m.bounds, m.isl)
-			hist(adapt.MetricOutputTokens, m.model, m.bounds, m.osl)
-			hist(adapt.MetricTTFT, m.model, []float64{m.ttftSec}, []float64{n})
-			hist(adapt.MetricITL, m.model, []float64{m.itlSec}, []float64{n})
-			fmt.Fprintf(&b, "# TYPE %s counter\n%s{model=%q} %g\n", adapt.MetricRequests, adapt.MetricRequests, m.model, n*k)
+			hist(adapt.MetricInputTokens, m.Model, m.Bounds, m.ISL)
+			hist(adapt.MetricOutputTokens, m.Model, m.Bounds, m.OSL)
+			hist(adapt.MetricTTFT, m.Model, []float64{m.TTFTSec}, []float64{n})
+			hist(adapt.MetricITL, m.Model, []float64{m.ITLSec}, []float64{n})
+			fmt.Fprintf(&b, "# TYPE %s counter\n%s{model=%q} %g\n", adapt.MetricRequests, adapt.MetricRequests, m.Model, n*k)
 		}
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		_, _ = w.Write([]byte(b.String()))
