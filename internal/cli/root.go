@@ -63,7 +63,7 @@ DynamoGraphDeployment. "plan" and "estimate" run the performance model offline, 
 		NewCmdVersion,
 		NewCmdBench,
 		NewCmdEstimate, NewCmdPlan,
-		NewCmdCreate, NewCmdGet, NewCmdStatus, NewCmdResults, NewCmdPromote, NewCmdExport, NewCmdLogs, NewCmdDelete, NewCmdUI, NewCmdCompletion,
+		NewCmdCreate, NewCmdGet, NewCmdStatus, NewCmdResults, NewCmdPromote, NewCmdExport, NewCmdLogs, NewCmdRerun, NewCmdHistory, NewCmdCancel, NewCmdDelete, NewCmdUI, NewCmdCompletion,
 	} {
 		root.AddCommand(add(streams, getter))
 	}
