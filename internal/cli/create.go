@@ -350,10 +350,10 @@ func (o *CreateOptions) Run(ctx context.Context) error {
 	if err := printTo(o.printer, o.obj, o.Out); err != nil {
 		return err
 	}
-	if o.DryRun == dryRunNone && o.printer != nil && o.print.OutputFormat != nil && *o.print.OutputFormat == "" {
-		fmt.Fprintf(o.ErrOut, "run %d: profiling Job %s\n", o.obj.Generation, profilingJobName(o.obj))
-	}
 	if !o.Wait {
+		if o.DryRun == dryRunNone && o.print.OutputFormat != nil && *o.print.OutputFormat == "" {
+			fmt.Fprintf(o.ErrOut, "run %d: profiling Job %s\n", o.obj.Generation, profilingJobName(o.obj))
+		}
 		return nil
 	}
 	_, err := o.waiter.wait(ctx, o.obj.Name, o.Timeout)
