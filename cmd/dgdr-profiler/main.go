@@ -31,6 +31,7 @@ func main() {
 		deadline   = flag.Duration("deadline", 0, "thorough search: stop measuring this long after the start (0: the profiling Job's activeDeadlineSeconds less 3 minutes, read from the Job)")
 		dgdrWait   = flag.Duration("dgdr-wait", 2*time.Minute, "how long to wait for the DGDR to be stored before giving up (the Job is created during its admission)")
 		uid        = flag.String("uid", "", "UID of the DGDR create the Job was made for (the webhook passes it): the Job is claimed only for the stored DGDR of that UID, and deleted when none appears within --dgdr-wait")
+		generation = flag.Int64("generation", 0, "the DGDR generation (run) the Job profiles (the webhook passes it): the run stops, recorded Superseded, when a newer one is stored (0: the stored one)")
 		job        = flag.String("job", os.Getenv("DGDR_PROFILING_JOB"), "the profiling Job this runs in (default $DGDR_PROFILING_JOB, else the name the webhook gives the Job of --uid)")
 	)
 	zapOpts := zap.Options{}
@@ -58,6 +59,7 @@ func main() {
 	opts := profiler.Options{
 		Namespace: *namespace, Name: *name, Client: c, DeployWait: *deployWait, PollInterval: *poll,
 		ModelPath: os.Getenv("DGDR_MODEL_PATH"), Log: log, DGDRWait: *dgdrWait, JobName: *job, UID: types.UID(*uid),
+		Generation: *generation,
 	}
 	if *deadline > 0 {
 		opts.Thorough.Deadline = time.Now().Add(*deadline)

@@ -204,6 +204,10 @@ func isUnreachable(err error) bool {
 // profilingJobName is the profiling Job of a DGDR: status first (the profiler records it), then the name
 // the webhook gives the Job it creates at admission (from the DGDR's name and UID).
 func profilingJobName(d *v1alpha1.DynamoGraphDeploymentRequest) string {
+	if d.Generation > max(d.Status.ObservedGeneration, 1) {
+		// A spec change whose run has not started yet: its Job is the one to follow.
+		return expand.RunJobName(d.Name, d.UID, d.Generation, v1alpha1.InputsHash(&d.Spec))
+	}
 	return cmp.Or(d.Status.ProfilingJobName, expand.ProfilingJobName(d.Name, d.UID))
 }
 

@@ -80,7 +80,8 @@ func NewCmdCreate(streams genericiooptions.IOStreams, getter genericclioptions.R
 		Short: "Create a DynamoGraphDeploymentRequest from a file or from flags",
 		Long: `Create a DynamoGraphDeploymentRequest (DGDR). The admission webhook fills in the defaults
 (backend any, strategy rapid, ISL 512, OSL 128, TTFT 100ms, ITL 15ms, the cluster's image) and starts
-profiling. A DGDR's spec is immutable: to change it, delete it and create it again.
+profiling (run 1). Changing the spec later (kubectl edit, apply) starts a new run; kubectl dgdr rerun
+starts one with the same spec.
 
 --dry-run=server -o yaml shows the object with the webhook's defaults without creating it.
 --wait follows the phases until the DGDR is Ready (Deployed with --auto-apply) or Failed.`,
@@ -350,6 +351,9 @@ func (o *CreateOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if !o.Wait {
+		if o.DryRun == dryRunNone && o.print.OutputFormat != nil && *o.print.OutputFormat == "" {
+			fmt.Fprintf(o.ErrOut, "run %d: profiling Job %s\n", o.obj.Generation, profilingJobName(o.obj))
+		}
 		return nil
 	}
 	_, err := o.waiter.wait(ctx, o.obj.Name, o.Timeout)
@@ -361,7 +365,7 @@ func (o *CreateOptions) createError(err error) error {
 	switch {
 	case apierrors.IsAlreadyExists(err):
 		return WithHint(fmt.Errorf("dynamographdeploymentrequest %q already exists in namespace %q", name, ns),
-			"a DGDR's spec is immutable: `kubectl dgdr delete %s -n %s` and create it again, or choose another name", name, ns)
+			"change its spec with `kubectl edit dgdr %s -n %s` (a new profiling run), or choose another name", name, ns)
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 		return WithHint(fmt.Errorf("the cluster refused dynamographdeploymentrequest %s/%s: %w", ns, name, err),
 			"fix the spec; `kubectl dgdr create --dry-run=server -o yaml` shows what the webhook makes of it")

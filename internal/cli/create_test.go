@@ -97,7 +97,7 @@ func TestCreate(t *testing.T) {
 		h := h.with(t)
 		r := h.fail("create", "demo", "-n", ns, "--model", "Qwen/Qwen3-8B")
 		assert.Contains(t, r.errLine, `dynamographdeploymentrequest "demo" already exists in namespace "create"`)
-		assert.Contains(t, r.errLine, "(hint: a DGDR's spec is immutable: `kubectl dgdr delete demo -n create`")
+		assert.Contains(t, r.errLine, "(hint: change its spec with `kubectl edit dgdr demo -n create` (a new profiling run)")
 		assert.Equal(t, "Qwen/Qwen3-0.6B", h.get(ns, "demo").Spec.Model)
 	})
 

@@ -40,9 +40,9 @@ func TestGet(t *testing.T) {
 		r := h.ok("get", "-n", a)
 		got := rows(r.out)
 		require.Len(t, got, 3)
-		assert.Equal(t, []string{"NAME", "MODEL", "BACKEND", "STRATEGY", "PHASE", "DGD", "AGE"}, got[0])
-		assert.Equal(t, []string{"bare", "Qwen/Qwen3-8B", "<none>", "<none>", "Pending", "<none>"}, got[1][:6])
-		assert.Equal(t, []string{"qwen", "Qwen/Qwen3-0.6B", "vllm", "rapid", "Ready", "qwen-dgd"}, got[2][:6])
+		assert.Equal(t, []string{"NAME", "MODEL", "BACKEND", "STRATEGY", "PHASE", "RUN", "DGD", "AGE"}, got[0])
+		assert.Equal(t, []string{"bare", "Qwen/Qwen3-8B", "<none>", "<none>", "Pending", "1", "<none>"}, got[1][:7])
+		assert.Equal(t, []string{"qwen", "Qwen/Qwen3-0.6B", "vllm", "rapid", "Ready", "1", "qwen-dgd"}, got[2][:7])
 		assert.Empty(t, r.errOut)
 	})
 
@@ -51,14 +51,14 @@ func TestGet(t *testing.T) {
 		r := h.ok("get", "qwen", "-n", a, "-o", "wide")
 		lines := strings.Split(strings.TrimRight(r.out, "\n"), "\n")
 		require.Len(t, lines, 2)
-		assert.Equal(t, []string{"NAME", "MODEL", "BACKEND", "STRATEGY", "PHASE", "DGD", "AGE", "ISL", "OSL", "TTFT", "ITL", "GPUS", "SELECTED"}, strings.Fields(lines[0]))
+		assert.Equal(t, []string{"NAME", "MODEL", "BACKEND", "STRATEGY", "PHASE", "RUN", "DGD", "AGE", "ISL", "OSL", "TTFT", "ITL", "GPUS", "SELECTED"}, strings.Fields(lines[0]))
 		assert.Contains(t, lines[1], "2048   256   300ms   20ms   6      vllm disagg 2x (1P tp1 bs1 + 2D tp1 bs128)")
 	})
 
 	t.Run("defaults show for unset fields in wide", func(t *testing.T) {
 		h := h.with(t)
 		got := rows(h.ok("get", "bare", "-n", a, "-o", "wide").out)
-		assert.Equal(t, []string{"512", "128", "100ms", "15ms", "<none>", "<none>"}, got[1][7:])
+		assert.Equal(t, []string{"512", "128", "100ms", "15ms", "<none>", "<none>"}, got[1][8:])
 	})
 
 	t.Run("all namespaces adds the namespace column", func(t *testing.T) {

@@ -28,6 +28,7 @@ var dgdrColumns = []metav1.TableColumnDefinition{
 	{Name: "Backend", Type: "string"},
 	{Name: "Strategy", Type: "string"},
 	{Name: "Phase", Type: "string"},
+	{Name: "Run", Type: "integer"},
 	{Name: "DGD", Type: "string"},
 	{Name: "Age", Type: "string"},
 	{Name: "ISL", Type: "integer", Priority: 1},
@@ -57,7 +58,7 @@ func dgdrTable(items []unstructured.Unstructured, now time.Time) (*metav1.Table,
 		}
 		t.Rows = append(t.Rows, metav1.TableRow{
 			Cells: []any{
-				d.Name, s.Model, cmp.Or(string(s.Backend), "<none>"), cmp.Or(string(s.SearchStrategy), "<none>"), string(phaseOf(d)),
+				d.Name, s.Model, cmp.Or(string(s.Backend), "<none>"), cmp.Or(string(s.SearchStrategy), "<none>"), string(phaseOf(d)), d.Generation,
 				cmp.Or(d.Status.DGDName, "<none>"), age(d.CreationTimestamp, now),
 				int64(s.ISL()), int64(s.OSL()), ms(s.TTFT()), ms(s.ITL()), gpus, selected,
 			},

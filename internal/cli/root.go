@@ -63,7 +63,7 @@ DynamoGraphDeployment. "plan" and "estimate" run the performance model offline, 
 		NewCmdVersion,
 		NewCmdBench,
 		NewCmdEstimate, NewCmdPlan, NewCmdCalibrate,
-		NewCmdCreate, NewCmdGet, NewCmdStatus, NewCmdResults, NewCmdPromote, NewCmdExport, NewCmdLogs, NewCmdDelete, NewCmdUI, NewCmdCompletion,
+		NewCmdCreate, NewCmdGet, NewCmdStatus, NewCmdResults, NewCmdPromote, NewCmdExport, NewCmdLogs, NewCmdRerun, NewCmdHistory, NewCmdCancel, NewCmdDelete, NewCmdUI, NewCmdCompletion,
 		NewCmdDrift,
 	} {
 		root.AddCommand(add(streams, getter))

@@ -31,19 +31,27 @@ type ClaimOptions struct {
 	Poll time.Duration
 	// Now is the clock [time.Now].
 	Now func() time.Time
-	Log logr.Logger
+	// Generation is the run the caller profiles (the profiler's --generation), for a Job that does not
+	// say (0: the Job's annotation, else whatever generation is stored).
+	Generation int64
+	Log        logr.Logger
 }
 
 const maxClaimPoll = 5 * time.Second
 
-// Claim settles the profiling Job jobName made for the create of DGDR key with UID uid, as soon as that
-// create's outcome is known. The webhook calls it right after admission and the profiler when its pod
-// starts (whichever comes first wins; the other finds it done):
-//   - the DGDR of uid is stored: it becomes the Job's owner (no blockOwnerDeletion, which would need rights
-//     on the DGDR's finalizers), so deleting the DGDR deletes the Job; Claim returns it and the Job;
+// Claim settles the profiling Job jobName made for generation g of DGDR key with UID uid (a create, g = 1,
+// or a spec change), as soon as that request's outcome is known. The webhook calls it right after
+// admission and the profiler when its pod starts (whichever comes first wins; the other finds it done):
+//   - the DGDR of uid is stored at generation g with the spec the Job was made for (its inputs hash): it
+//     becomes the Job's owner (no blockOwnerDeletion, which would need rights on the DGDR's finalizers), so
+//     deleting the DGDR deletes the Job; the Jobs of older runs still going are cancelled (cancelOlderRuns);
+//     Claim returns the DGDR and the Job;
 //   - another DGDR of that name is stored, or none within Wait: that Job, and only that one (UID
-//     precondition), is deleted, and Claim returns ErrNotAdmitted.
+//     precondition), is deleted, and Claim returns ErrNotAdmitted;
+//   - the DGDR of uid is stored at a newer generation, or at g with another spec (the update this Job was
+//     made for lost a race or was refused): the Job is deleted, and Claim returns ErrSuperseded.
 //
+// A stored generation older than g means the update is not stored yet: Claim waits for it as for a create.
 // The Job gets no owner at birth because the garbage collector judges an owner that is not stored yet
 // dangling and deletes the dependent. With uid empty (a profiler run outside a Job made by the webhook),
 // Claim waits for any DGDR of the name and deletes nothing. A Job that does not exist is not an error
@@ -54,23 +62,45 @@ func Claim(ctx context.Context, c client.Client, key types.NamespacedName, uid t
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	var job *batchv1.Job
+	if jobName != "" {
+		job = &batchv1.Job{}
+		switch err := c.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: jobName}, job); {
+		case apierrors.IsNotFound(err):
+			job = nil
+		case err != nil:
+			return nil, nil, fmt.Errorf("reading the profiling Job %s: %w", jobName, err)
+		}
+	}
+	gen, inputs := o.Generation, ""
+	if job != nil {
+		gen, inputs = cmp.Or(v1alpha1.JobGeneration(job), gen), job.Annotations[v1alpha1.AnnotationInputsHash]
+	}
 	d := &v1alpha1.DynamoGraphDeploymentRequest{}
 	deadline, poll := o.Now().Add(o.Wait), o.Poll
 	for {
 		err := c.Get(ctx, key, d)
 		if err == nil && (uid == "" || d.UID == uid) {
-			break
-		}
-		if err == nil {
+			if gen == 0 || d.Generation == gen {
+				break
+			}
+			if d.Generation > gen {
+				return nil, nil, releaseRun(ctx, c, d, job, gen, o.Log)
+			}
+			// An older generation: the update this Job was made for is not stored yet.
+		} else if err == nil {
 			return nil, nil, releaseJob(ctx, c, key.Namespace, jobName, uid, o.Log,
 				fmt.Sprintf("DGDR %s has UID %s, not %s (the create this Job was made for was refused, or the DGDR was deleted and created again)", key, d.UID, uid))
-		}
-		if !apierrors.IsNotFound(err) {
+		} else if !apierrors.IsNotFound(err) {
 			return nil, nil, fmt.Errorf("reading DGDR %s: %w", key, err)
 		}
 		if !o.Now().Before(deadline) {
-			if uid == "" {
+			switch {
+			case uid == "":
 				return nil, nil, fmt.Errorf("DGDR %s did not appear within %s (its admission failed, or it was deleted); this Job has nothing to profile", key, o.Wait)
+			case err == nil:
+				return nil, nil, releaseJob(ctx, c, key.Namespace, jobName, uid, o.Log,
+					fmt.Sprintf("generation %d of DGDR %s was not stored within %s (the update was refused after admission)", gen, key, o.Wait))
 			}
 			return nil, nil, releaseJob(ctx, c, key.Namespace, jobName, uid, o.Log,
 				fmt.Sprintf("DGDR %s with UID %s was not stored within %s (its create was refused after admission, or it was deleted)", key, uid, o.Wait))
@@ -82,21 +112,69 @@ func Claim(ctx context.Context, c client.Client, key types.NamespacedName, uid t
 		}
 		poll = min(2*poll, maxClaimPoll)
 	}
-	if jobName == "" {
-		return d, nil, nil
+	if inputs != "" && inputs != v1alpha1.InputsHash(&d.Spec) {
+		return nil, nil, releaseRun(ctx, c, d, job, gen, o.Log)
 	}
-	job := &batchv1.Job{}
-	switch err := c.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: jobName}, job); {
-	case apierrors.IsNotFound(err):
+	if job == nil {
 		return d, nil, nil
-	case err != nil:
-		return nil, nil, fmt.Errorf("reading the profiling Job %s: %w", jobName, err)
 	}
 	job, err := adoptJob(ctx, c, d, job, o.Log)
 	if err != nil {
 		return nil, nil, err
 	}
+	if gen > 1 {
+		cancelOlderRuns(ctx, c, d, job, o.Log)
+	}
 	return d, job, nil
+}
+
+// releaseRun deletes the Job of run gen of d, superseded by the stored spec, and returns ErrSuperseded.
+func releaseRun(ctx context.Context, c client.Client, d *v1alpha1.DynamoGraphDeploymentRequest, job *batchv1.Job, gen int64, log logr.Logger) error {
+	why := fmt.Sprintf("DGDR %s is stored at generation %d with inputs %s; run %d is superseded", d.Name, d.Generation, v1alpha1.InputsHash(&d.Spec), gen)
+	if job == nil {
+		return fmt.Errorf("%w: %s", ErrSuperseded, why)
+	}
+	if err := releaseJob(ctx, c, d.Namespace, job.Name, d.UID, log, why); err != nil && !errors.Is(err, ErrNotAdmitted) {
+		return err
+	}
+	return fmt.Errorf("%w: %s; its profiling Job %s is deleted", ErrSuperseded, why, job.Name)
+}
+
+// cancelOlderRuns deletes the profiling Jobs of d's older runs that are still going (labelled with d's
+// name, made for d's UID at an older generation, not finished): background propagation, so their
+// candidates (owned by their Job) go with them. The newer run's profiler records them Superseded when it
+// starts (StartRun). Failures are logged: a superseded profiler also stops by itself at its next phase
+// boundary (its status writes are refused).
+func cancelOlderRuns(ctx context.Context, c client.Client, d *v1alpha1.DynamoGraphDeploymentRequest, current *batchv1.Job, log logr.Logger) {
+	jobs := &batchv1.JobList{}
+	if err := c.List(ctx, jobs, client.InNamespace(d.Namespace), client.MatchingLabels{v1alpha1.LabelDGDRName: d.Name}); err != nil {
+		log.Error(err, "listing the Jobs of older runs to cancel them")
+		return
+	}
+	gen := v1alpha1.JobGeneration(current)
+	for i := range jobs.Items {
+		job := &jobs.Items[i]
+		if job.UID == current.UID || v1alpha1.JobDGDRUID(job) != d.UID || max(v1alpha1.JobGeneration(job), 1) >= gen ||
+			jobFinished(job) || job.DeletionTimestamp != nil {
+			continue
+		}
+		err := c.Delete(ctx, job, client.Preconditions{UID: &job.UID}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+		if err != nil && !apierrors.IsNotFound(err) {
+			log.Error(err, "cancelling the Job of an older run", "job", job.Name)
+			continue
+		}
+		log.Info("cancelled the profiling Job of a superseded run", "job", job.Name, "generation", v1alpha1.JobGeneration(job), "by", gen)
+	}
+}
+
+// jobFinished reports whether the Job completed or failed (its logs are kept until its TTL).
+func jobFinished(job *batchv1.Job) bool {
+	for _, c := range job.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == "True" {
+			return true
+		}
+	}
+	return false
 }
 
 // adoptJob makes d the controller owner of job, which must have been made for d's UID. Changing

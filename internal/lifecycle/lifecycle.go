@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -36,7 +37,9 @@ func GetDGDCRD(ctx context.Context, c client.Reader) error {
 
 // UpdateStatus re-reads the DGDR, applies mutate to it and writes its status subresource, retrying on
 // conflicts so that concurrent writers (the profiler and the plugin) never lose each other's changes.
-// It returns the object as stored.
+// It returns the object as stored. status.observedGeneration is the generation the phase describes: set
+// by StartRun, left alone here (a spec change must not look observed before its run starts); a status
+// written without runs (a DGDR profiled before run records existed) gets the stored generation.
 func UpdateStatus(ctx context.Context, c client.Client, key types.NamespacedName, mutate func(*v1alpha1.DynamoGraphDeploymentRequest) error) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
 	d := &v1alpha1.DynamoGraphDeploymentRequest{}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -46,7 +49,9 @@ func UpdateStatus(ctx context.Context, c client.Client, key types.NamespacedName
 		if err := mutate(d); err != nil {
 			return err
 		}
-		d.Status.ObservedGeneration = d.Generation
+		if d.Status.ObservedGeneration == 0 {
+			d.Status.ObservedGeneration = d.Generation
+		}
 		return c.Status().Update(ctx, d)
 	})
 	if err != nil {
@@ -62,7 +67,7 @@ func SetCondition(d *v1alpha1.DynamoGraphDeploymentRequest, condType string, sta
 		Status:             status,
 		Reason:             reason,
 		Message:            message,
-		ObservedGeneration: d.Generation,
+		ObservedGeneration: cmp.Or(d.Status.ObservedGeneration, d.Generation),
 	})
 }
 

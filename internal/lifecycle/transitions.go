@@ -21,6 +21,7 @@ import (
 //
 //	"" / Pending → Pending → Profiling → Ready → Deploying ⇄ Deployed
 //	any phase but Deployed → Failed (the first cause recorded wins); Failed with results → Deploying
+//	any phase → Pending when the run of a newer generation starts (StartRun, runs.go)
 
 // legalFrom lists, for each phase, the phases it may be entered from (staying is allowed where a retry
 // repeats a step).
@@ -62,10 +63,12 @@ func IsTransitionError(err error) bool {
 // (deleted and created again).
 var ErrReplaced = errors.New("the DGDR was deleted or replaced by another of the same name")
 
-// Ref names the DGDR a transition is for; a UID, when set, must match the stored object's.
+// Ref names the DGDR a transition is for; a UID, when set, must match the stored object's, and a
+// Generation (the run of a profiler), when set, its metadata.generation (else ErrSuperseded).
 type Ref struct {
 	types.NamespacedName
-	UID types.UID
+	UID        types.UID
+	Generation int64
 }
 
 // RefOf is the Ref of a stored DGDR.
@@ -77,8 +80,8 @@ func RefOf(d *v1alpha1.DynamoGraphDeploymentRequest) Ref {
 // one of those) and applies mutate in the same write.
 func transition(ctx context.Context, c client.Client, ref Ref, to v1alpha1.Phase, from []v1alpha1.Phase, mutate func(*v1alpha1.DynamoGraphDeploymentRequest)) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
 	return UpdateStatus(ctx, c, ref.NamespacedName, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
-		if ref.UID != "" && d.UID != ref.UID {
-			return ErrReplaced
+		if err := checkRef(ref, d); err != nil {
+			return err
 		}
 		if !Legal(d.Status.Phase, to) || (from != nil && !slices.Contains(from, d.Status.Phase)) {
 			return &TransitionError{Name: d.Name, From: d.Status.Phase, To: to}
@@ -107,8 +110,8 @@ func MarkPending(ctx context.Context, c client.Client, ref Ref, jobName string) 
 // progress), on the DGDR ref names.
 func RecordCondition(ctx context.Context, c client.Client, ref Ref, cond metav1.Condition, mutate func(*v1alpha1.DynamoGraphDeploymentRequest)) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
 	return UpdateStatus(ctx, c, ref.NamespacedName, func(d *v1alpha1.DynamoGraphDeploymentRequest) error {
-		if ref.UID != "" && d.UID != ref.UID {
-			return ErrReplaced
+		if err := checkRef(ref, d); err != nil {
+			return err
 		}
 		if mutate != nil {
 			mutate(d)
@@ -134,6 +137,8 @@ type Profiled struct {
 	MeetsSLA bool
 	// Message of ProfilingComplete (how the search went).
 	Message string
+	// ResultsConfigMap holds the run's full results (recorded in the run's record).
+	ResultsConfigMap string
 }
 
 // MarkReady records the search's results and the generated DGD.
@@ -148,6 +153,16 @@ func MarkReady(ctx context.Context, c client.Client, ref Ref, p Profiled) (*v1al
 		SetCondition(d, v1alpha1.ConditionProfilingComplete, metav1.ConditionTrue, reason, p.Message)
 		SetCondition(d, v1alpha1.ConditionDGDGenerated, metav1.ConditionTrue, v1alpha1.ReasonGenerated,
 			fmt.Sprintf("DGD %s generated from the selected configuration; see kubectl dgdr results %s", p.DGDName, d.Name))
+		endRun(d, v1alpha1.RunSucceeded, "", PickOf(p.Results.SelectedConfig))
+		// One results ConfigMap per DGDR: the newest run's report replaces the older runs'.
+		for i := range d.Status.Runs {
+			if r := &d.Status.Runs[i]; r.ResultsConfigMap == p.ResultsConfigMap {
+				r.ResultsConfigMap = ""
+			}
+		}
+		if r := d.Status.Run(d.Status.ObservedGeneration); r != nil {
+			r.ResultsConfigMap = p.ResultsConfigMap
+		}
 	})
 }
 
@@ -170,6 +185,7 @@ func MarkDeploying(ctx context.Context, c client.Client, ref Ref, dgdName, promo
 func MarkFailed(ctx context.Context, c client.Client, ref Ref, condType, reason, message string) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
 	return transition(ctx, c, ref, v1alpha1.PhaseFailed, nil, func(d *v1alpha1.DynamoGraphDeploymentRequest) {
 		SetCondition(d, condType, metav1.ConditionFalse, reason, message)
+		endRun(d, v1alpha1.RunFailed, message, nil)
 	})
 }
 
@@ -181,6 +197,7 @@ var profilingPhases = []v1alpha1.Phase{"", v1alpha1.PhasePending, v1alpha1.Phase
 func MarkJobDied(ctx context.Context, c client.Client, ref Ref, death *JobDeath) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
 	return transition(ctx, c, ref, v1alpha1.PhaseFailed, profilingPhases, func(d *v1alpha1.DynamoGraphDeploymentRequest) {
 		SetCondition(d, v1alpha1.ConditionProfilingComplete, metav1.ConditionFalse, death.Reason, death.Message)
+		endRun(d, v1alpha1.RunFailed, death.Message, nil)
 	})
 }
 

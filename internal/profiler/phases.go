@@ -27,13 +27,8 @@ type plan struct {
 
 // pending re-validates the spec, resolves the model, discovers the GPUs and checks the prerequisites.
 func (r *run) pending(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (*plan, error) {
-	// A retry of a run that got further validates again without moving the phase back.
-	if d.Status.Phase == "" || d.Status.Phase == v1alpha1.PhasePending {
-		if _, err := lifecycle.MarkPending(ctx, r.Client, r.ref, r.jobName()); err != nil {
-			return nil, err
-		}
-	}
-
+	// The run was recorded Pending by walk (StartRun); a retry of a run that got further validates again
+	// without moving the phase back.
 	// The webhook defaulted and validated the spec; the profiler works from the defaulted values too, so a
 	// DGDR stored while the webhook was bypassed behaves the same.
 	spec := d.DeepCopy()
@@ -181,7 +176,8 @@ func (r *run) profile(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequ
 	if err != nil {
 		return nil, specError(v1alpha1.ConditionDGDGenerated, v1alpha1.ReasonGenerationFailed, "%v", err)
 	}
-	if err := r.writeConfigMap(ctx, d, &req, res); err != nil {
+	cm, err := r.writeConfigMap(ctx, d, &req, res)
+	if err != nil {
 		return nil, err
 	}
 
@@ -190,7 +186,7 @@ func (r *run) profile(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequ
 	results.Pareto, results.SelectedConfig = storedResults(res, sel)
 	results.SelectedConfig.DGD = &runtime.RawExtension{Raw: dgd.raw}
 	return lifecycle.MarkReady(ctx, r.Client, r.ref, lifecycle.Profiled{
-		Results: results, DGDName: dgd.name, MeetsSLA: sel.MeetsSLA,
+		Results: results, DGDName: dgd.name, MeetsSLA: sel.MeetsSLA, ResultsConfigMap: cm,
 		Message: fmt.Sprintf("rapid search evaluated %d configurations in %s: %s%s", len(res.Candidates), done.Sub(start.Time).Round(time.Millisecond), res.Explanation, calNote),
 	})
 }

@@ -9,6 +9,7 @@
 package profiler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -57,6 +59,10 @@ type Options struct {
 	// With it the run claims the Job only for the stored DGDR of that UID, and deletes the Job when none
 	// appears within DGDRWait (the create was refused after the webhook, or the DGDR was replaced).
 	UID types.UID
+	// Generation is the DGDR generation (run) this profiles (dgdr-profiler's --generation; 0: the Job's
+	// annotation, else the stored one). Every status write of the run checks it: once a newer generation
+	// is stored the run stops, records itself Superseded and exits 0.
+	Generation int64
 }
 
 // ErrNotAdmitted is returned by Claim and Run when no DGDR of Options.UID is stored: the profiling Job was
@@ -83,6 +89,15 @@ func Run(ctx context.Context, o Options) error {
 	err := r.walk(ctx)
 	if errors.Is(err, errDGDRGone) || (r.ref.UID != "" && lifecycle.IsGone(err)) {
 		r.Log.Info("the DGDR was deleted during profiling; its candidates are removed", "dgdr", r.key)
+		return nil
+	}
+	if lifecycle.IsSuperseded(err) {
+		r.Log.Info("a newer generation of the spec is stored; this run stops", "dgdr", r.key, "generation", r.ref.Generation, "why", err.Error())
+		if r.ref.Generation != 0 {
+			if rerr := lifecycle.RecordSuperseded(context.WithoutCancel(ctx), r.Client, r.ref, "superseded: "+err.Error()); rerr != nil && !lifecycle.IsGone(rerr) {
+				return rerr
+			}
+		}
 		return nil
 	}
 	var se *errSpec
@@ -179,14 +194,21 @@ func (r *run) reportDeath(ctx context.Context, cause error) {
 // stored the DGDR, and the webhook may already have done the same.
 func (r *run) claim(ctx context.Context) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
 	jobName := r.JobName
-	if jobName == "" && r.UID != "" {
+	if jobName == "" && r.UID != "" && r.Generation <= 1 {
 		jobName = expand.ProfilingJobName(r.Name, r.UID)
 	}
-	d, job, err := lifecycle.Claim(ctx, r.Client, r.key, r.UID, jobName, lifecycle.ClaimOptions{Wait: r.DGDRWait, Poll: r.PollInterval, Now: r.Now, Log: r.Log})
+	d, job, err := lifecycle.Claim(ctx, r.Client, r.key, r.UID, jobName, lifecycle.ClaimOptions{
+		Wait: r.DGDRWait, Poll: r.PollInterval, Now: r.Now, Generation: r.Generation, Log: r.Log,
+	})
 	if err != nil {
 		return nil, err
 	}
 	r.ref.UID, r.job = d.UID, job
+	r.ref.Generation = r.Generation
+	if job != nil {
+		r.ref.Generation = cmp.Or(r.ref.Generation, v1alpha1.JobGeneration(job))
+	}
+	r.ref.Generation = cmp.Or(r.ref.Generation, d.Generation)
 	return d, nil
 }
 
@@ -202,6 +224,14 @@ func (r *run) walk(ctx context.Context) error {
 	d, err := r.claim(ctx)
 	if err != nil {
 		return err
+	}
+
+	if lifecycle.IsNewRun(d, r.ref.Generation) {
+		if d, err = lifecycle.StartRun(ctx, r.Client, r.ref, lifecycle.RunStart{
+			JobName: r.jobName(), Strategy: cmp.Or(d.Spec.SearchStrategy, v1alpha1.SearchRapid), Now: metav1.NewTime(r.Now()),
+		}); err != nil {
+			return err
+		}
 	}
 
 	switch d.Status.Phase {

@@ -88,24 +88,24 @@ func thin(front []profile.Config, selected, n int) ([]profile.Config, int) {
 	return out, newSel
 }
 
-// writeConfigMap stores the report with every costed candidate and the plot in <name>-profiling.
-// Server-side apply makes a re-run overwrite rather than duplicate.
-func (r *run) writeConfigMap(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, req *profile.SearchRequest, res profile.SearchResult) error {
+// writeConfigMap stores the report with every costed candidate and the plot in <name>-profiling, and
+// returns its name. Server-side apply makes a re-run overwrite rather than duplicate.
+func (r *run) writeConfigMap(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, req *profile.SearchRequest, res profile.SearchResult) (string, error) {
 	cm, err := resultsConfigMap(d, req, res)
 	if err != nil {
-		return err
+		return "", err
 	}
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cm)
 	if err != nil {
-		return fmt.Errorf("encoding ConfigMap %s: %w", cm.Name, err)
+		return "", fmt.Errorf("encoding ConfigMap %s: %w", cm.Name, err)
 	}
 	u := &unstructured.Unstructured{Object: obj}
 	if err := lifecycle.RetryTransient(ctx, func() error {
 		return r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u.DeepCopy()), client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
 	}); err != nil {
-		return fmt.Errorf("writing ConfigMap %s: %w", cm.Name, err)
+		return "", fmt.Errorf("writing ConfigMap %s: %w", cm.Name, err)
 	}
-	return nil
+	return cm.Name, nil
 }
 
 // resultsConfigMap is <name>-profiling: the report with every costed candidate the size bound allows,

@@ -130,7 +130,7 @@ func (r *run) thorough(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentReq
 	if err != nil {
 		return nil, err
 	}
-	if old != nil && old.UID == d.UID && old.Budget.TotalGPUs > 0 {
+	if old != nil && old.UID == d.UID && old.Generation == r.ref.Generation && old.Budget.TotalGPUs > 0 {
 		// A retry plans with the budget the first run recorded, not with the GPUs free now (its own
 		// candidates may hold some): the same plan, so that nothing measured is thrown away.
 		p.totalGPUs = old.Budget.TotalGPUs
@@ -156,7 +156,7 @@ func (r *run) thorough(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentReq
 	s.pl = thorough.Planner{Request: req, Settings: o.settings(), ModelCache: d.Spec.ModelCache != nil}
 	s.deadline = deadline
 	s.rec = &thorough.Record{
-		UID: d.UID, Model: req.Model.ID, GPU: req.GPU.Name, Workload: req.Workload, SLA: req.SLA,
+		UID: d.UID, Generation: r.ref.Generation, Model: req.Model.ID, GPU: req.GPU.Name, Workload: req.Workload, SLA: req.SLA,
 		Started: r.Now(), Candidates: cands,
 	}
 	if err := s.resume(ctx, old); err != nil {
@@ -417,7 +417,8 @@ func (s *sweep) finish(ctx context.Context) (*v1alpha1.DynamoGraphDeploymentRequ
 	if err != nil {
 		return nil, specError(v1alpha1.ConditionDGDGenerated, v1alpha1.ReasonGenerationFailed, "%v", err)
 	}
-	if err := s.writeConfigMap(ctx, s.d, &s.pl.Request, res); err != nil {
+	cm, err := s.writeConfigMap(ctx, s.d, &s.pl.Request, res)
+	if err != nil {
 		return nil, err
 	}
 
@@ -433,7 +434,7 @@ func (s *sweep) finish(ctx context.Context) (*v1alpha1.DynamoGraphDeploymentRequ
 	markMeasured(&results.SelectedConfig.ParetoPoint, rank.Predicted)
 	results.SelectedConfig.DGD = &runtime.RawExtension{Raw: dgd.raw}
 	d, err := lifecycle.MarkReady(ctx, s.Client, s.ref, lifecycle.Profiled{
-		Results: results, DGDName: dgd.name, MeetsSLA: sel.MeetsSLA,
+		Results: results, DGDName: dgd.name, MeetsSLA: sel.MeetsSLA, ResultsConfigMap: cm,
 		Message: fmt.Sprintf("thorough search measured %d points on %s in %s using %.2f GPU-hours: %s%s%s",
 			rank.Points, rank.Summary, done.Sub(started.Time).Round(time.Second), budget.UsedGPUHours, res.Explanation, s.calNote, stored),
 	})

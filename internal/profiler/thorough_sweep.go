@@ -1,11 +1,11 @@
 package profiler
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -170,6 +170,14 @@ func (s *sweep) sweep(ctx context.Context) error {
 	var firstErr error
 	for {
 		if firstErr == nil && sctx.Err() == nil {
+			if skip, err := s.between(ctx); err != nil {
+				firstErr = err
+				cancel()
+			} else {
+				s.skipPlanned(skip)
+			}
+		}
+		if firstErr == nil && sctx.Err() == nil {
 			s.mu.Lock()
 			s.pl.Prune(s.rec)
 			next := s.pl.Startable(s.rec, used, len(running))
@@ -321,8 +329,13 @@ func (s *sweep) measure(ctx context.Context, c *thorough.Candidate) (err error) 
 	}
 	planned := len(c.Levels)
 	for i := 0; ; i++ {
-		if gone, gerr := s.gone(ctx); gone || (gerr != nil && !deadlineNear(ctx)) {
-			return cmp.Or(gerr, errDGDRGone)
+		skip, gerr := s.between(ctx)
+		if gerr != nil && (errors.Is(gerr, errDGDRGone) || lifecycle.IsSuperseded(gerr) || !deadlineNear(ctx)) {
+			return gerr
+		}
+		if slices.Contains(skip, candidateNumber(c)) {
+			s.outcome(c, thorough.StateSkipped, fmt.Sprintf("skipped by kubectl dgdr cancel --candidate %d after %d loads", candidateNumber(c), len(c.Measurements)))
+			return nil
 		}
 		if i > 0 && i <= planned {
 			s.mu.Lock()
@@ -374,17 +387,52 @@ func (s *sweep) measure(ctx context.Context, c *thorough.Candidate) (err error) 
 	return nil
 }
 
-// gone says whether the DGDR was deleted (or replaced by another of the same name).
-func (s *sweep) gone(ctx context.Context) (bool, error) {
+// between is what the search checks between its steps (before starting candidates, before each load):
+// errDGDRGone when the DGDR was deleted or replaced, ErrSuperseded when a newer generation of its spec is
+// stored, else the candidate numbers the user asked to skip (AnnotationSkipCandidates).
+func (s *sweep) between(ctx context.Context) ([]int, error) {
 	d := &v1alpha1.DynamoGraphDeploymentRequest{}
 	err := s.Client.Get(ctx, s.key, d)
 	switch {
 	case apierrors.IsNotFound(err):
-		return true, nil
+		return nil, errDGDRGone
 	case err != nil:
-		return false, fmt.Errorf("reading DGDR %s: %w", s.key, err)
+		return nil, fmt.Errorf("reading DGDR %s: %w", s.key, err)
+	case d.UID != s.d.UID:
+		return nil, errDGDRGone
+	case s.ref.Generation != 0 && d.Generation != s.ref.Generation:
+		return nil, fmt.Errorf("%w (run %d, stored generation %d)", lifecycle.ErrSuperseded, s.ref.Generation, d.Generation)
 	}
-	return d.UID != s.d.UID, nil
+	skip, perr := v1alpha1.ParseSkipCandidates(d.Annotations[v1alpha1.AnnotationSkipCandidates])
+	if perr != nil {
+		s.Log.Info("ignoring the annotation", "annotation", v1alpha1.AnnotationSkipCandidates, "error", perr.Error())
+	}
+	return skip, nil
+}
+
+// skipError is a candidate the user asked to skip while it started.
+type skipError struct{ msg string }
+
+func (e *skipError) Error() string { return e.msg }
+
+// skipPlanned marks the planned candidates the user asked to skip.
+func (s *sweep) skipPlanned(skip []int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.rec.Candidates {
+		if k := candidateNumber(c); c.State == thorough.StatePlanned && slices.Contains(skip, k) {
+			c.State, c.Reason = thorough.StateSkipped, fmt.Sprintf("skipped by kubectl dgdr cancel --candidate %d before it started", k)
+		}
+	}
+}
+
+// candidateNumber is k of a candidate named c<k> (0 when it is not so named).
+func candidateNumber(c *thorough.Candidate) int {
+	k, err := strconv.Atoi(strings.TrimPrefix(c.Name, "c"))
+	if err != nil {
+		return 0
+	}
+	return k
 }
 
 // crashError is an AfterPhase error during the sweep: the run stops as a crash would, leaving its
@@ -410,11 +458,15 @@ func (s *sweep) waitReady(ctx context.Context, c *thorough.Candidate, name strin
 	failures := 0 // consecutive API errors: a few are retried, the deadline ends the wait
 	for {
 		u, fatal, note, err := s.readiness(ctx, c, name)
+		var skipped *skipError
 		switch {
+		case errors.As(err, &skipped):
+			s.outcome(c, thorough.StateSkipped, skipped.Error())
+			return nil, nil
 		case err == nil:
 			failures = 0
 		case deadlineNear(ctx):
-		case errors.Is(err, errDGDRGone) || failures >= 3:
+		case errors.Is(err, errDGDRGone) || lifecycle.IsSuperseded(err) || failures >= 3:
 			return nil, err
 		default:
 			failures++
@@ -444,8 +496,12 @@ func (s *sweep) waitReady(ctx context.Context, c *thorough.Candidate, name strin
 // readiness reads the candidate once: the ready DGD, or why it will never be ready (fatal), or what it
 // is waiting for (note).
 func (s *sweep) readiness(ctx context.Context, c *thorough.Candidate, name string) (ready *unstructured.Unstructured, fatal, note string, err error) {
-	if gone, err := s.gone(ctx); err != nil || gone {
-		return nil, "", "", cmp.Or(err, errDGDRGone)
+	skip, err := s.between(ctx)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if k := candidateNumber(c); slices.Contains(skip, k) {
+		return nil, "", "", &skipError{fmt.Sprintf("skipped by kubectl dgdr cancel --candidate %d while it started", k)}
 	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(lifecycle.DGDGroupVersionKind)

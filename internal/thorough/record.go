@@ -23,13 +23,15 @@ const (
 // outcome and measurements, the corrections and the budget.
 type Record struct {
 	// UID is the DGDR's: a record of an earlier DGDR of the same name is not resumed.
-	UID      types.UID        `json:"uid"`
-	Model    string           `json:"model"`
-	GPU      string           `json:"gpu"`
-	Workload profile.Workload `json:"workload"`
-	SLA      profile.SLA      `json:"sla"`
-	Started  time.Time        `json:"started"`
-	Budget   Budget           `json:"budget"`
+	UID types.UID `json:"uid"`
+	// Generation is the DGDR generation (run) measured: another run's measurements are not resumed.
+	Generation int64            `json:"generation,omitempty"`
+	Model      string           `json:"model"`
+	GPU        string           `json:"gpu"`
+	Workload   profile.Workload `json:"workload"`
+	SLA        profile.SLA      `json:"sla"`
+	Started    time.Time        `json:"started"`
+	Budget     Budget           `json:"budget"`
 	// Corrections are measured ÷ predicted per backend/mode ("" for all), as last fitted.
 	Corrections map[string]Correction `json:"corrections,omitempty"`
 	Candidates  []*Candidate          `json:"candidates"`
@@ -121,7 +123,7 @@ func (c *Candidate) key() string { return c.Config.Backend + "/" + string(c.Conf
 // same configuration keep their outcome, and the one being measured is measured again (it keeps its
 // start and GPU time). It returns the names of those measured again.
 func Resume(rec, old *Record) []string {
-	if old == nil || old.UID != rec.UID {
+	if old == nil || old.UID != rec.UID || max(old.Generation, 1) != max(rec.Generation, 1) {
 		return nil
 	}
 	rec.Started = old.Started

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,7 +29,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -260,7 +263,7 @@ func TestAdmission(t *testing.T) {
 		assert.Equal(t, resource.MustParse("1"), ctr.Resources.Requests[corev1.ResourceCPU], "the resources merge")
 		assert.Equal(t, testProfilerImage, ctr.Image)
 		assert.Equal(t, []string{expand.ProfilerBinary}, ctr.Command)
-		assert.Equal(t, []string{"--namespace", ns, "--name", "cached", "--uid", string(stored.UID)}, ctr.Args)
+		assert.Equal(t, []string{"--namespace", ns, "--name", "cached", "--uid", string(stored.UID), "--generation", "1", "--job", job.Name}, ctr.Args)
 		assert.Contains(t, ctr.Env, corev1.EnvVar{Name: expand.EnvModelPath, Value: "/models/qwen3"})
 		assert.Contains(t, ctr.VolumeMounts, corev1.VolumeMount{Name: "model-cache", MountPath: expand.ModelCacheMountPath, ReadOnly: true})
 		var claim *corev1.PersistentVolumeClaimVolumeSource
@@ -434,57 +437,89 @@ func TestAdmission(t *testing.T) {
 		}
 	})
 
-	t.Run("spec is immutable (CEL rule of the CRD)", func(t *testing.T) {
-		ns := cl.namespace(t, "immutable", false)
-		d := newDGDR(ns, "fixed", nil)
+	t.Run("each spec change starts one run with one Job; metadata-only changes start none", func(t *testing.T) {
+		ns := cl.namespace(t, "mutable", false)
+		d := newDGDR(ns, "live", nil)
 		_, err := cl.create(t, d)
 		require.NoError(t, err)
-		d.Spec.SLA.TTFT = ptr.To(50.0)
-		err = c.Update(t.Context(), d)
-		assert.Equal(t, []string{"spec"}, causes(t, err))
-		assert.Contains(t, err.Error(), v1alpha1.ImmutableSpecMessage)
+		require.Len(t, cl.jobsFor(t, ns, "live"), 1)
+		assert.Equal(t, expand.ProfilingJobName("live", d.UID), cl.jobsFor(t, ns, "live")[0].Name, "run 1 keeps the create's name")
 
-		// Metadata may change, and an UPDATE never makes a Job.
+		// Metadata only: no Job, no new generation.
 		require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(d), d))
 		d.Labels = map[string]string{"team": "a"}
 		require.NoError(t, c.Update(t.Context(), d))
-		assert.Len(t, cl.jobsFor(t, ns, "fixed"), 1)
+		assert.Equal(t, int64(1), d.Generation)
+		assert.Len(t, cl.jobsFor(t, ns, "live"), 1)
+
+		// Two spec changes: one Job each, named and annotated with their generation and inputs.
+		for _, step := range []struct {
+			gen  int64
+			ttft float64
+		}{{2, 50}, {3, 40}} {
+			require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(d), d))
+			d.Spec.SLA.TTFT = ptr.To(step.ttft)
+			require.NoError(t, c.Update(t.Context(), d))
+			require.Equal(t, step.gen, d.Generation)
+			name := expand.RunJobName("live", d.UID, step.gen, v1alpha1.InputsHash(&d.Spec))
+			job := &batchv1.Job{}
+			require.NoError(t, c.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: name}, job), "Job of run %d", step.gen)
+			assert.Equal(t, strconv.FormatInt(step.gen, 10), job.Annotations[v1alpha1.AnnotationGeneration])
+			assert.Equal(t, v1alpha1.InputsHash(&d.Spec), job.Annotations[v1alpha1.AnnotationInputsHash])
+			assert.Contains(t, job.Spec.Template.Spec.Containers[0].Args, "--generation")
+			// The claim adopts the new run's Job and cancels the older run's, still going.
+			require.Eventually(t, func() bool {
+				jobs := cl.jobsFor(t, ns, "live")
+				return len(jobs) == 1 && jobs[0].Name == name && metav1.GetControllerOf(&jobs[0]) != nil
+			}, 30*time.Second, 100*time.Millisecond, "only run %d's Job is left, owned by the DGDR", step.gen)
+		}
+
+		// A spec change is validated in full, as a create: refused with its field, and no Job.
+		require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(d), d))
+		d.Spec.SLA.TTFT = ptr.To(-1.0)
+		err = c.Update(t.Context(), d)
+		assert.Equal(t, []string{"spec.sla.ttft"}, causes(t, err))
+		assert.Len(t, cl.jobsFor(t, ns, "live"), 1)
+
+		// A dry-run update creates nothing.
+		require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(d), d))
+		d.Spec.SLA.TTFT = ptr.To(30.0)
+		require.NoError(t, c.Update(t.Context(), d, client.DryRunAll))
+		assert.Len(t, cl.jobsFor(t, ns, "live"), 1)
+
+		// A bad skip annotation is refused on a metadata update.
+		require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(d), d))
+		d.Annotations = map[string]string{v1alpha1.AnnotationSkipCandidates: "1,x"}
+		err = c.Update(t.Context(), d)
+		assert.Equal(t, []string{"metadata.annotations[" + v1alpha1.AnnotationSkipCandidates + "]"}, causes(t, err))
 	})
 
-	t.Run("spec is immutable (the webhook, on a CRD without the CEL rule)", func(t *testing.T) {
-		ns := cl.namespace(t, "immutable-webhook", false)
-		d := newDGDR(ns, "fixed", nil)
+	t.Run("concurrent spec changes end with the last generation's Job", func(t *testing.T) {
+		ns := cl.namespace(t, "concurrent", false)
+		d := newDGDR(ns, "busy", nil)
 		_, err := cl.create(t, d)
 		require.NoError(t, err)
-
-		// An older or hand-edited CRD may lack the rule; the webhook is the second line.
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		require.NoError(t, c.Get(t.Context(), types.NamespacedName{Name: v1alpha1.Resource + "." + v1alpha1.GroupVersion.Group}, crd))
-		withRule := crd.DeepCopy()
-		specSchema := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
-		require.NotEmpty(t, specSchema.XValidations, "the generated CRD carries the CEL rule")
-		specSchema.XValidations = nil
-		crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"] = specSchema
-		require.NoError(t, c.Update(t.Context(), crd))
-		t.Cleanup(func() {
-			// Put the rule back for the subtests after this one.
-			cur := &apiextensionsv1.CustomResourceDefinition{}
-			require.NoError(t, c.Get(context.Background(), client.ObjectKeyFromObject(withRule), cur))
-			cur.Spec = withRule.Spec
-			require.NoError(t, c.Update(context.Background(), cur))
-		})
-
-		var err2 error
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				assert.NoError(t, retry.RetryOnConflict(wait.Backoff{Steps: 100, Duration: 10 * time.Millisecond, Factor: 1.1, Jitter: 1}, func() error {
+					cur := &v1alpha1.DynamoGraphDeploymentRequest{}
+					if err := c.Get(t.Context(), client.ObjectKeyFromObject(d), cur); err != nil {
+						return err
+					}
+					cur.Spec.SLA.ITL = ptr.To(float64(100 + i))
+					return c.Update(t.Context(), cur)
+				}))
+			})
+		}
+		wg.Wait()
+		require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(d), d))
+		assert.Equal(t, int64(9), d.Generation, "8 changes, 8 generations")
+		want := expand.RunJobName("busy", d.UID, d.Generation, v1alpha1.InputsHash(&d.Spec))
 		require.Eventually(t, func() bool {
-			cur := &v1alpha1.DynamoGraphDeploymentRequest{}
-			require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(d), cur))
-			cur.Spec.SearchStrategy = v1alpha1.SearchThorough
-			err2 = c.Update(t.Context(), cur)
-			require.Error(t, err2, "a spec change never goes through")
-			return strings.Contains(err2.Error(), `admission webhook "validate.dgdr.nvidia.com" denied the request`)
-		}, 30*time.Second, 100*time.Millisecond, "the API server serves the CRD without the rule")
-		assert.Equal(t, []string{"spec"}, causes(t, err2))
-		assert.Contains(t, err2.Error(), v1alpha1.ImmutableSpecMessage)
+			jobs := cl.jobsFor(t, ns, "busy")
+			return len(jobs) == 1 && jobs[0].Name == want && metav1.GetControllerOf(&jobs[0]) != nil
+		}, 60*time.Second, 200*time.Millisecond, "only the last generation's Job is left, owned by the DGDR")
 	})
 
 	t.Run("server-side dry run creates no Job", func(t *testing.T) {
@@ -705,7 +740,8 @@ func TestAdmission(t *testing.T) {
 			{"webhook", "create", "authorization.k8s.io", "subjectaccessreviews", "", "", "", true},
 			{"webhook", "patch", "batch", "jobs", "", ns, "x-profile", true},
 			{"webhook", "update", "batch", "jobs", "", ns, "x-profile", false},
-			{"webhook", "list", "batch", "jobs", "", ns, "", false},
+			{"webhook", "list", "batch", "jobs", "", ns, "", true}, // the Jobs of older runs, to cancel them
+			{"webhook", "watch", "batch", "jobs", "", ns, "", false},
 			{"webhook", "get", "", "secrets", "", ns, "token", false},
 			{"webhook", "get", "", "serviceaccounts", "", ns, "default", false},
 			{"webhook", "get", "apiextensions.k8s.io", "customresourcedefinitions", "", "", "secrets.example.com", false},

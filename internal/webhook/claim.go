@@ -20,16 +20,16 @@ const claimPoll = 100 * time.Millisecond
 // Job is deleted within ClaimWait. The profiler does the same when its pod starts, so a replica that stops
 // before its claims finish leaves them to the profilers (or, for a pod that never starts, to the Job's
 // deadline and TTL).
-func (h *Handler) claimLater(key types.NamespacedName, uid types.UID, jobName string) {
+func (h *Handler) claimLater(key types.NamespacedName, uid types.UID, jobName string, gen int64) {
 	ctx := h.Background
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	log := logf.Log.WithName("claim").WithValues("dgdr", key, "uid", uid, "job", jobName)
+	log := logf.Log.WithName("claim").WithValues("dgdr", key, "uid", uid, "job", jobName, "generation", gen)
 	go func() {
-		_, _, err := lifecycle.Claim(ctx, h.Client, key, uid, jobName, lifecycle.ClaimOptions{Wait: h.ClaimWait, Poll: claimPoll, Log: log})
+		_, _, err := lifecycle.Claim(ctx, h.Client, key, uid, jobName, lifecycle.ClaimOptions{Wait: h.ClaimWait, Poll: claimPoll, Generation: gen, Log: log})
 		switch {
-		case err == nil, errors.Is(err, lifecycle.ErrNotAdmitted):
+		case err == nil, errors.Is(err, lifecycle.ErrNotAdmitted), lifecycle.IsSuperseded(err):
 		case ctx.Err() != nil:
 			log.Info("stopped before the create's outcome was known; the profiler claims the Job when its pod starts")
 		default:

@@ -4,7 +4,9 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -73,15 +75,26 @@ func Register(srv webhook.Server, h *Handler) {
 }
 
 // Default fills the design's defaults. It has no side effect: the profiling Job is created by
-// ValidateCreate, where the object is final and has its UID. Only CREATE is mutated: spec is immutable,
-// so defaulting an UPDATE could only turn a metadata change into a refused spec change. Default is
-// idempotent.
+// ValidateCreate (ValidateUpdate for a spec change), where the object is final and has its UID. A CREATE
+// is defaulted, and an UPDATE only when it changes the spec: defaulting a metadata-only update of an
+// object stored without defaults would turn it into a spec change, and so into a profiling run. Default
+// is idempotent.
 func (h *Handler) Default(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) error {
 	req, err := admission.RequestFromContext(ctx)
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("reading the admission request: %w", err))
 	}
-	if req.Operation != admissionv1.Create {
+	switch req.Operation {
+	case admissionv1.Create:
+	case admissionv1.Update:
+		old := &v1alpha1.DynamoGraphDeploymentRequest{}
+		if err := json.Unmarshal(req.OldObject.Raw, old); err != nil {
+			return apierrors.NewBadRequest(fmt.Sprintf("decoding the stored DynamoGraphDeploymentRequest: %v", err))
+		}
+		if !v1alpha1.SpecChanged(old, d) {
+			return nil
+		}
+	default:
 		return nil
 	}
 	d.Default(h.DefaultImage)
@@ -93,6 +106,13 @@ func (h *Handler) Default(ctx context.Context, d *v1alpha1.DynamoGraphDeployment
 // profiling Job for the DGDR's UID, then settles it in the background (claim): owned by the DGDR once it is
 // stored, deleted if the request is refused after this webhook (another webhook, a quota, storage).
 func (h *Handler) ValidateCreate(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (admission.Warnings, error) {
+	return h.admitRun(ctx, d)
+}
+
+// admitRun is what a create and a spec change share: validate the spec in full (overrides' access review
+// and dry run included), and unless a dry run create the profiling Job of the run (the generation the API
+// server assigned before validating admission) and claim it in the background.
+func (h *Handler) admitRun(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (admission.Warnings, error) {
 	req, err := admission.RequestFromContext(ctx)
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("reading the admission request: %w", err))
@@ -122,11 +142,17 @@ func (h *Handler) ValidateCreate(ctx context.Context, d *v1alpha1.DynamoGraphDep
 	return warnings, nil
 }
 
-// ValidateUpdate refuses a change of spec (the CRD's CEL rule refuses it first; this is the second line).
-// Metadata and status may change; the rest of the spec was validated when it was created.
-func (h *Handler) ValidateUpdate(_ context.Context, oldObj, newObj *v1alpha1.DynamoGraphDeploymentRequest) (admission.Warnings, error) {
-	if errs := v1alpha1.ValidateUpdate(oldObj, newObj); len(errs) > 0 {
-		return nil, apierrors.NewInvalid(dgdrGroupKind, newObj.Name, errs)
+// ValidateUpdate admits a change of spec exactly as a create (admitRun): validated in full, then a new
+// profiling run with its own Job. A metadata-only update starts nothing; only annotations dgdr reads are
+// checked, and only when they change. Status writes do not reach the webhook (the status subresource).
+func (h *Handler) ValidateUpdate(ctx context.Context, oldObj, newObj *v1alpha1.DynamoGraphDeploymentRequest) (admission.Warnings, error) {
+	if v1alpha1.SpecChanged(oldObj, newObj) {
+		return h.admitRun(ctx, newObj)
+	}
+	if !maps.Equal(oldObj.Annotations, newObj.Annotations) {
+		if errs := v1alpha1.ValidateAnnotations(newObj.Annotations); len(errs) > 0 {
+			return nil, apierrors.NewInvalid(dgdrGroupKind, newObj.Name, errs)
+		}
 	}
 	return nil, nil
 }
@@ -284,8 +310,9 @@ func jobCauses(p *field.Path, err error) field.ErrorList {
 	return out
 }
 
-// ensureJob creates the profiling Job for this create, named after the DGDR and its UID and annotated with
-// the UID and the spec hash, with no owner reference (the garbage collector would judge an owner that is
+// ensureJob creates the profiling Job for this create or spec change, named after the DGDR, its UID and
+// (after the first run) the generation and inputs hash, and annotated with the UID, the generation, the
+// inputs hash and the JobSpec hash, with no owner reference (the garbage collector would judge an owner that is
 // not stored yet dangling). A Job of that name already made for the same UID and spec is this request's
 // own, from a retried admission call; any other is a 409 (it is not this request's to touch).
 func (h *Handler) ensureJob(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) error {
@@ -315,7 +342,7 @@ func (h *Handler) ensureJob(ctx context.Context, d *v1alpha1.DynamoGraphDeployme
 				"create the DGDR again (it gets a new UID and Job name), or delete that Job", job.Namespace, job.Name, v1alpha1.JobDGDRUID(existing)))
 		}
 	}
-	h.claimLater(client.ObjectKeyFromObject(d), d.UID, job.Name)
+	h.claimLater(client.ObjectKeyFromObject(d), d.UID, job.Name, v1alpha1.JobGeneration(job))
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -70,16 +71,21 @@ func TestUpdateAndDeleteOverHTTP(t *testing.T) {
 	undefaulted := `{"apiVersion":"nvidia.com/v1alpha1","kind":"DynamoGraphDeploymentRequest","metadata":{"name":"d","namespace":"n","labels":{"team":"a"}},
 		"spec":{"model":"Qwen/Qwen3-0.6B"}}`
 
-	t.Run("a spec change is refused with the delete-and-recreate message", func(t *testing.T) {
+	t.Run("a spec change is validated in full, as a create", func(t *testing.T) {
 		resp := serve(t, validate, admissionv1.AdmissionRequest{Operation: admissionv1.Update, Name: "d", Namespace: "n",
-			Object: rawJSON(changedSpec), OldObject: rawJSON(stored)})
+			Object: rawJSON(strings.Replace(changedSpec, `"ttft":100`, `"ttft":-1`, 1)), OldObject: rawJSON(stored)})
 		assert.False(t, resp.Allowed)
 		require.NotNil(t, resp.Result)
 		assert.Equal(t, int32(http.StatusUnprocessableEntity), resp.Result.Code)
 		assert.Equal(t, metav1.StatusReasonInvalid, resp.Result.Reason)
 		require.Len(t, resp.Result.Details.Causes, 1)
-		assert.Equal(t, "spec", resp.Result.Details.Causes[0].Field)
-		assert.Contains(t, resp.Result.Message, "spec is immutable: delete and recreate the DynamoGraphDeploymentRequest to change it")
+		assert.Equal(t, "spec.sla.ttft", resp.Result.Details.Causes[0].Field)
+	})
+	t.Run("an UPDATE that changes the spec is defaulted", func(t *testing.T) {
+		resp := serve(t, mutate, admissionv1.AdmissionRequest{Operation: admissionv1.Update, Name: "d", Namespace: "n",
+			Object: rawJSON(undefaulted), OldObject: rawJSON(stored)})
+		assert.True(t, resp.Allowed)
+		assert.NotEmpty(t, resp.Patch)
 	})
 	t.Run("a metadata change is allowed", func(t *testing.T) {
 		resp := serve(t, validate, admissionv1.AdmissionRequest{Operation: admissionv1.Update, Name: "d", Namespace: "n",
@@ -87,8 +93,8 @@ func TestUpdateAndDeleteOverHTTP(t *testing.T) {
 		assert.True(t, resp.Allowed)
 		assert.Empty(t, resp.Warnings)
 	})
-	t.Run("UPDATE is not defaulted", func(t *testing.T) {
-		// Defaulting an UPDATE of an object stored without defaults would turn it into a refused spec change.
+	t.Run("a metadata-only UPDATE is not defaulted", func(t *testing.T) {
+		// Defaulting it (an object stored without defaults) would turn it into a spec change, and a run.
 		resp := serve(t, mutate, admissionv1.AdmissionRequest{Operation: admissionv1.Update, Name: "d", Namespace: "n",
 			Object: rawJSON(undefaulted), OldObject: rawJSON(undefaulted)})
 		assert.True(t, resp.Allowed)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -58,24 +59,34 @@ type JobOptions struct {
 	ProfilerImage string
 }
 
-// ProfilingJobName is the deterministic name of the profiling Job of the DGDR named dgdrName with UID uid:
-// <name>-profile-<first 5 characters of the UID>. The UID part keeps creates of the same name apart: two
-// creates in flight at once, or a DGDR deleted and created again while its old Job lingers, never meet on
-// one Job. When the name would exceed 63 characters (the Job controller copies it into a label), the DGDR
-// name is truncated and a hash of it added, so that two long names sharing a prefix still differ. Without a
-// UID (a DGDR built outside the API server) the name is <name>-profile.
+// ProfilingJobName is the deterministic name of the profiling Job of the first run of the DGDR named
+// dgdrName with UID uid: <name>-profile-<first 5 characters of the UID>. The UID part keeps creates of the
+// same name apart: two creates in flight at once, or a DGDR deleted and created again while its old Job
+// lingers, never meet on one Job. When the name would exceed 63 characters (the Job controller copies it
+// into a label), the DGDR name is truncated and a hash of it added, so that two long names sharing a
+// prefix still differ. Without a UID (a DGDR built outside the API server) the name is <name>-profile.
 func ProfilingJobName(dgdrName string, uid types.UID) string {
+	return RunJobName(dgdrName, uid, 1, "")
+}
+
+// RunJobName names the profiling Job of run (generation) gen of a DGDR: ProfilingJobName for the first
+// run, <name>-profile-<uid5>-<gen>-<first 4 of inputsHash> after it. The hash keeps apart two updates in
+// flight at one generation (only one is stored; the other's Job is released by its claim).
+func RunJobName(dgdrName string, uid types.UID, gen int64, inputsHash string) string {
 	suffix := ProfilingJobSuffix
 	if part := uidPart(uid); part != "" {
 		suffix += "-" + part
+	}
+	if gen > 1 {
+		suffix += fmt.Sprintf("-%d-%s", gen, inputsHash[:min(4, len(inputsHash))])
 	}
 	if len(dgdrName)+len(suffix) <= validation.DNS1123LabelMaxLength {
 		return dgdrName + suffix
 	}
 	sum := sha256.Sum256([]byte(dgdrName))
 	hash := hex.EncodeToString(sum[:])[:8]
-	keep := validation.DNS1123LabelMaxLength - len(suffix) - len(hash) - 1
-	prefix := strings.TrimRight(dgdrName[:keep], "-.")
+	keep := max(validation.DNS1123LabelMaxLength-len(suffix)-len(hash)-1, 1)
+	prefix := strings.TrimRight(dgdrName[:min(keep, len(dgdrName))], "-.")
 	return prefix + "-" + hash + suffix
 }
 
@@ -136,7 +147,7 @@ func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*b
 		Image:           opts.ProfilerImage,
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Command:         []string{ProfilerBinary},
-		Args:            profilerArgs(d),
+		Args:            profilerArgs(d, RunJobName(d.Name, d.UID, jobGeneration(d), v1alpha1.InputsHash(&d.Spec))),
 		Resources:       corev1.ResourceRequirements{Requests: requests, Limits: limits},
 		VolumeMounts:    []corev1.VolumeMount{{Name: tmpVolume, MountPath: "/tmp"}},
 		// On failure `kubectl describe` shows the end of the log when the profiler wrote no message.
@@ -214,14 +225,19 @@ func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*b
 		return nil, fmt.Errorf("encoding the profiling JobSpec: %w", err)
 	}
 	sum := sha256.Sum256(specJSON)
-	annotations := map[string]string{v1alpha1.AnnotationSpecHash: hex.EncodeToString(sum[:])}
+	inputs := v1alpha1.InputsHash(&d.Spec)
+	annotations := map[string]string{
+		v1alpha1.AnnotationSpecHash:   hex.EncodeToString(sum[:]),
+		v1alpha1.AnnotationGeneration: strconv.FormatInt(jobGeneration(d), 10),
+		v1alpha1.AnnotationInputsHash: inputs,
+	}
 	if d.UID != "" {
 		annotations[v1alpha1.AnnotationDGDRUID] = string(d.UID)
 	}
 	job := &batchv1.Job{
 		TypeMeta: metav1.TypeMeta{APIVersion: batchv1.SchemeGroupVersion.String(), Kind: "Job"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        ProfilingJobName(d.Name, d.UID),
+			Name:        RunJobName(d.Name, d.UID, jobGeneration(d), inputs),
 			Namespace:   d.Namespace,
 			Labels:      labels,
 			Annotations: annotations,
@@ -232,13 +248,20 @@ func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*b
 }
 
 // profilerArgs name the DGDR the profiler works for and, once it has one, the UID of the create the Job
-// was made for (the profiler claims the Job only for the stored DGDR of that UID).
-func profilerArgs(d *v1alpha1.DynamoGraphDeploymentRequest) []string {
+// was made for (the profiler claims the Job only for the stored DGDR of that UID) and the generation it
+// profiles (it stops when a newer one is stored).
+func profilerArgs(d *v1alpha1.DynamoGraphDeploymentRequest, jobName string) []string {
 	args := []string{"--namespace", d.Namespace, "--name", d.Name}
 	if d.UID != "" {
-		args = append(args, "--uid", string(d.UID))
+		args = append(args, "--uid", string(d.UID), "--generation", strconv.FormatInt(jobGeneration(d), 10), "--job", jobName)
 	}
 	return args
+}
+
+// jobGeneration is the run a Job profiles: metadata.generation (the API server sets 1 on create and
+// raises it on every spec change before validating admission), 1 for an object built outside it.
+func jobGeneration(d *v1alpha1.DynamoGraphDeploymentRequest) int64 {
+	return max(d.Generation, 1)
 }
 
 // mergeJobSpec applies patch (a partial batch/v1 JobSpec as JSON) to base with strategic-merge semantics.

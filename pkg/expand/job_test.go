@@ -308,7 +308,7 @@ func TestProfilingJobUIDAndHash(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, job.OwnerReferences, "owned only once the profiler claims it for the stored DGDR")
 	assert.Equal(t, "u-1", job.Annotations[v1alpha1.AnnotationDGDRUID])
-	assert.Equal(t, []string{"--namespace", "ns", "--name", "owned", "--uid", "u-1"}, job.Spec.Template.Spec.Containers[0].Args)
+	assert.Equal(t, []string{"--namespace", "ns", "--name", "owned", "--uid", "u-1", "--generation", "1", "--job", "owned-profile-u1"}, job.Spec.Template.Spec.Containers[0].Args)
 	specJSON, err := json.Marshal(job.Spec)
 	require.NoError(t, err)
 	assert.Equal(t, sha256Hex(string(specJSON)), job.Annotations[v1alpha1.AnnotationSpecHash])
@@ -331,4 +331,25 @@ func TestProfilingJobUIDAndHash(t *testing.T) {
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// TestRunJobName: run 1 keeps the create's name; later runs add the generation and the inputs hash, so two
+// updates at one generation never meet on one Job; long names stay within 63 characters and distinct.
+func TestRunJobName(t *testing.T) {
+	const uid = "6f1c2d3e-0000-4000-8000-000000000001"
+	assert.Equal(t, ProfilingJobName("qwen", uid), RunJobName("qwen", uid, 1, "abcdef"))
+	assert.Equal(t, "qwen-profile-6f1c2-7-abcd", RunJobName("qwen", uid, 7, "abcdef"))
+	assert.NotEqual(t, RunJobName("qwen", uid, 7, "abcdef"), RunJobName("qwen", uid, 7, "1234ef"))
+	long := strings.Repeat("a", 63)
+	for _, gen := range []int64{1, 2, 123456789} {
+		name := RunJobName(long, uid, gen, "abcdef")
+		assert.LessOrEqual(t, len(name), 63, name)
+		assert.NotEqual(t, name, RunJobName(long[:62]+"b", uid, gen, "abcdef"))
+	}
+	d := dgdr("owned", func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.UID = uid; d.Generation = 3 })
+	job, err := ProfilingJob(d, JobOptions{ProfilerImage: testProfilerImage})
+	require.NoError(t, err)
+	assert.Equal(t, RunJobName("owned", uid, 3, v1alpha1.InputsHash(&d.Spec)), job.Name)
+	assert.Equal(t, "3", job.Annotations[v1alpha1.AnnotationGeneration])
+	assert.Equal(t, int64(3), v1alpha1.JobGeneration(job))
 }

@@ -24,6 +24,10 @@ const (
 	ReasonSearchFailed    = "SearchFailed"
 	ReasonNoConfiguration = "NoConfiguration"
 	ReasonNothingMeasured = "NothingMeasured"
+	// ReasonNewRun: a spec change or `kubectl dgdr rerun` started the run of a newer generation.
+	ReasonNewRun = "NewRun"
+	// ReasonCancelled: `kubectl dgdr cancel` stopped the run.
+	ReasonCancelled = "Cancelled"
 
 	// DGDGenerated.
 	ReasonGenerated        = "Generated"

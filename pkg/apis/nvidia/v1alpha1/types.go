@@ -223,7 +223,8 @@ type Hardware struct {
 	TotalGPUs *int32 `json:"totalGpus,omitempty"`
 }
 
-// DynamoGraphDeploymentRequestSpec is what the user asks for. It is immutable after creation.
+// DynamoGraphDeploymentRequestSpec is what the user asks for. A change of it starts a new profiling run
+// (one per metadata.generation), recorded in status.runs.
 type DynamoGraphDeploymentRequestSpec struct {
 	// Model is a Hugging Face id (org/name), or the served name when modelCache is set.
 	// +kubebuilder:validation:MinLength=1
@@ -257,6 +258,11 @@ type DynamoGraphDeploymentRequestSpec struct {
 	// Adaptation compares the live traffic with the workload and reports when a re-plan would gain.
 	// +optional
 	Adaptation *Adaptation `json:"adaptation,omitempty"`
+	// Rerun is a counter `kubectl dgdr rerun` raises to start a new run with an otherwise unchanged spec;
+	// the search ignores it.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Rerun int64 `json:"rerun,omitempty"`
 }
 
 // Worker is one pool of identical engine workers inside a configuration.
@@ -394,6 +400,10 @@ type DynamoGraphDeploymentRequestStatus struct {
 	ProfilingResults *ProfilingResults `json:"profilingResults,omitempty"`
 	// +optional
 	DeploymentInfo *DeploymentInfo `json:"deploymentInfo,omitempty"`
+	// Runs records the profiling runs, newest first, one per generation that was profiled (at most MaxRuns).
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	Runs []RunRecord `json:"runs,omitempty"`
 }
 
 // DynamoGraphDeploymentRequest turns "serve this model under this latency target" into a DynamoGraphDeployment.
@@ -404,13 +414,13 @@ type DynamoGraphDeploymentRequestStatus struct {
 // +kubebuilder:printcolumn:name="Backend",type=string,JSONPath=`.spec.backend`
 // +kubebuilder:printcolumn:name="Strategy",type=string,JSONPath=`.spec.searchStrategy`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Run",type=integer,JSONPath=`.metadata.generation`
 // +kubebuilder:printcolumn:name="DGD",type=string,JSONPath=`.status.dgdName`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type DynamoGraphDeploymentRequest struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable: delete and recreate the DynamoGraphDeploymentRequest to change it"
 	Spec   DynamoGraphDeploymentRequestSpec   `json:"spec"`
 	Status DynamoGraphDeploymentRequestStatus `json:"status,omitempty"`
 }

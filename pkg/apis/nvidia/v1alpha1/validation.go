@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -22,9 +21,6 @@ const (
 
 // A Hugging Face id is "org/name" (or a bare served name); segments start with a letter or digit.
 var modelPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$`)
-
-// ImmutableSpecMessage is the refusal for any change of spec; the CRD's CEL rule says the same.
-const ImmutableSpecMessage = "spec is immutable: delete and recreate the DynamoGraphDeploymentRequest to change it"
 
 // ValidateSpec checks a (defaulted or not) spec and returns every problem with its field path.
 // Checks that need the cluster (the model-cache PVC exists) are the webhook's.
@@ -82,6 +78,9 @@ func ValidateSpec(s *DynamoGraphDeploymentRequestSpec) field.ErrorList {
 			errs = append(errs, ValidateDGDOverride(p.Child("overrides", "dgd"), o.DGD.Raw)...)
 		}
 	}
+	if s.Rerun < 0 {
+		errs = append(errs, field.Invalid(p.Child("rerun"), s.Rerun, "expected 0 or more (kubectl dgdr rerun raises it)"))
+	}
 	if h := s.Hardware; h != nil {
 		if h.GPUsPerNode != nil && (*h.GPUsPerNode < 1 || *h.GPUsPerNode > 72) {
 			errs = append(errs, field.Invalid(p.Child("hardware", "gpusPerNode"), *h.GPUsPerNode, "expected 1 to 72 GPUs per node"))
@@ -109,14 +108,6 @@ func ValidateName(name string) field.ErrorList {
 		e.Detail = fmt.Sprintf("at most %d characters: the name is the value of the label %s on the profiling Job and the DGD",
 			validation.LabelValueMaxLength, LabelDGDRName)
 		return field.ErrorList{e}
-	}
-	return nil
-}
-
-// ValidateUpdate refuses every change of spec; metadata and status may change.
-func ValidateUpdate(oldObj, newObj *DynamoGraphDeploymentRequest) field.ErrorList {
-	if !equality.Semantic.DeepEqual(oldObj.Spec, newObj.Spec) {
-		return field.ErrorList{field.Forbidden(field.NewPath("spec"), ImmutableSpecMessage)}
 	}
 	return nil
 }
@@ -213,13 +204,14 @@ func strs[T ~string](list []T) []string {
 
 // ValidateAnnotations checks the annotations dgdr reads: the token Secret must be a Secret's name.
 func ValidateAnnotations(annotations map[string]string) field.ErrorList {
+	errs := validateRunAnnotations(annotations)
 	v, ok := annotations[AnnotationHFTokenSecret]
 	if !ok {
-		return nil
+		return errs
 	}
 	if msgs := validation.IsDNS1123Subdomain(v); len(msgs) > 0 {
-		return field.ErrorList{field.Invalid(field.NewPath("metadata", "annotations").Key(AnnotationHFTokenSecret), v,
-			"expected the name of a Secret in this namespace holding HF_TOKEN: "+strings.Join(msgs, "; "))}
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(AnnotationHFTokenSecret), v,
+			"expected the name of a Secret in this namespace holding HF_TOKEN: "+strings.Join(msgs, "; ")))
 	}
-	return nil
+	return errs
 }
