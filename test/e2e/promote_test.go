@@ -128,9 +128,9 @@ spec:
 	stdout, stderr, err = u.dgdr(ns, "delete", name, "--wait")
 	t.Logf("kubectl dgdr delete %s --wait:\n%s%s", name, stdout, stderr)
 	require.NoError(t, err, stderr)
-	assert.Equal(t, "dynamographdeploymentrequest.nvidia.com/"+name+" deleted\n"+
-		"job.batch/"+jobName+" deleted\n"+
-		"configmap/"+cmName+" deleted\n", stdout)
+	assert.Equal(t, "job.batch/"+jobName+" deleted\n"+
+		"configmap/"+cmName+" deleted\n"+
+		"dynamographdeploymentrequest.nvidia.com/"+name+" deleted\n", stdout)
 	assert.Equal(t, "The DGD "+dgdName+" is kept and keeps serving; delete it with `kubectl delete dynamographdeployment "+dgdName+" -n "+ns+"`\n", stderr)
 	if err := c.client.Get(t.Context(), key, &v1alpha1.DynamoGraphDeploymentRequest{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the DGDR after delete --wait: want NotFound, got %v", err)
