@@ -58,22 +58,19 @@ func (o *DeleteOptions) Complete(getter genericclioptions.RESTClientGetter, _ *c
 // Validate has nothing to check: NAME is checked by cobra, --wait and --timeout take any value.
 func (o *DeleteOptions) Validate() error { return nil }
 
-// Run deletes the DGDR, then what only it used, and says what is kept.
+// Run deletes what only the DGDR used, then the DGDR, and says what is kept.
 func (o *DeleteOptions) Run(ctx context.Context) error {
 	c := o.cluster
 	d, err := c.getDGDR(ctx, o.Name)
 	if err != nil {
 		return err
 	}
+	// The Job and the results go first, then the DGDR. Both are owned by the DGDR, so once it is gone
+	// the garbage collector races this command for them, and what the command says it deleted would
+	// depend on who won (seen in make e2e). A Job the DGDR never came to own (its profiler never ran,
+	// or the adoption was forbidden) would be left to its TTL without this.
 	// A retried Job may have several pods: background propagation removes them with the Job.
 	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
-	if err := c.client.Delete(ctx, d, bg, client.Preconditions{UID: &d.UID}); err != nil && !apierrors.IsNotFound(err) {
-		return apiError(fmt.Errorf("deleting dynamographdeploymentrequest %s/%s: %w", d.Namespace, d.Name, err), "")
-	}
-	fmt.Fprintf(o.Out, "dynamographdeploymentrequest.nvidia.com/%s deleted\n", d.Name)
-
-	// The profiler makes the DGDR own the Job, so the garbage collector would remove it; a Job the
-	// profiler never adopted (it never ran) would be left behind, so both are deleted here.
 	if job, err := c.profilingJob(ctx, d); err != nil {
 		return err
 	} else if job != nil {
@@ -89,6 +86,10 @@ func (o *DeleteOptions) Run(ctx context.Context) error {
 	case !apierrors.IsNotFound(err):
 		return apiError(fmt.Errorf("deleting the results ConfigMap %s: %w", cm.Name, err), "")
 	}
+	if err := c.client.Delete(ctx, d, bg, client.Preconditions{UID: &d.UID}); err != nil && !apierrors.IsNotFound(err) {
+		return apiError(fmt.Errorf("deleting dynamographdeploymentrequest %s/%s: %w", d.Namespace, d.Name, err), "")
+	}
+	fmt.Fprintf(o.Out, "dynamographdeploymentrequest.nvidia.com/%s deleted\n", d.Name)
 
 	if d.Status.DGDName != "" {
 		st, err := lifecycle.GetDGDState(ctx, c.client, d.Namespace, d.Status.DGDName)

@@ -77,6 +77,7 @@ func TestE2E(t *testing.T) {
 	t.Run("thorough", func(t *testing.T) { thorough(t, c, u, assets) })
 	t.Run("fault/no-profiler-serviceaccount", func(t *testing.T) { noServiceAccount(t, c, u, assets) })
 	t.Run("fault/profiler-pod-deleted", func(t *testing.T) { profilerPodDeleted(t, c, u, op, assets) })
+	t.Run("promote-delete", func(t *testing.T) { promoteDelete(t, c, u, assets) })
 	t.Run("fault/webhook-pod-deleted-in-burst", func(t *testing.T) { webhookPodDeleted(t, c, u, assets) })
 }
 
