@@ -18,8 +18,9 @@ import (
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 )
 
-// TestControlPlaneServesBothCRDs checks the harness itself: our CRD (with its CEL immutability rule) and
-// the real Dynamo DGD CRD are installed and served.
+// TestControlPlaneServesBothCRDs checks the harness itself: our CRD and the real Dynamo DGD CRD are
+// installed and served, and the API server bumps a DGDR's generation on a spec change only (one profiling
+// run per generation relies on it).
 func TestControlPlaneServesBothCRDs(t *testing.T) {
 	env := Start(t, Options{})
 	ctx := t.Context()
@@ -29,9 +30,13 @@ func TestControlPlaneServesBothCRDs(t *testing.T) {
 		Spec:       v1alpha1.DynamoGraphDeploymentRequestSpec{Model: "Qwen/Qwen3-0.6B", Backend: v1alpha1.BackendVLLM},
 	}
 	require.NoError(t, env.Client.Create(ctx, d))
+	assert.Equal(t, int64(1), d.Generation)
+	d.Labels = map[string]string{"team": "a"}
+	require.NoError(t, env.Client.Update(ctx, d))
+	assert.Equal(t, int64(1), d.Generation, "a metadata change is no new generation")
 	d.Spec.Workload = &v1alpha1.Workload{ISL: ptr.To[int32](1024)}
-	err := env.Client.Update(ctx, d)
-	require.ErrorContains(t, err, "spec is immutable")
+	require.NoError(t, env.Client.Update(ctx, d))
+	assert.Equal(t, int64(2), d.Generation, "a spec change is")
 
 	dgd := &unstructured.Unstructured{}
 	dgd.SetAPIVersion("nvidia.com/v1beta1")
