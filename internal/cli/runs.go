@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"text/tabwriter"
@@ -218,6 +219,8 @@ type HistoryOptions struct {
 	clusterOptions
 	Name   string
 	Output string
+	// Diff, when set, is the run whose DGD diff is printed instead of the table.
+	Diff int64
 }
 
 // NewCmdHistory is `kubectl dgdr history NAME`.
@@ -228,14 +231,17 @@ func NewCmdHistory(streams genericiooptions.IOStreams, getter genericclioptions.
 		Short: "List a DGDR's profiling runs with their picks and the change in throughput",
 		Long: `List the profiling runs of a DynamoGraphDeploymentRequest, newest first (the last 10): the run
 (its generation), when it started, how it ended, the configuration it picked with its predicted (rapid)
-or measured (thorough) throughput, and the change from the previous run with a pick.`,
+or measured (thorough) throughput, and the change from the previous run with a pick. --diff RUN prints
+how that run's apply (autoApply or promote) changed the DGD: a unified diff from the previous DGD.`,
 		Example: `  kubectl dgdr history qwen
+  kubectl dgdr history qwen --diff 3
   kubectl dgdr history qwen -o json`,
 		Args:              exactName,
 		ValidArgsFunction: completeDGDRNames(getter, 1),
 		RunE:              runCommand(getter, o),
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "table", "Output format: table, json or yaml")
+	cmd.Flags().Int64Var(&o.Diff, "diff", 0, "Print the DGD diff recorded when this run's DGD was applied")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -260,6 +266,9 @@ func (o *HistoryOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if o.Diff != 0 {
+		return writeRunDiff(o.Out, d, o.Diff)
+	}
 	runs := d.Status.Runs
 	if runs == nil {
 		runs = []v1alpha1.RunRecord{}
@@ -282,6 +291,34 @@ func (o *HistoryOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	return writeHistory(o.Out, runs, time.Now())
+}
+
+// writeRunDiff prints the diff recorded by run gen's apply of the DGD.
+func writeRunDiff(w io.Writer, d *v1alpha1.DynamoGraphDeploymentRequest, gen int64) error {
+	r := d.Status.Run(gen)
+	if r == nil {
+		return WithHint(fmt.Errorf("DGDR %s has no record of run %d", d.Name, gen),
+			"`kubectl dgdr history %s%s` lists the runs", d.Name, nsFlag(d.Namespace))
+	}
+	a := r.Applied
+	if a == nil {
+		return WithHint(fmt.Errorf("run %d of DGDR %s has not applied a DGD", gen, d.Name),
+			"without autoApply, `kubectl dgdr promote %s%s` applies it", d.Name, nsFlag(d.Namespace))
+	}
+	when := ""
+	if a.Time != nil {
+		when = " at " + a.Time.UTC().Format(time.RFC3339)
+	}
+	fmt.Fprintf(w, "# run %d: DGD %s applied by %s%s\n", gen, a.DGDName, a.By, when)
+	switch {
+	case a.Diff == "":
+		_, err := fmt.Fprintln(w, "# no change from the previous DGD")
+		return err
+	case a.DiffTruncated:
+		fmt.Fprintf(w, "# cut at %d bytes; kubectl dgdr export %s shows the whole DGD\n", v1alpha1.MaxDGDDiff, d.Name)
+	}
+	_, err := io.WriteString(w, a.Diff)
+	return err
 }
 
 // writeHistory is the table of runs (newest first), each pick's throughput compared with the next older

@@ -51,7 +51,8 @@ func TestRerunHistoryCancel(t *testing.T) {
 
 	// A newer run with a pick shows the change from the last run with one.
 	st = h.get(ns, "r").Status
-	st.Runs = append([]v1alpha1.RunRecord{{Generation: 3, Outcome: v1alpha1.RunSucceeded, Pick: &v1alpha1.RunPick{Summary: "vllm disagg", Throughput: 1200, Measured: true}}}, st.Runs...)
+	st.Runs = append([]v1alpha1.RunRecord{{Generation: 3, Outcome: v1alpha1.RunSucceeded, Pick: &v1alpha1.RunPick{Summary: "vllm disagg", Throughput: 1200, Measured: true},
+		Applied: &v1alpha1.RunApplied{DGDName: "r-dgd", By: "autoApply", Diff: "--- live/r-dgd\n+++ dgdr/r-dgd\n@@ -1 +1 @@\n-  replicas: 1\n+  replicas: 2\n"}}}, st.Runs...)
 	h.setStatus(ns, "r", st)
 	r = h.ok("history", "r", "-n", ns)
 	assert.Contains(t, r.out, "1200 measured")
@@ -60,6 +61,13 @@ func TestRerunHistoryCancel(t *testing.T) {
 	var runs []v1alpha1.RunRecord
 	require.NoError(t, json.Unmarshal([]byte(r.out), &runs))
 	assert.Len(t, runs, 3)
+	r = h.ok("history", "r", "-n", ns, "--diff", "3")
+	assert.Contains(t, r.out, "# run 3: DGD r-dgd applied by autoApply")
+	assert.Contains(t, r.out, "-  replicas: 1\n+  replicas: 2\n")
+	f = h.fail("history", "r", "-n", ns, "--diff", "2")
+	assert.Contains(t, f.errLine, "run 2 of DGDR r has not applied a DGD")
+	f = h.fail("history", "r", "-n", ns, "--diff", "9")
+	assert.Contains(t, f.errLine, "DGDR r has no record of run 9")
 	f = h.fail("history", "r", "-n", ns, "-o", "csv")
 	assert.Contains(t, f.errLine, `unsupported output format "csv"`)
 

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/pmezard/go-difflib/difflib"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -258,8 +257,8 @@ type Change struct {
 	// (a local preview: the resolved DGD).
 	Live, Stored *unstructured.Unstructured
 	Action       Action
-	// dgdDiff is a unified diff of what the user manages in the DGD (labels, annotations, spec) from Live
-	// to Stored; "" when equal.
+	// Diff (lifecycle.DGDDiff) is a unified diff of what the user manages in the DGD (labels,
+	// annotations, spec) from Live to Stored; "" when equal.
 	Diff string
 	// DGDR is the DGDR as recorded by a deploy (nil for a preview).
 	DGDR *v1alpha1.DynamoGraphDeploymentRequest
@@ -324,7 +323,7 @@ func (s *Service) Deploy(ctx context.Context, r *Resolved, o Options) (*Change, 
 }
 
 func change(name string, live, stored *unstructured.Unstructured) (*Change, error) {
-	diff, err := dgdDiff(live, stored)
+	diff, err := lifecycle.DGDDiff(live, stored)
 	if err != nil {
 		return nil, err
 	}
@@ -336,55 +335,4 @@ func change(name string, live, stored *unstructured.Unstructured) (*Change, erro
 		c.Action = Unchanged
 	}
 	return c, nil
-}
-
-// dgdDiff is a unified diff of what the user manages in a DGD (metadata labels and annotations but
-// dgdr's spec hash, spec) from live to next; "" when equal. live nil is an empty object.
-func dgdDiff(live, next *unstructured.Unstructured) (string, error) {
-	render := func(u *unstructured.Unstructured) (string, error) {
-		if u == nil {
-			return "", nil
-		}
-		meta := map[string]any{"name": u.GetName(), "namespace": u.GetNamespace()}
-		if l := u.GetLabels(); len(l) > 0 {
-			meta["labels"] = toAny(l)
-		}
-		ann := u.GetAnnotations()
-		delete(ann, v1alpha1.AnnotationAppliedSpecHash)
-		if len(ann) > 0 {
-			meta["annotations"] = toAny(ann)
-		}
-		obj := map[string]any{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": meta}
-		if spec, ok := u.Object["spec"]; ok {
-			obj["spec"] = spec
-		}
-		b, err := expand.EncodeDGDYAML(obj)
-		return string(b), err
-	}
-	a, err := render(live)
-	if err != nil {
-		return "", err
-	}
-	b, err := render(next)
-	if err != nil {
-		return "", err
-	}
-	if a == b {
-		return "", nil
-	}
-	from := "live/" + next.GetName()
-	if live == nil {
-		from = "/dev/null"
-	}
-	return difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(a), B: difflib.SplitLines(b), FromFile: from, ToFile: "dgdr/" + next.GetName(), Context: 3,
-	})
-}
-
-func toAny(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
@@ -64,6 +65,8 @@ type OwnerError struct {
 	Name string
 	// Msg says whose it is; Hint what the user may do.
 	Msg, Hint string
+	// Edited: the DGD is this DGDR's, but its spec changed since dgdr applied it (edited by hand).
+	Edited bool
 }
 
 func (e *OwnerError) Error() string { return e.Msg }
@@ -95,7 +98,7 @@ func CheckOwner(live *unstructured.Unstructured, d *v1alpha1.DynamoGraphDeployme
 		if len(managers) > 0 {
 			by = strings.Join(managers, ", ")
 		}
-		return &OwnerError{Name: name, Msg: fmt.Sprintf("DGD %s was changed since dgdr applied it (by %s)", name, by),
+		return &OwnerError{Name: name, Edited: true, Msg: fmt.Sprintf("DGD %s was changed since dgdr applied it (by %s)", name, by),
 			Hint: fmt.Sprintf("keep iterating on the DGD itself (`kubectl dgdr export %s` shows what dgdr would apply), or %s", d.Name, force)}
 	}
 	return nil
@@ -173,7 +176,8 @@ type Applied struct {
 // ApplySelected is the one apply path of a DGDR's DGD, for autoApply (the profiler), promote (the
 // plugin) and the UI: it labels the DGD as the DGDR's, refuses one that is another's (CheckOwner,
 // unless forced), applies it with server-side apply, retrying transient errors, and records the DGDR
-// Deploying (unless nothing changed and it is Deployed already).
+// Deploying (unless nothing changed and it is Deployed already), with the diff from the previous DGD in
+// the record of the run the status describes. A later run's DGD is so updated in place.
 func ApplySelected(ctx context.Context, c client.Client, d *v1alpha1.DynamoGraphDeploymentRequest, desired *unstructured.Unstructured, o SelectedOptions) (*Applied, error) {
 	desired = desired.DeepCopy()
 	LabelDGD(desired, d)
@@ -207,9 +211,21 @@ func ApplySelected(ctx context.Context, c client.Client, d *v1alpha1.DynamoGraph
 		out.DGDR = d
 		return out, nil
 	}
+	diff, err := DGDDiff(out.Live, out.Stored)
+	if err != nil {
+		return out, fmt.Errorf("the DGD %s was applied, but its diff could not be rendered: %w", name, err)
+	}
+	rec := &v1alpha1.RunApplied{DGDName: name, Time: ptr.To(metav1.Now()), By: "autoApply"}
+	switch {
+	case o.Force:
+		rec.By = "promote --force"
+	case o.Promoted != "":
+		rec.By = "promote"
+	}
+	rec.Diff, rec.DiffTruncated = BoundDiff(diff, v1alpha1.MaxDGDDiff)
 	err = RetryTransient(ctx, func() error {
 		var err error
-		out.DGDR, err = MarkDeploying(ctx, c, RefOf(d), name, o.Promoted)
+		out.DGDR, err = MarkDeploying(ctx, c, RefOf(d), name, o.Promoted, rec)
 		return err
 	})
 	if err != nil {

@@ -47,3 +47,20 @@ func TestResultsConfigMapFitsAndRoundTrips(t *testing.T) {
 	_, err = ReadResults(cm)
 	assert.ErrorContains(t, err, "expected gzip")
 }
+
+func TestBoundDiff(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+		cut            bool
+	}{
+		{"fits", "a\nb\n", "a\nb\n", false},
+		{"cut at a line", "aaa\nbbb\nccc\n", "aaa\n... 2 more line(s) not recorded\n", true},
+		{"no final newline", "aaa\nbbb\nccc", "aaa\n... 2 more line(s) not recorded\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, cut := BoundDiff(tc.in, 6)
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.cut, cut)
+		})
+	}
+}

@@ -167,10 +167,14 @@ func MarkReady(ctx context.Context, c client.Client, ref Ref, p Profiled) (*v1al
 }
 
 // MarkDeploying records that DGD dgdName was applied. promoted, when set, says which point a user
-// promoted (the DGDGenerated condition then names it).
-func MarkDeploying(ctx context.Context, c client.Client, ref Ref, dgdName, promoted string) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
+// promoted (the DGDGenerated condition then names it); applied, when set, goes in the record of the run
+// the status describes.
+func MarkDeploying(ctx context.Context, c client.Client, ref Ref, dgdName, promoted string, applied *v1alpha1.RunApplied) (*v1alpha1.DynamoGraphDeploymentRequest, error) {
 	return transition(ctx, c, ref, v1alpha1.PhaseDeploying, nil, func(d *v1alpha1.DynamoGraphDeploymentRequest) {
 		d.Status.DGDName = dgdName
+		if r := d.Status.Run(d.Status.ObservedGeneration); r != nil && applied != nil {
+			r.Applied = applied
+		}
 		if promoted != "" {
 			SetCondition(d, v1alpha1.ConditionDGDGenerated, metav1.ConditionTrue, v1alpha1.ReasonPromoted,
 				fmt.Sprintf("%s applied as DGD %s by kubectl dgdr promote", promoted, dgdName))

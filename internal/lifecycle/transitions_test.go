@@ -90,7 +90,7 @@ func TestTransitions(t *testing.T) {
 	assert.Equal(t, v1alpha1.ReasonSLANotMet, findCondition(got, v1alpha1.ConditionProfilingComplete).Reason)
 	assert.Equal(t, v1alpha1.ReasonGenerated, findCondition(got, v1alpha1.ConditionDGDGenerated).Reason)
 
-	got, err = lifecycle.MarkDeploying(ctx, c, ref, "qwen-dgd", "Pareto point 2")
+	got, err = lifecycle.MarkDeploying(ctx, c, ref, "qwen-dgd", "Pareto point 2", nil)
 	require.NoError(t, err)
 	assert.Equal(t, v1alpha1.ReasonPromoted, findCondition(got, v1alpha1.ConditionDGDGenerated).Reason)
 

@@ -2,6 +2,7 @@ package profiler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -212,7 +213,15 @@ func (r *run) deploy(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentReque
 		}
 		// The same path as promote: owner checks, transient errors retried; a spec error fails the DGDR.
 		applied, err := lifecycle.ApplySelected(ctx, r.Client, d, dgd, lifecycle.SelectedOptions{})
+		var oe *lifecycle.OwnerError
 		switch {
+		case errors.As(err, &oe) && oe.Edited:
+			// The DGD is ours but edited by hand: keep the edits, the DGDR stays Ready with the new pick.
+			_, err := lifecycle.RecordCondition(ctx, r.Client, r.ref, metav1.Condition{
+				Type: v1alpha1.ConditionDeploymentReady, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonDGDEdited,
+				Message: fmt.Sprintf("%v: not updated in place, the edited DGD keeps serving; kubectl dgdr promote %s --force overwrites it with this run's configuration", err, d.Name),
+			}, nil)
+			return err
 		case lifecycle.IsOwnerError(err):
 			return specError(v1alpha1.ConditionDeploymentReady, v1alpha1.ReasonNotOwned,
 				"%v: not overwritten; set another name in spec.overrides.dgd, or run kubectl dgdr promote %s --force to take it over", err, d.Name)

@@ -7,9 +7,14 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/dgdr-dev/dgdr/internal/deploy"
+	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/internal/testenv"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 )
@@ -83,4 +88,88 @@ func TestRuns(t *testing.T) {
 	d = f.get(t, key)
 	require.Len(t, d.Status.Runs, 3)
 	assert.Equal(t, "rerun: new nodes", d.Status.Runs[0].Message)
+}
+
+// TestInPlaceUpdate: with autoApply, a later run updates the DGD of the earlier one in place and records
+// the diff in its run record; a DGD edited by hand in between is not overwritten (the DGDR stays Ready
+// with DGDEdited), and promote --force (the plugin's deploy path) then updates it.
+func TestInPlaceUpdate(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	gpuNode(t, env.Client, "gpu-a", "NVIDIA-H200", 8)
+	f := newFixture(t, env, "inplace")
+	ctx := t.Context()
+	key := f.dgdr(t, "qwen", func(d *v1alpha1.DynamoGraphDeploymentRequest) { d.Spec.AutoApply = true })
+	label := func(d *v1alpha1.DynamoGraphDeploymentRequest, team string) {
+		d.Spec.Overrides = &v1alpha1.Overrides{DGD: &runtime.RawExtension{Raw: []byte(`{"metadata":{"labels":{"team":"` + team + `"}}}`)}}
+		require.NoError(t, env.Client.Update(ctx, d))
+	}
+	dgd := func() *unstructured.Unstructured {
+		u, err := lifecycle.GetDGD(ctx, env.Client, f.ns, f.get(t, key).Status.DGDName)
+		require.NoError(t, err)
+		require.NotNil(t, u)
+		return u
+	}
+
+	require.NoError(t, f.runGen(t, key, 1))
+	d := f.get(t, key)
+	require.Equal(t, v1alpha1.PhaseDeploying, d.Status.Phase)
+	a1 := d.Status.Runs[0].Applied
+	require.NotNil(t, a1)
+	assert.Equal(t, "autoApply", a1.By)
+	assert.Contains(t, a1.Diff, "--- /dev/null", "created")
+	markReady(t, env.Client, f.ns, d.Status.DGDName)
+	first := dgd()
+
+	// Run 2: the same DGD, updated in place; Deployed → Pending → … → Ready → Deploying.
+	label(d, "a")
+	require.NoError(t, f.runGen(t, key, 2))
+	d = f.get(t, key)
+	// The DGD's status still reports the old spec ready (no operator here to roll it): Deployed at once.
+	assert.Equal(t, v1alpha1.PhaseDeployed, d.Status.Phase, "Ready → Deploying → Deployed again")
+	second := dgd()
+	assert.Equal(t, first.GetUID(), second.GetUID(), "updated in place")
+	assert.Equal(t, "a", second.GetLabels()["team"])
+	a2 := d.Status.Runs[0].Applied
+	require.NotNil(t, a2)
+	assert.Equal(t, int64(2), d.Status.Runs[0].Generation)
+	assert.Contains(t, a2.Diff, "--- live/"+second.GetName())
+	assert.Contains(t, a2.Diff, "+    team: a")
+	assert.False(t, a2.DiffTruncated)
+	assert.Equal(t, a1, d.Status.Runs[1].Applied, "run 1's record keeps its own diff")
+
+	// A hand edit of the DGD's spec, then run 3: not overwritten, the DGDR stays Ready and says how to force.
+	edited := second.DeepCopy()
+	comps, _, err := unstructured.NestedSlice(edited.Object, "spec", "components")
+	require.NoError(t, err)
+	require.NotEmpty(t, comps)
+	comps[0].(map[string]any)["replicas"] = int64(7)
+	require.NoError(t, unstructured.SetNestedSlice(edited.Object, comps, "spec", "components"))
+	require.NoError(t, env.Client.Update(ctx, edited, client.FieldOwner("kubectl-edit")))
+	label(d, "b")
+	require.NoError(t, f.runGen(t, key, 3))
+	d = f.get(t, key)
+	assert.Equal(t, v1alpha1.PhaseReady, d.Status.Phase)
+	c := condition(d, v1alpha1.ConditionDeploymentReady)
+	assert.Equal(t, v1alpha1.ReasonDGDEdited, c.Reason)
+	assert.Contains(t, c.Message, "kubectl-edit")
+	assert.Contains(t, c.Message, "kubectl dgdr promote qwen --force")
+	assert.Equal(t, edited.GetResourceVersion(), dgd().GetResourceVersion(), "the edit is kept")
+	assert.Nil(t, d.Status.Runs[0].Applied)
+
+	// promote without --force refuses; with it, the DGD is updated and the diff shows the edit undone.
+	svc := deploy.New(env.Client)
+	r, err := svc.Resolve(ctx, d, deploy.Pick{Index: deploy.Selected})
+	require.NoError(t, err)
+	_, err = svc.Deploy(ctx, r, deploy.Options{})
+	require.True(t, lifecycle.IsOwnerError(err), "%v", err)
+	_, err = svc.Deploy(ctx, r, deploy.Options{Force: true})
+	require.NoError(t, err)
+	d = f.get(t, key)
+	assert.Equal(t, v1alpha1.PhaseDeploying, d.Status.Phase)
+	assert.Equal(t, "b", dgd().GetLabels()["team"])
+	a3 := d.Status.Runs[0].Applied
+	require.NotNil(t, a3)
+	assert.Equal(t, "promote --force", a3.By)
+	assert.Contains(t, a3.Diff, "-    replicas: 7")
+	assert.Contains(t, a3.Diff, "+    team: b")
 }

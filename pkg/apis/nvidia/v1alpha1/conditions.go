@@ -42,6 +42,9 @@ const (
 	ReasonBadDGD      = "BadDGD"
 	ReasonApplyFailed = "ApplyFailed"
 	ReasonNotOwned    = "NotOwned"
+	// ReasonDGDEdited: a later run's DGD was not applied in place because the live DGD's spec changed
+	// since dgdr applied it; the DGDR stays Ready (promote --force overwrites it).
+	ReasonDGDEdited = "DGDEdited"
 
 	// ProfilingComplete False when the profiling Job died: the Job's and pod's own reasons.
 	ReasonDeadlineExceeded      = "DeadlineExceeded"

@@ -85,6 +85,29 @@ type RunRecord struct {
 	// ResultsConfigMap holds the run's full results; empty once deleted (only the newest KeptRunResults keep theirs).
 	// +optional
 	ResultsConfigMap string `json:"resultsConfigMap,omitempty"`
+	// Applied is the last apply of this run's DGD (autoApply or promote) that changed it.
+	// +optional
+	Applied *RunApplied `json:"applied,omitempty"`
+}
+
+// MaxDGDDiff bounds RunApplied.Diff in bytes: ten runs' diffs stay far below the object size limit.
+const MaxDGDDiff = 4096
+
+// RunApplied records how a run's apply changed the DGD.
+type RunApplied struct {
+	// DGDName is the DGD applied.
+	DGDName string `json:"dgdName"`
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+	// By is autoApply, promote, or promote --force.
+	By string `json:"by"`
+	// Diff is a unified diff of the DGD's labels, annotations and spec from the previous DGD (from
+	// /dev/null when there was none), cut at a line after MaxDGDDiff bytes.
+	// +optional
+	Diff string `json:"diff,omitempty"`
+	// DiffTruncated says the diff was cut.
+	// +optional
+	DiffTruncated bool `json:"diffTruncated,omitempty"`
 }
 
 // InputsHash fingerprints a spec: sha256 of its JSON with object keys sorted (the raw overrides too), so
