@@ -54,7 +54,7 @@ func TestKubectlPluginDiscovery(t *testing.T) {
 
 	stdout, stderr, code = kubectl("dgdr", "get", "-n", ns, "-o", "wide")
 	require.Equal(t, 0, code, stderr)
-	assert.Equal(t, []string{"qwen", "Qwen/Qwen3-0.6B", "<none>", "<none>", "Pending", "<none>"}, rows(stdout)[1][:6])
+	assert.Equal(t, []string{"qwen", "Qwen/Qwen3-0.6B", "<none>", "<none>", "Pending", "1", "<none>"}, rows(stdout)[1][:7])
 	assert.Contains(t, stdout, "4096")
 
 	// kubectl also finds the DGDR by its short name, and prints the CRD's printer columns.

@@ -147,5 +147,5 @@ func TestDGDRTableAge(t *testing.T) {
 	require.NoError(t, err)
 	table, err := dgdrTable([]unstructured.Unstructured{{Object: obj}}, created.Add(90*time.Minute))
 	require.NoError(t, err)
-	assert.Equal(t, "90m", table.Rows[0].Cells[6])
+	assert.Equal(t, "90m", table.Rows[0].Cells[7])
 }
