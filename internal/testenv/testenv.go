@@ -23,7 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/yaml"
 
-	"github.com/dgdr-dev/dgdr/internal/lifecycle"
+	"github.com/dgdr-dev/dgdr/internal/scheme"
 	"github.com/dgdr-dev/dgdr/internal/repo"
 )
 
@@ -62,7 +62,7 @@ type Env struct {
 }
 
 // Scheme is the scheme the tests' clients use (the same as the binaries').
-func Scheme() *runtime.Scheme { return lifecycle.Scheme() }
+func Scheme() *runtime.Scheme { return scheme.New() }
 
 // Start runs a control plane for the duration of the test.
 func Start(t testing.TB, opts Options) *Env {
