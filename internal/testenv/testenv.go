@@ -23,8 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/yaml"
 
-	"github.com/dgdr-dev/dgdr/internal/scheme"
 	"github.com/dgdr-dev/dgdr/internal/repo"
+	"github.com/dgdr-dev/dgdr/internal/scheme"
 )
 
 // Options shape the control plane.
