@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
@@ -48,7 +49,9 @@ func NewCmdDrift(streams genericiooptions.IOStreams, getter genericclioptions.RE
 input and output length histograms, request counter, TTFT and ITL), compare the lengths' median and
 p90 and the request rate with spec.workload, and when they drift beyond --threshold re-plan with the
 observed workload: the new pick, the live configuration predicted under the same traffic, and the gain.
---record writes the ImprovementAvailable condition to the DGDR's status.`,
+--record acts on spec.adaptation: it writes the ImprovementAvailable condition to the DGDR's status and,
+with mode Apply and an improvement available, sets spec.workload to the observed workload, which starts a
+new profiling run.`,
 		Example: `  # With spec.adaptation.prometheusURL set
   kubectl dgdr drift qwen
 
@@ -61,7 +64,7 @@ observed workload: the new pick, the live configuration predicted under the same
 	cmd.Flags().StringVar(&o.PrometheusURL, "prometheus-url", "", "Prometheus base URL (default: spec.adaptation.prometheusURL)")
 	cmd.Flags().StringVar(&o.Window, "window", "", "How far back to read, a Prometheus duration (default: spec.adaptation.window, else 1h)")
 	cmd.Flags().Float64Var(&o.Threshold, "threshold", adapt.DefaultThreshold, "Relative change of a workload figure that counts as drift")
-	cmd.Flags().BoolVar(&o.Record, "record", false, "Write the ImprovementAvailable condition to the DGDR's status")
+	cmd.Flags().BoolVar(&o.Record, "record", false, "Write the ImprovementAvailable condition and, with spec.adaptation.mode Apply, re-profile with the observed workload")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: a report)")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -134,6 +137,13 @@ func (o *DriftOptions) Run(ctx context.Context) error {
 		if err := o.record(ctx, d, r); err != nil {
 			return err
 		}
+		if a.Mode == v1alpha1.AdaptApply && r.ImprovementAvailable && r.Workload != nil {
+			if err := o.apply(ctx, d, r); err != nil {
+				return err
+			}
+			fmt.Fprintf(o.ErrOut, "spec.adaptation.mode is Apply: spec.workload is now the observed workload; a new profiling run starts (`kubectl dgdr history %s%s`)\n",
+				d.Name, nsFlag(d.Namespace))
+		}
 	}
 	switch o.Output {
 	case "json":
@@ -182,6 +192,24 @@ func (o *DriftOptions) record(ctx context.Context, d *v1alpha1.DynamoGraphDeploy
 	_, err := lifecycle.RecordCondition(ctx, o.cluster.client, lifecycle.RefOf(d), cond, nil)
 	if err != nil {
 		return apiError(fmt.Errorf("recording %s on DGDR %s: %w", cond.Type, d.Name, err), "")
+	}
+	return nil
+}
+
+// apply sets spec.workload to the observed workload (optimistic lock: a DGDR changed since it was read
+// is not overwritten); the webhook admits the change as a new run.
+func (o *DriftOptions) apply(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, r adapt.Report) error {
+	patch := client.MergeFromWithOptions(d.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	w := r.Workload.DeepCopy()
+	if old := d.Spec.Workload; old != nil {
+		// What the drift does not measure stays as specified.
+		w.SLAPercentile = cmp.Or(w.SLAPercentile, old.SLAPercentile)
+		w.RequestRate = cmp.Or(w.RequestRate, old.RequestRate)
+	}
+	d.Spec.Workload = w
+	if err := o.cluster.client.Patch(ctx, d, patch, client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+		return apiError(fmt.Errorf("setting spec.workload of DGDR %s to the observed workload: %w", d.Name, err),
+			"run `kubectl dgdr drift "+d.Name+nsFlag(d.Namespace)+" --record` again")
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/internal/testenv"
@@ -76,4 +77,21 @@ func TestDrift(t *testing.T) {
 	assert.Equal(t, want, c.Status)
 	assert.NotEmpty(t, c.Message)
 	assert.NotEqual(t, v1alpha1.ReasonNoDrift, c.Reason)
+
+	assert.Equal(t, int64(1), h.get(ns, "qwen").Generation, "mode Recommend (the default) changes no spec")
+
+	// spec.adaptation.mode Apply: --record also re-profiles with the observed workload (a spec change is a
+	// new run) when the re-plan gains enough.
+	d := h.get(ns, "qwen")
+	d.Spec.Adaptation = &v1alpha1.Adaptation{PrometheusURL: url, Window: "20s", Mode: v1alpha1.AdaptApply, MinImprovement: ptr.To(0.01)}
+	testenv.Must(t, h.env.Client.Update(t.Context(), d), "setting spec.adaptation")
+	r = h.ok("drift", "qwen", "-n", ns, "--record", "-o", "json")
+	var applied adapt.Report
+	require.NoError(t, json.Unmarshal([]byte(r.out), &applied))
+	got := h.get(ns, "qwen")
+	// Prompts three times longer: the live configuration misses the SLA, the re-plan meets it.
+	require.True(t, applied.ImprovementAvailable, applied.Summary)
+	assert.Equal(t, d.Generation+1, got.Generation, "a new run")
+	assert.Equal(t, applied.Workload.ISLDistribution, got.Spec.Workload.ISLDistribution, "the observed workload")
+	assert.Contains(t, r.errOut, "a new profiling run starts")
 }

@@ -144,7 +144,8 @@ type AdaptationMode string
 const (
 	// AdaptRecommend reports the improvement (condition ImprovementAvailable) and changes nothing.
 	AdaptRecommend AdaptationMode = "Recommend"
-	// AdaptApply also re-profiles with the observed workload (not built yet: it needs re-runs).
+	// AdaptApply also re-profiles with the observed workload: spec.workload becomes the observed one,
+	// which starts a new run.
 	AdaptApply AdaptationMode = "Apply"
 )
 
