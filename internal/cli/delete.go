@@ -35,8 +35,8 @@ func NewCmdDelete(streams genericiooptions.IOStreams, getter genericclioptions.R
 	cmd := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a DGDR, its profiling Job and results; the DGD keeps serving",
-		Long: `Delete a DynamoGraphDeploymentRequest together with its profiling Job and its <name>-profiling
-ConfigMap. The DynamoGraphDeployment it generated is not deleted: the DGDR is the entry path and the
+		Long: `Delete a DynamoGraphDeploymentRequest together with its profiling Job, its <name>-profiling
+ConfigMap and the results kept of earlier runs (<name>-profiling-g<run>). The DynamoGraphDeployment it generated is not deleted: the DGDR is the entry path and the
 DGD lives on its own (delete it with kubectl delete dynamographdeployment NAME).`,
 		Example: `  # Delete a request and wait until it is gone
   kubectl dgdr delete qwen --wait`,
@@ -85,6 +85,13 @@ func (o *DeleteOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(o.Out, "configmap/%s deleted\n", cm.Name)
 	case !apierrors.IsNotFound(err):
 		return apiError(fmt.Errorf("deleting the results ConfigMap %s: %w", cm.Name, err), "")
+	}
+	kept, err := lifecycle.DeleteRunResults(ctx, c.client, d)
+	for _, name := range kept {
+		fmt.Fprintf(o.Out, "configmap/%s deleted\n", name)
+	}
+	if err != nil {
+		return apiError(err, "")
 	}
 	if err := c.client.Delete(ctx, d, bg, client.Preconditions{UID: &d.UID}); err != nil && !apierrors.IsNotFound(err) {
 		return apiError(fmt.Errorf("deleting dynamographdeploymentrequest %s/%s: %w", d.Namespace, d.Name, err), "")

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -27,6 +29,16 @@ type ResultsOptions struct {
 
 	Name   string
 	Output string
+	// RunNumber (--run), when set, shows that run's full results (kept for the last v1alpha1.KeptRunResults runs).
+	RunNumber int64
+}
+
+// RunResults is `kubectl dgdr results --run N -o json|yaml`: the run's record and its stored report.
+type RunResults struct {
+	Name      string              `json:"name"`
+	Namespace string              `json:"namespace"`
+	Run       *v1alpha1.RunRecord `json:"run"`
+	Search    *profile.Report     `json:"search"`
 }
 
 // Results is `kubectl dgdr results -o json|yaml`: the stored front (whose indices --pick takes) and, when
@@ -55,12 +67,16 @@ and why the other configurations were rejected. The "#" column is what promote -
   kubectl dgdr promote qwen --pick 2
 
   # The front for a spreadsheet
-  kubectl dgdr results qwen -o csv > qwen.csv`,
+  kubectl dgdr results qwen -o csv > qwen.csv
+
+  # The full results of run 3 (one of the last 3; see kubectl dgdr history)
+  kubectl dgdr results qwen --run 3`,
 		Args:              exactName,
 		ValidArgsFunction: completeDGDRNames(getter, 1),
 		RunE:              runCommand(getter, o),
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "table", "Output format: table, json, yaml or csv")
+	cmd.Flags().Int64Var(&o.RunNumber, "run", 0, "Show the full results of this run (its generation, as kubectl dgdr history lists; the last 3 runs keep theirs)")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml", "csv"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -73,6 +89,12 @@ func (o *ResultsOptions) Complete(getter genericclioptions.RESTClientGetter, _ *
 
 // Validate checks the flags.
 func (o *ResultsOptions) Validate() error {
+	if o.RunNumber < 0 {
+		return WithHint(fmt.Errorf("--run %d: expected a run number of 1 or more", o.RunNumber), "list the runs with `kubectl dgdr history %s`", o.Name)
+	}
+	if o.RunNumber > 0 && o.Output == "csv" {
+		return WithHint(fmt.Errorf("-o csv shows the current run's front only, not --run %d", o.RunNumber), "use -o table, json or yaml with --run")
+	}
 	switch o.Output {
 	case "table", "json", "yaml", "csv":
 		return nil
@@ -86,6 +108,9 @@ func (o *ResultsOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if o.RunNumber > 0 {
+		return o.runResults(ctx, d)
+	}
 	if _, err := pickPoint(d, -1); err != nil {
 		return err
 	}
@@ -96,21 +121,52 @@ func (o *ResultsOptions) Run(ctx context.Context) error {
 	}
 	res := Results{Name: d.Name, Namespace: d.Namespace, Phase: d.Status.Phase, ProfilingResults: d.Status.ProfilingResults, Search: search}
 	switch o.Output {
-	case "json":
-		enc := json.NewEncoder(o.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
-	case "yaml":
-		b, err := yaml.Marshal(res)
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
-		return err
+	case "json", "yaml":
+		return printObject(o.Out, o.Output, res)
 	case "csv":
 		return writeResultsCSV(o.Out, d.Status.ProfilingResults)
 	}
 	return writeResults(o.Out, d, search)
+}
+
+// printObject writes v as indented JSON or as YAML.
+func printObject(w io.Writer, format string, v any) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// runResults prints the full results kept for run o.RunNumber.
+func (o *ResultsOptions) runResults(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) error {
+	rec := d.Status.Run(o.RunNumber)
+	if rec == nil {
+		return WithHint(fmt.Errorf("dynamographdeploymentrequest %s has no run %d", d.Name, o.RunNumber), "list the runs with `kubectl dgdr history %s`", d.Name)
+	}
+	cm, err := lifecycle.GetRunResults(ctx, o.cluster.client, d, o.RunNumber)
+	if errors.Is(err, lifecycle.ErrRunResultsGone) {
+		return WithHint(err, "only the last %d runs keep their full results; `kubectl dgdr history %s` shows every run's pick", v1alpha1.KeptRunResults, d.Name)
+	}
+	if err != nil {
+		return apiError(err, "")
+	}
+	report, err := lifecycle.ReadResults(cm)
+	if err != nil {
+		return err
+	}
+	switch o.Output {
+	case "json", "yaml":
+		return printObject(o.Out, o.Output, RunResults{Name: d.Name, Namespace: d.Namespace, Run: rec, Search: report})
+	}
+	fmt.Fprintf(o.Out, "Run %d (%s), from ConfigMap %s\n", rec.Generation, cmp.Or(string(rec.Outcome), "running"), cm.Name)
+	return RenderPlan(o.Out, *report)
 }
 
 // resultsDocument reads the search report the profiler stored in the <name>-profiling ConfigMap; nil, nil

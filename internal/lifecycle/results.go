@@ -73,17 +73,22 @@ func ResultsConfigMap(d *v1alpha1.DynamoGraphDeploymentRequest, report *profile.
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: ResultsConfigMapName(d.Name), Namespace: d.Namespace,
-			Labels: map[string]string{v1alpha1.LabelDGDRName: d.Name},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: d.Name, UID: d.UID,
-				// No blockOwnerDeletion: it needs rights on the DGDR's finalizers
-				// (OwnerReferencesPermissionEnforcement).
-				Controller: ptr.To(true),
-			}},
+			Labels:          map[string]string{v1alpha1.LabelDGDRName: d.Name},
+			OwnerReferences: resultsOwner(d),
 		},
 		Data:       map[string]string{PlotKey: svg},
 		BinaryData: map[string][]byte{ResultsKey: buf.Bytes()},
 	}, nil
+}
+
+// resultsOwner makes the DGDR the controller of its results ConfigMaps, so they go with it.
+func resultsOwner(d *v1alpha1.DynamoGraphDeploymentRequest) []metav1.OwnerReference {
+	return []metav1.OwnerReference{{
+		APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: d.Name, UID: d.UID,
+		// No blockOwnerDeletion: it needs rights on the DGDR's finalizers
+		// (OwnerReferencesPermissionEnforcement).
+		Controller: ptr.To(true),
+	}}
 }
 
 // ReadResults decodes the report stored in a <name>-profiling ConfigMap.

@@ -244,6 +244,10 @@ func (r *run) walk(ctx context.Context) error {
 		}
 	}
 
+	// Before this run writes <name>-profiling, the results of the run there are kept in their own ConfigMap.
+	if err := lifecycle.KeepRunResults(ctx, r.Client, r.ref); err != nil {
+		return err
+	}
 	plan, err := r.pending(ctx, d)
 	if err != nil {
 		return err

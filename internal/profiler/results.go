@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -95,6 +96,8 @@ func (r *run) writeConfigMap(ctx context.Context, d *v1alpha1.DynamoGraphDeploym
 	if err != nil {
 		return "", err
 	}
+	// Which run's results these are: the next run copies them to <name>-profiling-g<gen> (KeepRunResults).
+	cm.Annotations = map[string]string{v1alpha1.AnnotationGeneration: strconv.FormatInt(r.ref.Generation, 10)}
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cm)
 	if err != nil {
 		return "", fmt.Errorf("encoding ConfigMap %s: %w", cm.Name, err)

@@ -7,6 +7,7 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -73,7 +74,7 @@ func TestRuns(t *testing.T) {
 	assert.Equal(t, v1alpha1.RunSucceeded, d.Status.Runs[0].Outcome)
 	assert.Equal(t, "spec changed", d.Status.Runs[0].Message)
 	assert.Equal(t, "qwen-profiling", d.Status.Runs[0].ResultsConfigMap)
-	assert.Empty(t, d.Status.Runs[1].ResultsConfigMap, "run 1's results were replaced by run 2's")
+	assert.Equal(t, "qwen-profiling-g1", d.Status.Runs[1].ResultsConfigMap, "run 1's results were kept in their own ConfigMap")
 	assert.Equal(t, v1alpha1.RunSucceeded, d.Status.Runs[1].Outcome)
 
 	// A run of generation 2 repeated (a retry) adds nothing.
@@ -172,4 +173,59 @@ func TestInPlaceUpdate(t *testing.T) {
 	assert.Equal(t, "promote --force", a3.By)
 	assert.Contains(t, a3.Diff, "-    replicas: 7")
 	assert.Contains(t, a3.Diff, "+    team: b")
+}
+
+// TestRunResultsKept: of five runs, exactly the last three keep their full results (the newest in
+// <name>-profiling, the two before in <name>-profiling-g<run>, owned by the DGDR); the older copies are
+// deleted and their records no longer point at anything.
+func TestRunResultsKept(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	gpuNode(t, env.Client, "gpu-a", "NVIDIA-H200", 8)
+	f := newFixture(t, env, "kept")
+	ctx := t.Context()
+	key := f.dgdr(t, "qwen", nil)
+	ttft := func(gen int64) float64 { return 5000 + 100*float64(gen) }
+	for gen := int64(1); gen <= 5; gen++ {
+		if gen > 1 {
+			d := f.get(t, key)
+			d.Spec.SLA.TTFT = ptr.To(ttft(gen))
+			require.NoError(t, env.Client.Update(ctx, d))
+			require.Equal(t, gen, d.Generation)
+		}
+		require.NoError(t, f.runGen(t, key, gen))
+	}
+	// A retry of run 5 changes nothing.
+	require.NoError(t, f.runGen(t, key, 5))
+
+	d := f.get(t, key)
+	require.Len(t, d.Status.Runs, 5)
+	want := map[int64]string{5: "qwen-profiling", 4: "qwen-profiling-g4", 3: "qwen-profiling-g3", 2: "", 1: ""}
+	for _, r := range d.Status.Runs {
+		assert.Equal(t, want[r.Generation], r.ResultsConfigMap, "run %d", r.Generation)
+		if r.Generation < 2 {
+			continue // run 1's SLA is the fixture's
+		}
+		cm, err := lifecycle.GetRunResults(ctx, env.Client, d, r.Generation)
+		if r.Generation <= 2 {
+			require.ErrorIs(t, err, lifecycle.ErrRunResultsGone, "run %d", r.Generation)
+			continue
+		}
+		require.NoError(t, err, "run %d", r.Generation)
+		report, err := lifecycle.ReadResults(cm)
+		require.NoError(t, err)
+		assert.Equal(t, ttft(r.Generation), report.SLA.TTFTMs, "run %d's ConfigMap holds run %d's search", r.Generation, r.Generation)
+		require.Len(t, cm.OwnerReferences, 1)
+		assert.Equal(t, d.UID, cm.OwnerReferences[0].UID)
+		assert.Nil(t, cm.OwnerReferences[0].BlockOwnerDeletion)
+	}
+	_, err := lifecycle.GetRunResults(ctx, env.Client, d, 1)
+	require.ErrorIs(t, err, lifecycle.ErrRunResultsGone)
+
+	var cms corev1.ConfigMapList
+	require.NoError(t, env.Client.List(ctx, &cms, client.InNamespace(f.ns), client.MatchingLabels{v1alpha1.LabelDGDRName: "qwen"}))
+	var names []string
+	for _, cm := range cms.Items {
+		names = append(names, cm.Name)
+	}
+	assert.ElementsMatch(t, []string{"qwen-profiling", "qwen-profiling-g3", "qwen-profiling-g4"}, names, "the copies of runs 1 and 2 are deleted")
 }

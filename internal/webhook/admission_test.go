@@ -752,6 +752,9 @@ func TestAdmission(t *testing.T) {
 			{"profiler", "patch", "nvidia.com", "dynamographdeployments", "", ns, "x", true},
 			{"profiler", "create", "nvidia.com", "dynamographdeployments", "", ns, "", true},
 			{"profiler", "create", "", "configmaps", "", ns, "", true},
+			{"profiler", "delete", "", "configmaps", "", ns, "x-profiling-g1", true}, // results of runs older than the last 3
+			{"profiler", "list", "", "configmaps", "", ns, "", false},
+			{"profiler", "delete", "", "configmaps", "", "defaults", "x-profiling-g1", false},
 			{"profiler", "patch", "batch", "jobs", "", ns, "x-profile", true},
 			{"profiler", "delete", "batch", "jobs", "", ns, "x-profile", true},
 			{"profiler", "update", "nvidia.com", "dynamographdeploymentrequests", "finalizers", ns, "x", false},
