@@ -1,4 +1,5 @@
 // Command dgdr-profiler is the profiling Job's entrypoint: it walks one DGDR through its lifecycle.
+// `dgdr-profiler drift` is the adaptation CronJob's: one drift evaluation (drift.go).
 // It runs in-cluster, or anywhere with KUBECONFIG set.
 package main
 
@@ -23,6 +24,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "drift" {
+		os.Exit(drift(os.Args[2:]))
+	}
 	var (
 		namespace  = flag.String("namespace", "", "namespace of the DGDR (required)")
 		name       = flag.String("name", "", "name of the DGDR (required)")
@@ -44,14 +48,9 @@ func main() {
 	}
 	log.Info("starting", "version", version.String(), "dgdr", *namespace+"/"+*name)
 
-	cfg, err := ctrlconfig.GetConfig()
+	c, err := connect()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "error: no cluster configuration: %v (hint: run in-cluster or set KUBECONFIG)\n", err)
-		os.Exit(1)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: lifecycle.Scheme()})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "error: connecting to the API server: %v\n", err)
+		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		os.Exit(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -73,4 +72,17 @@ func main() {
 		fmt.Fprintf(os.Stderr, "error: %v (hint: the Job retries; kubectl dgdr status %s -n %s shows what was recorded)\n", err, *name, *namespace)
 		os.Exit(1)
 	}
+}
+
+// connect is the client both modes use.
+func connect() (client.Client, error) {
+	cfg, err := ctrlconfig.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no cluster configuration: %w (hint: run in-cluster or set KUBECONFIG)", err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: lifecycle.Scheme()})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the API server: %w", err)
+	}
+	return c, nil
 }

@@ -1,28 +1,22 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/dgdr-dev/dgdr/internal/lifecycle"
-	"github.com/dgdr-dev/dgdr/internal/thorough"
+	"github.com/dgdr-dev/dgdr/internal/adaptrun"
 	"github.com/dgdr-dev/dgdr/pkg/adapt"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
-	"github.com/dgdr-dev/dgdr/pkg/expand"
-	"github.com/dgdr-dev/dgdr/pkg/hw"
-	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
 // DriftOptions compares a deployed DGDR's live traffic with its workload.
@@ -94,57 +88,24 @@ func (o *DriftOptions) Validate() error {
 	return nil
 }
 
-// Run reads the traffic, evaluates it and prints the report.
+// Run reads the traffic, evaluates it (adaptrun.Run, which the adaptation CronJob also runs) and prints
+// the report.
 func (o *DriftOptions) Run(ctx context.Context) error {
 	d, err := o.cluster.getDGDR(ctx, o.Name)
 	if err != nil {
 		return err
 	}
-	a := v1alpha1.Adaptation{}
-	if d.Spec.Adaptation != nil {
-		a = *d.Spec.Adaptation
-	}
-	a.PrometheusURL = cmp.Or(o.PrometheusURL, a.PrometheusURL)
-	a.Window = cmp.Or(o.Window, a.Window)
-	a.Default()
-	if a.PrometheusURL == "" {
-		return WithHint(fmt.Errorf("DGDR %s has no spec.adaptation.prometheusURL", d.Name), "pass --prometheus-url http://PROMETHEUS:9090")
-	}
-	window, err := v1alpha1.ParseWindow(a.Window)
+	out, err := adaptrun.Run(ctx, o.cluster.client, d, adaptrun.Options{
+		PrometheusURL: o.PrometheusURL, Window: o.Window, Threshold: o.Threshold, Record: o.Record, Now: o.now,
+	})
 	if err != nil {
-		return WithHint(fmt.Errorf("spec.adaptation.window: %w", err), "pass --window 1h")
+		return driftError(d, err)
 	}
-	pr := d.Status.ProfilingResults
-	if pr == nil || pr.SelectedConfig == nil {
-		return WithHint(fmt.Errorf("DGDR %s has no selected configuration yet (phase %s)", d.Name, d.Status.Phase),
-			"wait for profiling: `kubectl dgdr status %s%s`", d.Name, nsFlag(d.Namespace))
+	if out.Applied {
+		fmt.Fprintf(o.ErrOut, "spec.adaptation.mode is Apply: spec.workload is now the observed workload; a new profiling run starts (`kubectl dgdr history %s%s`)\n",
+			d.Name, nsFlag(d.Namespace))
 	}
-	req, err := o.searchRequest(ctx, d)
-	if err != nil {
-		return err
-	}
-	prom := &adapt.Prometheus{BaseURL: a.PrometheusURL}
-	obs, err := adapt.Observe(ctx, prom, d.Spec.Model, window, o.now(), adapt.DefaultMinRequests)
-	if err != nil {
-		return WithHint(err, "check --prometheus-url and that Prometheus scrapes the DGD's frontend")
-	}
-	live := expand.ConfigFromPoint(pr.SelectedConfig.ParetoPoint)
-	r, err := adapt.Evaluate(ctx, &d.Spec, req, live, obs, adapt.Options{Threshold: o.Threshold, MinImprovement: *a.MinImprovement})
-	if err != nil {
-		return err
-	}
-	if o.Record {
-		if err := o.record(ctx, d, r); err != nil {
-			return err
-		}
-		if a.Mode == v1alpha1.AdaptApply && r.ImprovementAvailable && r.Workload != nil {
-			if err := o.apply(ctx, d, r); err != nil {
-				return err
-			}
-			fmt.Fprintf(o.ErrOut, "spec.adaptation.mode is Apply: spec.workload is now the observed workload; a new profiling run starts (`kubectl dgdr history %s%s`)\n",
-				d.Name, nsFlag(d.Namespace))
-		}
-	}
+	r := out.Report
 	switch o.Output {
 	case "json":
 		enc := json.NewEncoder(o.Out)
@@ -161,57 +122,23 @@ func (o *DriftOptions) Run(ctx context.Context) error {
 	return writeDrift(o.Out, d, r)
 }
 
-// searchRequest is the DGDR's search as the profiler ran it: the hardware from its stored report.
-func (o *DriftOptions) searchRequest(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest) (profile.SearchRequest, error) {
-	rep, err := lifecycle.GetResults(ctx, o.cluster.client, d)
-	if err != nil || rep == nil || rep.GPU == "" {
-		return profile.SearchRequest{}, WithHint(fmt.Errorf("reading the search of DGDR %s from its %s ConfigMap: %v", d.Name, lifecycle.ResultsConfigMapName(d.Name), err),
-			"the re-plan needs the GPU type and budget profiling used")
-	}
-	m, err := profile.LookupModel(d.Spec.Model)
-	if err != nil {
-		return profile.SearchRequest{}, WithHint(err, "drift re-plans models of the embedded catalog (`kubectl dgdr plan --help`)")
-	}
-	g, err := hw.Lookup(rep.GPU)
-	if err != nil {
-		return profile.SearchRequest{}, err
-	}
-	return thorough.SearchRequest(d, m, g, rep.GPUsPerNode, rep.TotalGPUs), nil
-}
-
-// record writes ImprovementAvailable: True with the gain and the change, False saying why not.
-func (o *DriftOptions) record(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, r adapt.Report) error {
-	cond := metav1.Condition{Type: v1alpha1.ConditionImprovementAvailable, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonSmallGain, Message: r.Summary}
+// driftError adds the command line's advice to an evaluation that could not be made.
+func driftError(d *v1alpha1.DynamoGraphDeploymentRequest, err error) error {
 	switch {
-	case r.ImprovementAvailable:
-		cond.Status, cond.Reason = metav1.ConditionTrue, v1alpha1.ReasonReplanGains
-		cond.Message = fmt.Sprintf("%s (live %s)", r.Summary, profile.Describe(*r.Baseline))
-	case !r.Drifted:
-		cond.Reason = v1alpha1.ReasonNoDrift
+	case errors.Is(err, adaptrun.ErrNoPrometheus):
+		return WithHint(err, "pass --prometheus-url http://PROMETHEUS:9090")
+	case errors.Is(err, adaptrun.ErrBadWindow):
+		return WithHint(err, "pass --window 1h")
+	case errors.Is(err, adaptrun.ErrNotProfiled):
+		return WithHint(err, "wait for profiling: `kubectl dgdr status %s%s`", d.Name, nsFlag(d.Namespace))
+	case errors.Is(err, adaptrun.ErrNoSearch):
+		return WithHint(err, "the re-plan needs the GPU type and budget profiling used, and a model of the embedded catalog (`kubectl dgdr plan --help`)")
+	case errors.Is(err, adaptrun.ErrObserve):
+		return WithHint(err, "check --prometheus-url and that Prometheus scrapes the DGD's frontend")
+	case errors.Is(err, adaptrun.ErrApply):
+		return apiError(err, "run `kubectl dgdr drift "+d.Name+nsFlag(d.Namespace)+" --record` again")
 	}
-	_, err := lifecycle.RecordCondition(ctx, o.cluster.client, lifecycle.RefOf(d), cond, nil)
-	if err != nil {
-		return apiError(fmt.Errorf("recording %s on DGDR %s: %w", cond.Type, d.Name, err), "")
-	}
-	return nil
-}
-
-// apply sets spec.workload to the observed workload (optimistic lock: a DGDR changed since it was read
-// is not overwritten); the webhook admits the change as a new run.
-func (o *DriftOptions) apply(ctx context.Context, d *v1alpha1.DynamoGraphDeploymentRequest, r adapt.Report) error {
-	patch := client.MergeFromWithOptions(d.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	w := r.Workload.DeepCopy()
-	if old := d.Spec.Workload; old != nil {
-		// What the drift does not measure stays as specified.
-		w.SLAPercentile = cmp.Or(w.SLAPercentile, old.SLAPercentile)
-		w.RequestRate = cmp.Or(w.RequestRate, old.RequestRate)
-	}
-	d.Spec.Workload = w
-	if err := o.cluster.client.Patch(ctx, d, patch, client.FieldOwner(v1alpha1.FieldManager)); err != nil {
-		return apiError(fmt.Errorf("setting spec.workload of DGDR %s to the observed workload: %w", d.Name, err),
-			"run `kubectl dgdr drift "+d.Name+nsFlag(d.Namespace)+" --record` again")
-	}
-	return nil
+	return apiError(err, "")
 }
 
 // writeDrift is the report: observed against specified, the SLA, and the re-plan.

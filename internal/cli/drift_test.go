@@ -6,12 +6,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/dgdr-dev/dgdr/internal/adaptrun"
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/internal/testenv"
 	"github.com/dgdr-dev/dgdr/internal/testenv/promtest"
@@ -94,4 +97,30 @@ func TestDrift(t *testing.T) {
 	assert.Equal(t, d.Generation+1, got.Generation, "a new run")
 	assert.Equal(t, applied.Workload.ISLDistribution, got.Spec.Workload.ISLDistribution, "the observed workload")
 	assert.Contains(t, r.errOut, "a new profiling run starts")
+
+	// What the adaptation CronJob runs (dgdr-profiler drift): the same evaluation, with spec.adaptation.
+	key := client.ObjectKeyFromObject(got)
+	out, err := adaptrun.Scheduled(t.Context(), h.env.Client, key, got.UID, logr.Discard())
+	require.NoError(t, err)
+	assert.Empty(t, out.Report.Figures, "a run in flight (the one Apply started) is judged when it is done")
+	assert.Equal(t, got.Generation, h.get(ns, "qwen").Generation)
+
+	out, err = adaptrun.Scheduled(t.Context(), h.env.Client, key, "another-create", logr.Discard())
+	require.NoError(t, err)
+	assert.Empty(t, out.Report.Figures, "another create's CronJob leaves this DGDR alone")
+
+	st := h.get(ns, "qwen").Status
+	st.ObservedGeneration = got.Generation // the new run is done
+	h.setStatus(ns, "qwen", st)
+	out, err = adaptrun.Scheduled(t.Context(), h.env.Client, key, got.UID, logr.Discard())
+	require.NoError(t, err)
+	require.NotEmpty(t, out.Report.Figures, "evaluated")
+	for _, f := range out.Report.Figures {
+		if strings.HasPrefix(f.Figure, "isl") {
+			assert.False(t, f.Drifted, "%s: spec.workload is now the observed workload (%+.2f)", f.Figure, f.Change)
+		}
+	}
+	c = meta.FindStatusCondition(h.get(ns, "qwen").Status.Conditions, v1alpha1.ConditionImprovementAvailable)
+	require.NotNil(t, c)
+	assert.Contains(t, c.Message, out.Report.Summary, "recorded")
 }

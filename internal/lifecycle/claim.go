@@ -177,41 +177,50 @@ func jobFinished(job *batchv1.Job) bool {
 	return false
 }
 
-// adoptJob makes d the controller owner of job, which must have been made for d's UID. Changing
-// ownerReferences needs delete on the Job where OwnerReferencesPermissionEnforcement is on; both the
-// webhook's and the profiler's roles grant it. A Job that cannot be adopted (forbidden) is left to its TTL.
+// adoptJob makes d the controller owner of job, which must have been made for d's UID (adopt).
 func adoptJob(ctx context.Context, c client.Client, d *v1alpha1.DynamoGraphDeploymentRequest, job *batchv1.Job, log logr.Logger) (*batchv1.Job, error) {
+	return adopt(ctx, c, d, job, "profiling Job", log)
+}
+
+// adopt makes d the controller owner of obj (what names it in messages), which must have been made for d's
+// UID (its nvidia.com/dgdr-uid annotation, checked again after every re-read). Changing ownerReferences needs
+// delete on obj where OwnerReferencesPermissionEnforcement is on; the roles of whoever adopts grant it. An
+// object that cannot be adopted (forbidden) is left as it is, and logged.
+func adopt[T any, PT interface {
+	*T
+	client.Object
+}](ctx context.Context, c client.Client, d *v1alpha1.DynamoGraphDeploymentRequest, obj PT, what string, log logr.Logger) (PT, error) {
 	for attempt := 0; ; attempt++ {
-		if uid := v1alpha1.JobDGDRUID(job); uid != "" && uid != d.UID {
-			return nil, fmt.Errorf("profiling Job %s belongs to DGDR %s with UID %s, but DGDR %s now has UID %s (deleted and created again); this Job has nothing to profile",
-				job.Name, d.Name, uid, client.ObjectKeyFromObject(d), d.UID)
+		if uid := types.UID(obj.GetAnnotations()[v1alpha1.AnnotationDGDRUID]); uid != "" && uid != d.UID {
+			return nil, fmt.Errorf("%s %s belongs to DGDR %s with UID %s, but DGDR %s now has UID %s (deleted and created again); it is left alone",
+				what, obj.GetName(), d.Name, uid, client.ObjectKeyFromObject(d), d.UID)
 		}
-		if owner := metav1.GetControllerOf(job); owner != nil {
+		if owner := metav1.GetControllerOf(obj); owner != nil {
 			if owner.UID != d.UID {
-				return nil, fmt.Errorf("profiling Job %s is controlled by %s %s (UID %s), not by DGDR %s", job.Name, owner.Kind, owner.Name, owner.UID, d.Name)
+				return nil, fmt.Errorf("%s %s is controlled by %s %s (UID %s), not by DGDR %s", what, obj.GetName(), owner.Kind, owner.Name, owner.UID, d.Name)
 			}
-			return job, nil
+			return obj, nil
 		}
 		// Optimistic lock: the webhook and the profiler may adopt at once; the loser re-reads and finds it done.
-		patch := client.MergeFromWithOptions(job.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		job.OwnerReferences = append(job.OwnerReferences, metav1.OwnerReference{
+		patch := client.MergeFromWithOptions(obj.DeepCopyObject().(PT), client.MergeFromWithOptimisticLock{})
+		obj.SetOwnerReferences(append(obj.GetOwnerReferences(), metav1.OwnerReference{
 			APIVersion: v1alpha1.GroupVersion.String(), Kind: v1alpha1.Kind, Name: d.Name, UID: d.UID, Controller: ptr.To(true),
-		})
-		err := c.Patch(ctx, job, patch)
+		}))
+		err := c.Patch(ctx, obj, patch)
 		switch {
 		case err == nil:
-			return job, nil
+			return obj, nil
 		case apierrors.IsForbidden(err):
-			log.Info("cannot make the DGDR the owner of its Job; deleting the DGDR will leave the Job to its TTL", "job", job.Name, "error", err.Error())
-			return job, nil
+			log.Info("cannot make the DGDR the owner of its "+what+"; deleting the DGDR will leave it behind", "name", obj.GetName(), "error", err.Error())
+			return obj, nil
 		case apierrors.IsConflict(err) && attempt < 3:
-			key := client.ObjectKeyFromObject(job)
-			job = &batchv1.Job{}
-			if err := c.Get(ctx, key, job); err != nil {
-				return nil, fmt.Errorf("re-reading the profiling Job to make DGDR %s its owner: %w", d.Name, err)
+			key := client.ObjectKeyFromObject(obj)
+			obj = PT(new(T))
+			if err := c.Get(ctx, key, obj); err != nil {
+				return nil, fmt.Errorf("re-reading %s %s to make DGDR %s its owner: %w", what, key.Name, d.Name, err)
 			}
 		default:
-			return nil, fmt.Errorf("making DGDR %s the owner of Job %s: %w", d.Name, job.Name, err)
+			return nil, fmt.Errorf("making DGDR %s the owner of %s %s: %w", d.Name, what, obj.GetName(), err)
 		}
 	}
 }

@@ -742,6 +742,12 @@ func TestAdmission(t *testing.T) {
 			{"webhook", "update", "batch", "jobs", "", ns, "x-profile", false},
 			{"webhook", "list", "batch", "jobs", "", ns, "", true}, // the Jobs of older runs, to cancel them
 			{"webhook", "watch", "batch", "jobs", "", ns, "", false},
+			{"webhook", "create", "batch", "cronjobs", "", ns, "", true},
+			{"webhook", "get", "batch", "cronjobs", "", ns, "x-adapt", true},
+			{"webhook", "patch", "batch", "cronjobs", "", ns, "x-adapt", true},
+			{"webhook", "delete", "batch", "cronjobs", "", ns, "x-adapt", true},
+			{"webhook", "update", "batch", "cronjobs", "", ns, "x-adapt", false},
+			{"webhook", "list", "batch", "cronjobs", "", ns, "", false},
 			{"webhook", "get", "", "secrets", "", ns, "token", false},
 			{"webhook", "get", "", "serviceaccounts", "", ns, "default", false},
 			{"webhook", "get", "apiextensions.k8s.io", "customresourcedefinitions", "", "", "secrets.example.com", false},
@@ -765,6 +771,10 @@ func TestAdmission(t *testing.T) {
 			{"profiler", "get", "apiextensions.k8s.io", "customresourcedefinitions", "", "", crd, true},
 			{"profiler", "get", "nvidia.com", "dynamographdeploymentrequests", "", "defaults", "minimal", false},
 			{"profiler", "update", "nvidia.com", "dynamographdeploymentrequests", "", ns, "x", false},
+			{"profiler", "patch", "nvidia.com", "dynamographdeploymentrequests", "", ns, "x", true}, // adaptation mode Apply: spec.workload
+			{"profiler", "patch", "nvidia.com", "dynamographdeploymentrequests", "", "defaults", "x", false},
+			{"profiler", "create", "batch", "cronjobs", "", ns, "", false},
+			{"profiler", "patch", "batch", "cronjobs", "", ns, "x-adapt", false},
 			{"profiler", "create", "batch", "jobs", "", ns, "", false},
 			{"profiler", "get", "", "secrets", "", ns, "token", false},
 			{"profiler", "create", "", "configmaps", "", "defaults", "", false},

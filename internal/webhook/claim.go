@@ -37,3 +37,21 @@ func (h *Handler) claimLater(key types.NamespacedName, uid types.UID, jobName st
 		}
 	}()
 }
+
+// settleAdaptLater settles, in the background, the adaptation CronJob name after the admission of generation
+// gen of key with uid (lifecycle.SettleAdaptCronJob). Only the webhook settles it: a replica that stops
+// first leaves an unowned CronJob whose runs find nothing to do (`dgdr-profiler drift` checks the UID) until
+// the DGDR's next spec change settles it.
+func (h *Handler) settleAdaptLater(key types.NamespacedName, uid types.UID, gen int64, name string) {
+	ctx := h.Background
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	log := logf.Log.WithName("claim").WithValues("dgdr", key, "uid", uid, "cronjob", name, "generation", gen)
+	go func() {
+		err := lifecycle.SettleAdaptCronJob(ctx, h.Client, key, uid, gen, name, lifecycle.ClaimOptions{Wait: h.ClaimWait, Poll: claimPoll, Log: log})
+		if err != nil && ctx.Err() == nil {
+			log.Error(err, "settling the adaptation CronJob")
+		}
+	}()
+}

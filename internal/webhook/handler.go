@@ -139,6 +139,9 @@ func (h *Handler) admitRun(ctx context.Context, d *v1alpha1.DynamoGraphDeploymen
 	if err := h.ensureJob(ctx, d); err != nil {
 		return nil, err
 	}
+	if err := h.ensureAdaptCronJob(ctx, req.Operation == admissionv1.Update, d); err != nil {
+		return nil, err
+	}
 	return warnings, nil
 }
 
@@ -343,6 +346,57 @@ func (h *Handler) ensureJob(ctx context.Context, d *v1alpha1.DynamoGraphDeployme
 		}
 	}
 	h.claimLater(client.ObjectKeyFromObject(d), d.UID, job.Name, v1alpha1.JobGeneration(job))
+	return nil
+}
+
+// ensureAdaptCronJob creates, or updates to this spec, the adaptation CronJob of a DGDR with
+// spec.adaptation (expand.AdaptCronJob: no owner, the DGDR's UID and generation in annotations), then
+// settles it in the background (settleAdaptLater): owned once the DGDR is stored, deleted if the request
+// is refused after this webhook or the stored spec has no adaptation. An update without spec.adaptation
+// creates nothing and only settles (removes) the CronJob of an earlier spec. A CronJob of that name not
+// made for this DGDR's UID is a 409, left alone.
+func (h *Handler) ensureAdaptCronJob(ctx context.Context, update bool, d *v1alpha1.DynamoGraphDeploymentRequest) error {
+	name := expand.AdaptCronJobName(d.Name, d.UID)
+	if d.Spec.Adaptation == nil {
+		if update {
+			h.settleAdaptLater(client.ObjectKeyFromObject(d), d.UID, d.Generation, name)
+		}
+		return nil
+	}
+	cj, err := expand.AdaptCronJob(d, expand.JobOptions{ProfilerImage: h.ProfilerImage})
+	if err != nil {
+		return apierrors.NewInternalError(fmt.Errorf("building the adaptation CronJob: %w", err))
+	}
+	err = h.Client.Create(ctx, cj.DeepCopy())
+	switch {
+	case err == nil:
+		logf.FromContext(ctx).Info("created adaptation CronJob", "dgdr", client.ObjectKeyFromObject(d), "uid", d.UID, "cronjob", name)
+	case !apierrors.IsAlreadyExists(err):
+		return apierrors.NewInternalError(fmt.Errorf("creating the adaptation CronJob %s/%s: %w", d.Namespace, name, err))
+	default:
+		existing := &batchv1.CronJob{}
+		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(cj), existing); err != nil {
+			return apierrors.NewInternalError(fmt.Errorf("reading the existing adaptation CronJob %s/%s: %w", d.Namespace, name, err))
+		}
+		if existing.Annotations[v1alpha1.AnnotationDGDRUID] != string(d.UID) || existing.DeletionTimestamp != nil {
+			return conflict(fmt.Sprintf("CronJob %s/%s already exists and was not made for this DGDR (it names DGDR UID %q): delete that CronJob, or create the DGDR again",
+				d.Namespace, name, existing.Annotations[v1alpha1.AnnotationDGDRUID]))
+		}
+		if existing.Annotations[v1alpha1.AnnotationSpecHash] != cj.Annotations[v1alpha1.AnnotationSpecHash] ||
+			existing.Annotations[v1alpha1.AnnotationGeneration] != cj.Annotations[v1alpha1.AnnotationGeneration] {
+			// The spec of this generation; the optimistic lock makes a concurrent update retry.
+			patch := client.MergeFromWithOptions(existing.DeepCopy(), client.MergeFromWithOptimisticLock{})
+			existing.Spec = cj.Spec
+			if existing.Annotations == nil {
+				existing.Annotations = map[string]string{}
+			}
+			maps.Copy(existing.Annotations, cj.Annotations)
+			if err := h.Client.Patch(ctx, existing, patch); err != nil {
+				return apierrors.NewInternalError(fmt.Errorf("updating the adaptation CronJob %s/%s: %w", d.Namespace, name, err))
+			}
+		}
+	}
+	h.settleAdaptLater(client.ObjectKeyFromObject(d), d.UID, d.Generation, name)
 	return nil
 }
 

@@ -228,9 +228,10 @@ func checkWebhookRBAC(t *testing.T, r rendered) {
 	assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "dgdr-webhook", Namespace: "dgdr-system"}}, binding.Subjects)
 	for _, rule := range role.Rules {
 		for _, verb := range rule.Verbs {
-			// patch and delete: only Jobs, for the claim (make the stored DGDR the owner of the Job the webhook
-			// created, or delete the Job of a create that was not stored; with preconditions).
-			if (verb == "delete" || verb == "patch") && slices.Equal(rule.APIGroups, []string{"batch"}) && slices.Equal(rule.Resources, []string{"jobs"}) {
+			// patch and delete: only Jobs and CronJobs, for the claim (make the stored DGDR the owner of the Job
+			// or CronJob the webhook created, or delete that of a create that was not stored; with preconditions).
+			if (verb == "delete" || verb == "patch") && slices.Equal(rule.APIGroups, []string{"batch"}) &&
+				(slices.Equal(rule.Resources, []string{"jobs"}) || slices.Equal(rule.Resources, []string{"cronjobs"})) {
 				continue
 			}
 			assert.NotContains(t, []string{"*", "delete", "update", "patch", "watch"}, verb, "rule %v", rule)

@@ -442,6 +442,8 @@ func TestGarbageCollection(t *testing.T) {
 		owned(t, ns)
 	})
 
+	testAdaptCronJob(t, cl)
+
 	t.Run("a stored DGDR's Job survives the collector, is claimed at once, and goes with the DGDR even if its pod never ran", func(t *testing.T) {
 		ns := cl.namespace(t, "gc-kept", false)
 		d := newDGDR(ns, "kept", nil)

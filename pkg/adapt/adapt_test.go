@@ -143,6 +143,16 @@ func TestDriftAgainstPrometheus(t *testing.T) {
 	t.Run("a model without traffic is a clear error", func(t *testing.T) {
 		_, err := adapt.Observe(t.Context(), prom, "absent", window, time.Now(), 1)
 		require.ErrorContains(t, err, `no dynamo_frontend_requests_total for model "absent"`)
+		require.ErrorIs(t, err, adapt.ErrNoTraffic, "nothing to compare yet, not a failure")
+		_, err = adapt.Observe(t.Context(), prom, "steady", window, time.Now(), 1e9)
+		require.ErrorContains(t, err, "expected at least 1000000000")
+		require.ErrorIs(t, err, adapt.ErrNoTraffic)
+	})
+
+	t.Run("an unreachable Prometheus is an error worth a retry, not ErrNoTraffic", func(t *testing.T) {
+		_, err := adapt.Observe(t.Context(), &adapt.Prometheus{BaseURL: "http://127.0.0.1:1"}, "steady", window, time.Now(), 1)
+		require.Error(t, err)
+		require.NotErrorIs(t, err, adapt.ErrNoTraffic)
 	})
 
 	t.Run("a bad query is prometheus's own error", func(t *testing.T) {

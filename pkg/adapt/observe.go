@@ -2,6 +2,7 @@ package adapt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -55,6 +56,10 @@ func promWindow(d time.Duration) string {
 	return strconv.FormatInt(max(int64(d/time.Second), 1), 10) + "s"
 }
 
+// ErrNoTraffic is Observe's error when the window holds no traffic of the model, or too little to judge:
+// nothing is wrong yet (a new deployment, a quiet hour), there is only nothing to compare.
+var ErrNoTraffic = errors.New("not enough traffic")
+
 // Observe reads model's traffic over the window ending at at. It fails when the frontend's metrics
 // are absent or the window saw fewer than minRequests requests (too few to say anything).
 func Observe(ctx context.Context, p *Prometheus, model string, window time.Duration, at time.Time, minRequests float64) (Observed, error) {
@@ -66,12 +71,12 @@ func Observe(ctx context.Context, p *Prometheus, model string, window time.Durat
 		return o, err
 	}
 	if math.IsNaN(o.Requests) {
-		return o, fmt.Errorf("prometheus has no %s for model %q in the last %s: expected the Dynamo frontend's metrics (is Prometheus scraping the frontend, and is the model name the served one?)",
-			MetricRequests, model, o.Window)
+		return o, fmt.Errorf("%w: prometheus has no %s for model %q in the last %s: expected the Dynamo frontend's metrics (is Prometheus scraping the frontend, and is the model name the served one?)",
+			ErrNoTraffic, MetricRequests, model, o.Window)
 	}
 	if o.Requests < minRequests {
-		return o, fmt.Errorf("model %q served %.0f requests in the last %s: expected at least %.0f to compare the traffic (widen the window)",
-			model, o.Requests, o.Window, minRequests)
+		return o, fmt.Errorf("%w: model %q served %.0f requests in the last %s: expected at least %.0f to compare the traffic (widen the window)",
+			ErrNoTraffic, model, o.Requests, o.Window, minRequests)
 	}
 	o.RequestRate = o.Requests / window.Seconds()
 	for _, l := range []struct {

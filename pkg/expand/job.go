@@ -80,12 +80,18 @@ func RunJobName(dgdrName string, uid types.UID, gen int64, inputsHash string) st
 	if gen > 1 {
 		suffix += fmt.Sprintf("-%d-%s", gen, inputsHash[:min(4, len(inputsHash))])
 	}
-	if len(dgdrName)+len(suffix) <= validation.DNS1123LabelMaxLength {
+	return suffixedName(dgdrName, suffix, validation.DNS1123LabelMaxLength)
+}
+
+// suffixedName is dgdrName+suffix, at most maxLen characters: a longer DGDR name is truncated and a hash
+// of it added, so that two long names sharing a prefix still differ.
+func suffixedName(dgdrName, suffix string, maxLen int) string {
+	if len(dgdrName)+len(suffix) <= maxLen {
 		return dgdrName + suffix
 	}
 	sum := sha256.Sum256([]byte(dgdrName))
 	hash := hex.EncodeToString(sum[:])[:8]
-	keep := max(validation.DNS1123LabelMaxLength-len(suffix)-len(hash)-1, 1)
+	keep := max(maxLen-len(suffix)-len(hash)-1, 1)
 	prefix := strings.TrimRight(dgdrName[:min(keep, len(dgdrName))], "-.")
 	return prefix + "-" + hash + suffix
 }
@@ -142,31 +148,11 @@ func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*b
 		limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}
 	}
 
-	container := corev1.Container{
-		Name:            ProfilerContainerName,
-		Image:           opts.ProfilerImage,
-		ImagePullPolicy: corev1.PullIfNotPresent,
-		Command:         []string{ProfilerBinary},
-		Args:            profilerArgs(d, RunJobName(d.Name, d.UID, jobGeneration(d), v1alpha1.InputsHash(&d.Spec))),
-		Resources:       corev1.ResourceRequirements{Requests: requests, Limits: limits},
-		VolumeMounts:    []corev1.VolumeMount{{Name: tmpVolume, MountPath: "/tmp"}},
-		// On failure `kubectl describe` shows the end of the log when the profiler wrote no message.
-		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-		SecurityContext: &corev1.SecurityContext{
-			AllowPrivilegeEscalation: ptr.To(false),
-			ReadOnlyRootFilesystem:   ptr.To(true),
-			RunAsNonRoot:             ptr.To(true),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		},
-	}
-	volumes := []corev1.Volume{{
-		Name: tmpVolume,
-		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
-			SizeLimit: ptr.To(resource.MustParse("1Gi")),
-		}},
-	}}
+	pod := profilerPod(opts.ProfilerImage, profilerArgs(d, RunJobName(d.Name, d.UID, jobGeneration(d), v1alpha1.InputsHash(&d.Spec))),
+		corev1.ResourceRequirements{Requests: requests, Limits: limits}, labels)
+	container := &pod.Spec.Containers[0]
 	if mc := d.Spec.ModelCache; mc != nil && mc.PVCName != "" {
-		volumes = append(volumes, corev1.Volume{
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{
 			Name: modelCacheVolume,
 			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
 				ClaimName: mc.PVCName, ReadOnly: true,
@@ -195,22 +181,7 @@ func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*b
 			Action:      batchv1.PodFailurePolicyActionCount,
 			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{Operator: batchv1.PodFailurePolicyOnExitCodesOpNotIn, Values: []int32{0}},
 		}}},
-		Template: corev1.PodTemplateSpec{
-			ObjectMeta: metav1.ObjectMeta{Labels: labels},
-			Spec: corev1.PodSpec{
-				RestartPolicy:      corev1.RestartPolicyNever,
-				ServiceAccountName: v1alpha1.ProfilerServiceAccount,
-				// No fsGroup: a recursive ownership change of a large model cache would delay every start.
-				SecurityContext: &corev1.PodSecurityContext{
-					RunAsNonRoot:   ptr.To(true),
-					RunAsUser:      ptr.To(ProfilerUID),
-					RunAsGroup:     ptr.To(ProfilerUID),
-					SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-				},
-				Containers: []corev1.Container{container},
-				Volumes:    volumes,
-			},
-		},
+		Template: pod,
 	}
 	if o := d.Spec.Overrides; o != nil && o.ProfilingJob != nil && len(o.ProfilingJob.Raw) > 0 {
 		merged, err := mergeJobSpec(spec, o.ProfilingJob.Raw)
@@ -245,6 +216,48 @@ func ProfilingJob(d *v1alpha1.DynamoGraphDeploymentRequest, opts JobOptions) (*b
 		Spec: spec,
 	}
 	return job, nil
+}
+
+// profilerPod is the pod of the profiling Job and of the adaptation CronJob's Jobs: dgdr-profiler with args
+// as the dgdr-profiler ServiceAccount, non-root, read-only root filesystem, no capabilities, a small /tmp.
+func profilerPod(image string, args []string, res corev1.ResourceRequirements, labels map[string]string) corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels},
+		Spec: corev1.PodSpec{
+			RestartPolicy:      corev1.RestartPolicyNever,
+			ServiceAccountName: v1alpha1.ProfilerServiceAccount,
+			// No fsGroup: a recursive ownership change of a large model cache would delay every start.
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot:   ptr.To(true),
+				RunAsUser:      ptr.To(ProfilerUID),
+				RunAsGroup:     ptr.To(ProfilerUID),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			Containers: []corev1.Container{{
+				Name:            ProfilerContainerName,
+				Image:           image,
+				ImagePullPolicy: corev1.PullIfNotPresent,
+				Command:         []string{ProfilerBinary},
+				Args:            args,
+				Resources:       res,
+				VolumeMounts:    []corev1.VolumeMount{{Name: tmpVolume, MountPath: "/tmp"}},
+				// On failure `kubectl describe` shows the end of the log when the profiler wrote no message.
+				TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: ptr.To(false),
+					ReadOnlyRootFilesystem:   ptr.To(true),
+					RunAsNonRoot:             ptr.To(true),
+					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				},
+			}},
+			Volumes: []corev1.Volume{{
+				Name: tmpVolume,
+				VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+					SizeLimit: ptr.To(resource.MustParse("1Gi")),
+				}},
+			}},
+		},
+	}
 }
 
 // profilerArgs name the DGDR the profiler works for and, once it has one, the UID of the create the Job
