@@ -17,7 +17,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
-	"sigs.k8s.io/yaml"
 
 	"github.com/dgdr-dev/dgdr/internal/calibstore"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
@@ -223,17 +222,8 @@ func levelName(lv bench.LevelResult) string {
 // printBench writes res in the output format.
 func printBench(w io.Writer, res bench.Result, output string) error {
 	switch output {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
-	case "yaml":
-		b, err := yaml.Marshal(res)
-		if err != nil {
-			return fmt.Errorf("encoding the result as yaml: %w", err)
-		}
-		_, err = w.Write(b)
-		return err
+	case "json", "yaml":
+		return printObject(w, output, res)
 	case "table", "wide":
 		return renderBenchTable(w, res, output == "wide")
 	}

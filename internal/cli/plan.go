@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/dgdr-dev/dgdr/internal/calibstore"
 	"github.com/dgdr-dev/dgdr/internal/numfmt"
@@ -220,18 +218,8 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 		return o.Serve.Serve(ctx, o.IOStreams, ui.Options{Plan: ui.PlanView(o.req, res)})
 	}
 	out := profile.NewReport(&o.req, &res, false)
-	switch o.Output {
-	case "json":
-		enc := json.NewEncoder(o.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	case "yaml":
-		b, err := yaml.Marshal(out)
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
-		return err
+	if o.Output == "json" || o.Output == "yaml" {
+		return printObject(o.Out, o.Output, out)
 	}
 	return RenderPlan(o.Out, out)
 }

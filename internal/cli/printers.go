@@ -2,6 +2,7 @@ package cli
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/kubectl/pkg/cmd/get"
+	"sigs.k8s.io/yaml"
 
 	"github.com/dgdr-dev/dgdr/internal/deploy"
 	"github.com/dgdr-dev/dgdr/internal/numfmt"
@@ -126,4 +128,19 @@ func printTo(p printers.ResourcePrinter, obj runtime.Object, w io.Writer) error 
 		return WithHint(fmt.Errorf("printing: %w", err), "check the -o expression")
 	}
 	return nil
+}
+
+// printObject writes v as indented JSON or as YAML.
+func printObject(w io.Writer, format string, v any) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }

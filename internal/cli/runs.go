@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -17,7 +16,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
@@ -273,18 +271,8 @@ func (o *HistoryOptions) Run(ctx context.Context) error {
 	if runs == nil {
 		runs = []v1alpha1.RunRecord{}
 	}
-	switch o.Output {
-	case "json":
-		enc := json.NewEncoder(o.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(runs)
-	case "yaml":
-		out, err := yaml.Marshal(runs)
-		if err != nil {
-			return fmt.Errorf("encoding the runs: %w", err)
-		}
-		_, err = o.Out.Write(out)
-		return err
+	if o.Output == "json" || o.Output == "yaml" {
+		return printObject(o.Out, o.Output, runs)
 	}
 	if len(runs) == 0 {
 		fmt.Fprintf(o.ErrOut, "DGDR %s has no recorded runs yet (run %d's profiler has not started)\n", d.Name, d.Generation)

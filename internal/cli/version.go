@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -48,9 +47,7 @@ func (o *VersionOptions) Validate() error {
 // Run prints the version.
 func (o *VersionOptions) Run(context.Context) error {
 	if o.Output == "json" {
-		enc := json.NewEncoder(o.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]string{"version": version.Version, "commit": version.Commit, "date": version.Date})
+		return printObject(o.Out, "json", map[string]string{"version": version.Version, "commit": version.Commit, "date": version.Date})
 	}
 	_, err := fmt.Fprintf(o.Out, "kubectl-dgdr %s\n", version.String())
 	return err

@@ -86,7 +86,7 @@ func lifecycleTests(t *testing.T, env *testenv.Env) {
 		f.profilingJob(t, "qwen-profile", dgdrOwner("qwen", "0000-earlier"), 3, nil, batchv1.JobStatus{})
 		key := f.dgdr(t, "qwen", nil)
 		err := f.run(t, key, nil)
-		require.ErrorContains(t, err, "belongs to DGDR qwen with UID 0000-earlier")
+		require.ErrorContains(t, err, "is controlled by DynamoGraphDeploymentRequest qwen (UID 0000-earlier), not by DGDR qwen")
 		assert.Empty(t, f.get(t, key).Status.Phase)
 	})
 
