@@ -695,6 +695,16 @@ func TestAdmission(t *testing.T) {
 		jobs := cl.jobsFor(t, ns, "bob-sized")
 		require.Len(t, jobs, 1)
 		assert.Equal(t, map[string]string{"pool": "cpu"}, jobs[0].Spec.Template.Spec.NodeSelector)
+
+		// A spec change is a new run and gets the same check: carol may change DGDRs, not create Jobs.
+		grant("carol", rbacv1.PolicyRule{APIGroups: []string{"nvidia.com"}, Resources: []string{"dynamographdeploymentrequests"}, Verbs: []string{"create", "get", "update"}})
+		d := newDGDR(ns, "carol-plain", nil)
+		require.NoError(t, as("carol").Create(t.Context(), d))
+		sized(d)
+		err = as("carol").Update(t.Context(), d)
+		assert.Equal(t, []string{"spec.overrides.profilingJob"}, causes(t, err))
+		assert.Contains(t, err.Error(), `user "carol" may not create Jobs in namespace "sar"`)
+		assert.Len(t, cl.jobsFor(t, ns, "carol-plain"), 1, "the refused change made no Job")
 	})
 
 	t.Run("the design's examples are admitted", func(t *testing.T) {
