@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -21,21 +22,11 @@ const claimPoll = 100 * time.Millisecond
 // before its claims finish leaves them to the profilers (or, for a pod that never starts, to the Job's
 // deadline and TTL).
 func (h *Handler) claimLater(key types.NamespacedName, uid types.UID, jobName string, gen int64) {
-	ctx := h.Background
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	log := logf.Log.WithName("claim").WithValues("dgdr", key, "uid", uid, "job", jobName, "generation", gen)
-	go func() {
+	h.later(log, "claiming the profiling Job; the profiler claims it when its pod starts", func(ctx context.Context) error {
 		_, _, err := lifecycle.Claim(ctx, h.Client, key, uid, jobName, lifecycle.ClaimOptions{Wait: h.ClaimWait, Poll: claimPoll, Generation: gen, Log: log})
-		switch {
-		case err == nil, errors.Is(err, lifecycle.ErrNotAdmitted), lifecycle.IsSuperseded(err):
-		case ctx.Err() != nil:
-			log.Info("stopped before the create's outcome was known; the profiler claims the Job when its pod starts")
-		default:
-			log.Error(err, "claiming the profiling Job; the profiler claims it when its pod starts")
-		}
-	}()
+		return err
+	})
 }
 
 // settleAdaptLater settles, in the background, the adaptation CronJob name after the admission of generation
@@ -43,15 +34,27 @@ func (h *Handler) claimLater(key types.NamespacedName, uid types.UID, jobName st
 // first leaves an unowned CronJob whose runs find nothing to do (`dgdr-profiler drift` checks the UID) until
 // the DGDR's next spec change settles it.
 func (h *Handler) settleAdaptLater(key types.NamespacedName, uid types.UID, gen int64, name string) {
+	log := logf.Log.WithName("claim").WithValues("dgdr", key, "uid", uid, "cronjob", name, "generation", gen)
+	h.later(log, "settling the adaptation CronJob", func(ctx context.Context) error {
+		return lifecycle.SettleAdaptCronJob(ctx, h.Client, key, uid, gen, name, lifecycle.ClaimOptions{Wait: h.ClaimWait, Poll: claimPoll, Log: log})
+	})
+}
+
+// later runs settle in the background on the server's lifetime (Background), logging an error as what
+// failed; the outcomes a settle expects (the create was not stored, a newer run took over) are not errors.
+func (h *Handler) later(log logr.Logger, what string, settle func(context.Context) error) {
 	ctx := h.Background
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	log := logf.Log.WithName("claim").WithValues("dgdr", key, "uid", uid, "cronjob", name, "generation", gen)
 	go func() {
-		err := lifecycle.SettleAdaptCronJob(ctx, h.Client, key, uid, gen, name, lifecycle.ClaimOptions{Wait: h.ClaimWait, Poll: claimPoll, Log: log})
-		if err != nil && ctx.Err() == nil {
-			log.Error(err, "settling the adaptation CronJob")
+		err := settle(ctx)
+		switch {
+		case err == nil, errors.Is(err, lifecycle.ErrNotAdmitted), lifecycle.IsSuperseded(err):
+		case ctx.Err() != nil:
+			log.Info("stopped before the outcome was known: " + what)
+		default:
+			log.Error(err, what)
 		}
 	}()
 }
