@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -32,12 +33,14 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dgdr-dev/dgdr/internal/calibstore"
 	"github.com/dgdr-dev/dgdr/internal/cli"
 	"github.com/dgdr-dev/dgdr/internal/lifecycle"
 	"github.com/dgdr-dev/dgdr/internal/profiler"
 	"github.com/dgdr-dev/dgdr/internal/testenv"
 	"github.com/dgdr-dev/dgdr/internal/ui"
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
+	"github.com/dgdr-dev/dgdr/pkg/profile"
 )
 
 // chromiumPath finds the browser: $DGDR_CHROMIUM, else Debian's chromium. Missing, the test fails.
@@ -199,6 +202,7 @@ func TestBrowser(t *testing.T) {
 	waitFor(t, ctx, `document.querySelector('#timeline li.current')?.dataset.phase === 'Pending'`, 20*time.Second)
 	assert.True(t, js[bool](t, ctx, `document.querySelector('#deploy').disabled`), "nothing to deploy before profiling")
 	assert.Equal(t, 0, js[int](t, ctx, `document.querySelectorAll('#chart .pt').length`))
+	assert.True(t, js[bool](t, ctx, `document.querySelector('#calibration').hidden`), "no results: the calibration is not known yet")
 
 	require.NoError(t, profiler.Run(t.Context(), profiler.Options{Namespace: ns, Name: name, Client: env.Client, Log: testr.New(t)}))
 	waitFor(t, ctx, `document.querySelector('#timeline li.current')?.dataset.phase === 'Ready'`, 20*time.Second)
@@ -289,6 +293,28 @@ func TestBrowser(t *testing.T) {
 		assert.Contains(t, js[string](t, ctx, `document.querySelector('#chart .limit-label').textContent`), "TTFT")
 		assert.Equal(t, len(report.Pareto), js[int](t, ctx, `document.querySelectorAll('#chart .pt.front').length`))
 		click(t, ctx, `input[name="chart-view"][value="tput"]`)
+	})
+
+	t.Run("the shipped calibration, and the pick's probability of meeting the SLA", func(t *testing.T) {
+		assert.Equal(t, "Calibration: shipped (make calibrate)", js[string](t, ctx, calibrationLine))
+		assert.Equal(t, "TTFT ≤ 100 ms · ITL ≤ 15.0 ms", js[string](t, ctx, kvValue("#request", "SLA")), "no confidence said at the default")
+		require.NotNil(t, report.SLAProbability)
+		click(t, ctx, fmt.Sprintf(`#chart .pt[data-i="%d"]`, view.Selected))
+		waitFor(t, ctx, fmt.Sprintf(`document.querySelector('#chosen-name')?.textContent === %q`, view.Candidates[view.Selected].Describe), 5*time.Second)
+		assert.Equal(t, probabilityText(*report.SLAProbability), js[string](t, ctx, kvValue("#chosen-kv", "P(meets SLA)")))
+		// Another point: the search gives the probability of its pick alone.
+		other := -1
+		for i, c := range view.Candidates {
+			if c.Predicted && i != view.Selected {
+				other = i
+				break
+			}
+		}
+		require.GreaterOrEqual(t, other, 0)
+		click(t, ctx, fmt.Sprintf(`#chart .pt[data-i="%d"]`, other))
+		waitFor(t, ctx, fmt.Sprintf(`document.querySelector('#chosen-name')?.textContent === %q`, view.Candidates[other].Describe), 5*time.Second)
+		assert.Contains(t, js[string](t, ctx, `document.querySelector('#chosen-kv').textContent`), "TTFT", "the details are shown")
+		assert.Empty(t, js[string](t, ctx, kvValue("#chosen-kv", "P(meets SLA)")))
 	})
 
 	// The point to export and deploy: a stored Pareto point other than the selected one.
@@ -502,6 +528,68 @@ Promise.allSettled([
 			}
 		}
 	})
+}
+
+// TestBrowserCalibration: a DGDR profiled in a namespace with a refit (kubectl dgdr calibrate) and an
+// SLA at 90% confidence shows the refit's name as text, the confidence and the pick's probabilities;
+// without its search document the page claims neither.
+func TestBrowserCalibration(t *testing.T) {
+	ctx := newBrowser(t)
+	env := testenv.Start(t, testenv.Options{})
+	const ns, name = "browser-cal", "qwen"
+	require.NoError(t, env.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	m, err := profile.LookupModel("Qwen/Qwen3-32B")
+	require.NoError(t, err)
+	// Markup in the name: the page must show it as text.
+	fit := &calibstore.Fit{Method: ns + "/dgdr-calibration: 3 measured rows <img id=injected src=x>", Rows: 3, Corrections: []profile.Correction{
+		{Arch: m.ArchKey(), GPU: "h200_sxm", Backend: "vllm", Mode: profile.ModeAgg, TTFT: 1.2, ITL: 1.1, Rows: 3}}}
+	require.NoError(t, calibstore.SaveFit(t.Context(), env.Client, ns, fit))
+	d := &v1alpha1.DynamoGraphDeploymentRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: v1alpha1.DynamoGraphDeploymentRequestSpec{Model: "Qwen/Qwen3-32B", Backend: v1alpha1.BackendVLLM,
+			SLA:      &v1alpha1.SLA{Confidence: ptr.To(0.9)},
+			Hardware: &v1alpha1.Hardware{GPUType: "h200_sxm", GPUsPerNode: ptr.To[int32](8), TotalGPUs: ptr.To[int32](8)}},
+	}
+	d.Default("nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.3.0")
+	require.NoError(t, env.Client.Create(t.Context(), d))
+	require.NoError(t, profiler.Run(t.Context(), profiler.Options{Namespace: ns, Name: name, Client: env.Client, Log: testr.New(t)}))
+	report, err := lifecycle.GetResults(t.Context(), env.Client, d)
+	require.NoError(t, err)
+	require.NotNil(t, report)
+	require.Equal(t, fit.Method, report.Calibration)
+	require.NotNil(t, report.SLAProbability)
+
+	url := serveUI(t, env, name, "-n", ns)
+	do(t, ctx, chromedp.Navigate(url))
+	waitFor(t, ctx, `document.querySelectorAll('#chart .pt').length > 0 && document.querySelector('#chosen-name') !== null`, 20*time.Second)
+	assert.Equal(t, "Calibration: "+fit.Method, js[string](t, ctx, calibrationLine))
+	assert.Zero(t, js[int](t, ctx, `document.querySelector('#calibration').childElementCount + (document.getElementById('injected') ? 1 : 0)`), "text, not markup")
+	assert.Equal(t, "TTFT ≤ 100 ms · ITL ≤ 15.0 ms at 90% confidence", js[string](t, ctx, kvValue("#request", "SLA")))
+	assert.Equal(t, probabilityText(*report.SLAProbability), js[string](t, ctx, kvValue("#chosen-kv", "P(meets SLA)")))
+
+	// Without the search document the page shows the stored front and claims no calibration or probability.
+	require.NoError(t, env.Client.Delete(t.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: lifecycle.ResultsConfigMapName(name)}}))
+	home, _, _ := strings.Cut(url, "login?token=")
+	do(t, ctx, chromedp.Navigate(home+"?dgdr="+name))
+	waitFor(t, ctx, `!document.querySelector('#note').hidden && document.querySelector('#chosen-name') !== null`, 20*time.Second)
+	assert.Contains(t, js[string](t, ctx, `document.querySelector('#note').textContent`), "is missing")
+	assert.True(t, js[bool](t, ctx, `document.querySelector('#calibration').hidden`))
+	assert.Contains(t, js[string](t, ctx, `document.querySelector('#chosen-kv').textContent`), "Status", "the pick's details are shown")
+	assert.Empty(t, js[string](t, ctx, kvValue("#chosen-kv", "P(meets SLA)")))
+}
+
+// calibrationLine is the page's calibration line, empty while hidden.
+const calibrationLine = `document.querySelector('#calibration').hidden ? '' : document.querySelector('#calibration').textContent`
+
+// kvValue is the text of the value of key in the definition list sel (empty when there is none).
+func kvValue(sel, key string) string {
+	return fmt.Sprintf(`[...document.querySelectorAll('%s dt')].find(dt => dt.textContent === %q)?.nextElementSibling.textContent ?? ''`, sel, key)
+}
+
+// probabilityText is how the details panel writes the pick's probabilities: whole percentages, half away
+// from zero as Intl rounds.
+func probabilityText(p profile.SLAProbability) string {
+	return fmt.Sprintf("TTFT %.0f%% · ITL %.0f%% (from the p10–p90 intervals)", math.Round(100*p.TTFT), math.Round(100*p.ITL))
 }
 
 // contrastJS measures WCAG contrast ratios of the page's colours against its background.

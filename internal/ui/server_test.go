@@ -236,6 +236,8 @@ func TestPlanEndpoint(t *testing.T) {
 	require.GreaterOrEqual(t, v.Selected, 0)
 	assert.Equal(t, sel, v.Candidates[v.Selected].Config)
 	assert.Equal(t, res.Explanation, v.Explanation)
+	assert.Equal(t, ShippedCalibration, v.Calibration)
+	assert.Equal(t, res.SLAProbability, v.SLAProbability)
 	predicted := 0
 	for _, c := range v.Candidates {
 		if c.Predicted {

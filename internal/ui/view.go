@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -59,6 +60,12 @@ type View struct {
 	Rejected  []Rejected `json:"rejected,omitempty"`
 	Predicted int        `json:"predicted"`
 	Method    string     `json:"method,omitempty"`
+	// Calibration is the calibration the predictions used: the search document's (a namespace's refit,
+	// kubectl dgdr calibrate) or ShippedCalibration; empty without a search document, where it is unknown.
+	Calibration string `json:"calibration,omitempty"`
+	// SLAProbability is the probability that the selected (or closest) candidate meets each target,
+	// when the search document carries it.
+	SLAProbability *profile.SLAProbability `json:"slaProbability,omitempty"`
 	// Note says what is missing from the view and why (e.g. the results ConfigMap could not be read).
 	Note string `json:"note,omitempty"`
 	// CanAct is true when Export and Deploy are offered; Why says why not.
@@ -77,6 +84,7 @@ type Request struct {
 	OSL            int     `json:"osl"`
 	TTFTMs         float64 `json:"ttftMs"`
 	ITLMs          float64 `json:"itlMs"`
+	Confidence     float64 `json:"confidence"` // spec.sla.confidence (plan --sla-confidence), defaulted
 	SearchStrategy string  `json:"searchStrategy"`
 	AutoApply      bool    `json:"autoApply"`
 	AutoScaling    bool    `json:"autoScaling"`
@@ -125,6 +133,10 @@ type Rejected struct {
 	Count  int    `json:"count"`
 }
 
+// ShippedCalibration is what the page says when the predictions used the calibration shipped in the
+// binary (fitted by make calibrate on the repository's measurements).
+const ShippedCalibration = "shipped (make calibrate)"
+
 // PlanView is the page of an offline search.
 func PlanView(req profile.SearchRequest, res profile.SearchResult) *View {
 	rep := profile.NewReport(&req, &res, true)
@@ -136,7 +148,8 @@ func PlanView(req profile.SearchRequest, res profile.SearchResult) *View {
 		Mode: ModePlan,
 		Request: Request{
 			Model: req.Model.ID, Backend: backend, ISL: req.Workload.ISL, OSL: req.Workload.OSL,
-			TTFTMs: req.SLA.TTFTMs, ITLMs: req.SLA.ITLMs, SearchStrategy: string(v1alpha1.SearchRapid),
+			TTFTMs: req.SLA.TTFTMs, ITLMs: req.SLA.ITLMs, Confidence: rep.SLA.Confidence,
+			SearchStrategy: string(v1alpha1.SearchRapid),
 		},
 		Why: "an offline plan has no DGDR: create one (kubectl dgdr create) to export or deploy a configuration",
 	}
@@ -155,7 +168,7 @@ func DGDRView(d *v1alpha1.DynamoGraphDeploymentRequest, rep *profile.Report, not
 		Mode: ModeCluster, Name: d.Name, Namespace: d.Namespace,
 		Request: Request{
 			Model: s.Model, Backend: string(s.Backend), Image: s.Image, ISL: s.ISL(), OSL: s.OSL(),
-			TTFTMs: s.TTFT(), ITLMs: s.ITL(), SearchStrategy: string(s.SearchStrategy),
+			TTFTMs: s.TTFT(), ITLMs: s.ITL(), Confidence: s.Confidence(), SearchStrategy: string(s.SearchStrategy),
 			AutoApply: s.AutoApply, AutoScaling: s.EnableAutoScaling,
 		},
 		Phase:      string(d.Status.Phase),
@@ -221,6 +234,7 @@ func DGDRView(d *v1alpha1.DynamoGraphDeploymentRequest, rep *profile.Report, not
 func fillReport(v *View, rep *profile.Report, pr *v1alpha1.ProfilingResults) {
 	v.Explanation, v.MeetsSLA, v.Selected = rep.Explanation, rep.Selected != nil, -1
 	v.Predicted, v.Method = rep.Predicted, string(rep.Method)
+	v.Calibration, v.SLAProbability = cmp.Or(rep.Calibration, ShippedCalibration), rep.SLAProbability
 	if v.Request.GPU == "" {
 		v.Request.GPU = rep.GPU
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/dgdr-dev/dgdr/pkg/apis/nvidia/v1alpha1"
 	"github.com/dgdr-dev/dgdr/pkg/expand"
@@ -196,7 +197,9 @@ func TestDGDRViewPending(t *testing.T) {
 	assert.Equal(t, -1, v.Selected)
 	assert.Equal(t, refreshActive.Milliseconds(), v.RefreshMs, "polls fast while nothing is settled")
 	// The request as the defaults make it.
-	assert.Equal(t, Request{Model: "Qwen/Qwen3-32B", Backend: "any", ISL: 512, OSL: 128, TTFTMs: 100, ITLMs: 15, SearchStrategy: "rapid", GPU: "h100_sxm"}, v.Request)
+	assert.Equal(t, Request{Model: "Qwen/Qwen3-32B", Backend: "any", ISL: 512, OSL: 128, TTFTMs: 100, ITLMs: 15, Confidence: 0.5, SearchStrategy: "rapid", GPU: "h100_sxm"}, v.Request)
+	assert.Empty(t, v.Calibration, "no search document: the calibration is unknown, not claimed")
+	assert.Nil(t, v.SLAProbability)
 
 	before := v.Version
 	d.Status.Phase = v1alpha1.PhaseProfiling
@@ -206,4 +209,52 @@ func TestDGDRViewPending(t *testing.T) {
 
 	d.Status.Phase = v1alpha1.PhaseFailed
 	assert.Equal(t, refreshSettled.Milliseconds(), DGDRView(d, nil, "").RefreshMs)
+}
+
+// The page says which calibration the predictions used and, for the pick, the probability of meeting
+// each target, as the search document has them; without the document it claims neither.
+func TestViewCalibrationAndSLAProbability(t *testing.T) {
+	req, res := planSearch(t)
+	require.NotNil(t, res.SLAProbability, "the search gives its pick's probabilities")
+	rep := profile.NewReport(&req, &res, true)
+	refit := "team/dgdr-calibration: 3 measured rows, fitted 2026-01-23T12:00:00Z"
+	tests := []struct {
+		name        string
+		calibration string
+		prob        *profile.SLAProbability
+		want        string
+	}{
+		{name: "shipped", want: "shipped (make calibrate)", prob: res.SLAProbability},
+		{name: "a namespace's refit", calibration: refit, want: refit, prob: res.SLAProbability},
+		{name: "a document without probabilities", want: "shipped (make calibrate)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := rep
+			r.Calibration, r.SLAProbability = tt.calibration, tt.prob
+			v := DGDRView(storedDGDR(t, &r, func(int) bool { return true }), &r, "")
+			assert.Equal(t, tt.want, v.Calibration)
+			assert.Equal(t, tt.prob, v.SLAProbability)
+		})
+	}
+	t.Run("without the search document", func(t *testing.T) {
+		v := DGDRView(storedDGDR(t, &rep, func(int) bool { return true }), nil, "gone")
+		assert.Empty(t, v.Calibration)
+		assert.Nil(t, v.SLAProbability)
+	})
+	t.Run("the confidence asked for", func(t *testing.T) {
+		assert.Equal(t, 0.5, PlanView(req, res).Request.Confidence, "unset: the default")
+		d := storedDGDR(t, &rep, func(int) bool { return true })
+		d.Spec.SLA = &v1alpha1.SLA{Confidence: ptr.To(0.9)}
+		assert.Equal(t, 0.9, DGDRView(d, &rep, "").Request.Confidence)
+
+		req.SLA.Confidence = 0.9
+		res, err := profile.Search(t.Context(), req)
+		require.NoError(t, err)
+		v := PlanView(req, res)
+		assert.Equal(t, 0.9, v.Request.Confidence)
+		assert.Equal(t, "shipped (make calibrate)", v.Calibration)
+		require.NotNil(t, v.SLAProbability)
+		assert.Equal(t, *res.SLAProbability, *v.SLAProbability)
+	})
 }

@@ -44,6 +44,8 @@ function setAttrs(el, attrs) {
 const $ = (id) => document.getElementById(id);
 const nf = (d) => new Intl.NumberFormat(undefined, { minimumFractionDigits: d, maximumFractionDigits: d });
 const fmt = (v, d = 1) => (v == null || !isFinite(v) ? '—' : nf(d).format(v));
+// pct writes a probability as a percentage with at most d decimals.
+const pct = (p, d = 0) => (p == null || !isFinite(p) ? '—' : new Intl.NumberFormat(undefined, { style: 'percent', maximumFractionDigits: d }).format(p));
 const fmtTime = (t) => (t ? new Date(t).toLocaleString() : '');
 const enc = encodeURIComponent;
 
@@ -169,6 +171,9 @@ function render(v) {
   renderRequest(v);
   renderStatus(v);
   $('explanation').textContent = v.explanation || '';
+  // Which calibration the predictions used: unknown (hidden) without the search document.
+  $('calibration').hidden = !v.calibration;
+  $('calibration').textContent = v.calibration ? `Calibration: ${v.calibration}` : '';
   $('note').hidden = !v.note;
   $('note').textContent = v.note || '';
   $('rejected').textContent = v.rejected && v.rejected.length
@@ -190,7 +195,8 @@ function renderRequest(v) {
     ['Model', r.model],
     ['Backend', r.backend],
     ['Workload', `ISL ${r.isl} · OSL ${r.osl} tokens`],
-    ['SLA', `TTFT ≤ ${fmt(r.ttftMs, 0)} ms · ITL ≤ ${fmt(r.itlMs, 1)} ms`],
+    // The confidence is said only when it is not the default, the predictions as they are (as plan prints it).
+    ['SLA', `TTFT ≤ ${fmt(r.ttftMs, 0)} ms · ITL ≤ ${fmt(r.itlMs, 1)} ms${r.confidence && r.confidence !== 0.5 ? ` at ${pct(r.confidence, 1)} confidence` : ''}`],
     ['Strategy', r.searchStrategy + (v.mode === 'plan' ? ' (offline, this machine)' : '')],
   ];
   if (v.mode !== 'plan') rows.push(['Auto-apply', r.autoApply ? 'yes' : 'no'], ['Autoscaling', r.autoScaling ? 'Planner' : 'no']);
@@ -524,6 +530,9 @@ function renderDetails() {
       ['Throughput', `${fmt(cf.tokensPerSecondPerGPU)} tokens/s/GPU · ${fmt(cf.tokensPerSecondPerGPU * cf.gpus, 0)} tokens/s in all`],
       ['Per user', `${fmt(cf.tokensPerSecondPerUser)} tokens/s`],
     );
+    // The search gives the probability of meeting each target for its pick alone.
+    const p = v.slaProbability;
+    if (p && S.chosen === v.selected) kv.push(['P(meets SLA)', `TTFT ${pct(p.ttft)} · ITL ${pct(p.itl)} (from the p10–p90 intervals)`]);
   }
   kv.push(['Status', statusText(c)]);
   if (c.detail) kv.push(['Why', c.detail]);
