@@ -45,60 +45,125 @@ func FewShotRows(rows []*profile.ServingRow, k int) (chosen, rest []*profile.Ser
 const correctionPrior = 1.0
 
 // FitCorrections fits the corrections of the rows' predictions (res: the measured rows predicted under
-// the calibration the corrections will amend), one per architecture, GPU, backend and mode measured.
-// The factors are geometric means of measured/predicted shrunk toward 1 (the calibration as it is):
-// the architecture's ln m = Σ ln(measured/predicted) / (n + 1) over all its rows, and each cell's
-// ln f = ln m + Σ (ln(measured/predicted) − ln m) / (n_cell + 1) (correctionPrior). Rows without a
-// prediction or a measurement are skipped.
+// the calibration the corrections will amend), one per architecture, weight precision, GPU, backend
+// and mode measured. The factors are geometric means of measured/predicted shrunk toward 1 (the
+// calibration as it is): the model's ln m = Σ ln(measured/predicted) / (n + 1) over all its rows of
+// that architecture and precision, and each cell's ln f = ln m + Σ (ln(measured/predicted) − ln m) /
+// (n_cell + 1) (correctionPrior). Rows without a prediction or a measurement are skipped.
 func FitCorrections(res []RowResult) []profile.Correction {
 	type sums struct {
 		t, i float64
 		n    int
 	}
-	arch := map[string]*sums{}
+	model := func(c profile.Correction) profile.Correction { return profile.Correction{Arch: c.Arch, Dtype: c.Dtype} }
+	models := map[profile.Correction]*sums{}
 	cells := map[profile.Correction]*sums{}
-	var used []residual
-	for _, r := range res {
-		rr, ok := residualOf(r, false)
-		if !ok {
-			continue
+	add := func(m map[profile.Correction]*sums, k profile.Correction, t, i float64) {
+		if m[k] == nil {
+			m[k] = &sums{}
 		}
-		used = append(used, rr)
-		a := r.Row.Target.Model.ArchKey()
-		if arch[a] == nil {
-			arch[a] = &sums{}
-		}
-		arch[a].t, arch[a].i, arch[a].n = arch[a].t+rr.ttft, arch[a].i+rr.itl, arch[a].n+1
+		m[k].t, m[k].i, m[k].n = m[k].t+t, m[k].i+i, m[k].n+1
 	}
 	shrunk := func(s *sums) (float64, float64) {
 		return s.t / (float64(s.n) + correctionPrior), s.i / (float64(s.n) + correctionPrior)
 	}
-	for _, rr := range used {
-		t := rr.row.Target
-		k := profile.Correction{Arch: t.Model.ArchKey(), GPU: t.GPU.Name, Backend: t.Backend, Mode: rr.row.Config.Mode}
-		mt, mi := shrunk(arch[k.Arch])
-		if cells[k] == nil {
-			cells[k] = &sums{}
+	var used []residual
+	for _, r := range res {
+		if rr, ok := residualOf(r, false); ok {
+			used = append(used, rr)
+			add(models, model(correctionKey(r)), rr.ttft, rr.itl)
 		}
-		c := cells[k]
-		c.t, c.i, c.n = c.t+rr.ttft-mt, c.i+rr.itl-mi, c.n+1
+	}
+	for _, rr := range used {
+		k := correctionKey(RowResult{Row: rr.row, Pred: rr.pred})
+		mt, mi := shrunk(models[model(k)])
+		add(cells, k, rr.ttft-mt, rr.itl-mi)
 	}
 	var out []profile.Correction
-	for _, a := range slices.Sorted(maps.Keys(arch)) {
-		mt, mi := shrunk(arch[a])
-		keys := slices.SortedFunc(maps.Keys(cells), func(x, y profile.Correction) int {
-			return cmp.Or(strings.Compare(x.GPU, y.GPU), strings.Compare(x.Backend, y.Backend), strings.Compare(string(x.Mode), string(y.Mode)))
-		})
-		for _, k := range keys {
-			if k.Arch != a {
-				continue
-			}
-			dt, di := shrunk(cells[k])
-			k.TTFT, k.ITL, k.Rows = round6(math.Exp(mt+dt)), round6(math.Exp(mi+di)), cells[k].n
-			out = append(out, k)
-		}
+	for _, k := range slices.SortedFunc(maps.Keys(cells), func(x, y profile.Correction) int {
+		return cmp.Or(strings.Compare(x.Arch, y.Arch), strings.Compare(x.Dtype, y.Dtype), strings.Compare(x.GPU, y.GPU),
+			strings.Compare(x.Backend, y.Backend), strings.Compare(string(x.Mode), string(y.Mode)))
+	}) {
+		mt, mi := shrunk(models[model(k)])
+		dt, di := shrunk(cells[k])
+		k.TTFT, k.ITL, k.Rows = round6(math.Exp(mt+dt)), round6(math.Exp(mi+di)), cells[k].n
+		out = append(out, k)
 	}
 	return out
+}
+
+// correctionKey is the correction a predicted row belongs to (factors and rows unset).
+func correctionKey(r RowResult) profile.Correction {
+	t := r.Row.Target
+	return profile.Correction{Arch: t.Model.ArchKey(), Dtype: r.Pred.WeightDtype, GPU: t.GPU.Name, Backend: t.Backend, Mode: r.Row.Config.Mode}
+}
+
+// Situation is what a correction is keyed on within a model (profile.Correction): weight precision,
+// GPU, backend and mode — the rows a cluster's calibration store holds for one kind of deployment.
+func Situation(r RowResult) string {
+	k := correctionKey(r)
+	return k.Dtype + "/" + k.GPU + "/" + k.Backend + "/" + string(k.Mode)
+}
+
+// minSituationRows is the usable rows a situation needs to take part in a per-situation few-shot:
+// twice the largest K, so that every K leaves rows to check.
+const minSituationRows = 10
+
+// FewShotHeldOut returns, for every model with a leave-one-out fit in fits, its rows not used for a
+// correction, predicted by that fit corrected by FitCorrections on k of its rows (FewShotRows). by
+// splits a model's rows into the sets a correction is fitted on: nil, all its rows at once; Situation,
+// one set a situation, as a cluster's store is used, each set needing minSituationRows usable rows.
+// k = 0 returns every row of the sets, uncorrected.
+func FewShotHeldOut(rows []*profile.ServingRow, fits map[string]profile.Calib, k int, by func(RowResult) string) []RowResult {
+	byModel := map[string][]*profile.ServingRow{}
+	for _, r := range rows {
+		byModel[ModelGroup(r)] = append(byModel[ModelGroup(r)], r)
+	}
+	sets := map[[2]string][]*profile.ServingRow{}
+	for g, rs := range byModel {
+		fit, ok := fits[g]
+		if !ok {
+			continue
+		}
+		if by == nil {
+			sets[[2]string{g, ""}] = rs
+			continue
+		}
+		// The situation may depend on the prediction (the precision resolved), so the model's rows
+		// are predicted once by its fit to be sorted.
+		for _, r := range NewEvaluator(rs).Run(fit) {
+			key := [2]string{g, by(r)}
+			sets[key] = append(sets[key], r.Row)
+		}
+	}
+	var out []RowResult
+	for _, key := range slices.SortedFunc(maps.Keys(sets), func(a, b [2]string) int {
+		return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+	}) {
+		fit := fits[key[0]]
+		cal, test := fit, sets[key]
+		if by != nil && measured(test) < minSituationRows {
+			continue
+		}
+		if k > 0 {
+			var chosen []*profile.ServingRow
+			chosen, test = FewShotRows(test, k)
+			cal.Corrections = FitCorrections(NewEvaluator(chosen).Run(fit))
+		}
+		out = append(out, NewEvaluator(test).Run(cal)...)
+	}
+	return out
+}
+
+// measured counts the rows FewShotRows can choose.
+func measured(rows []*profile.ServingRow) int {
+	n := 0
+	for _, r := range rows {
+		if r.Err == nil && r.MeasuredTTFTMs > 0 && r.MeasuredITLMs > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // FewShotLine is one left-out model's error on its rows not used for the correction: with the fit
@@ -114,49 +179,60 @@ type FewShotLine struct {
 }
 
 // FewShot measures what a few of a new model's own measurements buy: for each model group, its
-// leave-one-model-out fit (fits, from CrossValidateFits) corrected by FitCorrections on K of its rows
-// (FewShotRows) — what kubectl dgdr calibrate does with a cluster's measurements — and the error on
-// its remaining rows. K = 0 is the leave-one-out error on all its rows. The last line, Model "all",
-// pools every model's remaining rows.
-func FewShot(rows []*profile.ServingRow, fits map[string]profile.Calib, ks []int) []FewShotLine {
-	byGroup := map[string][]*profile.ServingRow{}
+// leave-one-model-out fit (fits, from CrossValidateFits) corrected on K of its rows in each set of by
+// (FewShotHeldOut) — what kubectl dgdr calibrate does with a cluster's measurements — and the error
+// on its remaining rows. K = 0 is the leave-one-out error on all the rows of the sets. The last lines
+// pool every model's remaining rows by mode (Model "all:agg", "all:disagg") and all of them ("all").
+func FewShot(rows []*profile.ServingRow, fits map[string]profile.Calib, ks []int, by func(RowResult) string) []FewShotLine {
+	names := map[string]string{}
 	for _, r := range rows {
-		byGroup[ModelGroup(r)] = append(byGroup[ModelGroup(r)], r)
+		if _, ok := names[ModelGroup(r)]; !ok {
+			names[ModelGroup(r)] = r.Fields["model_path"]
+		}
 	}
 	ks = append([]int{0}, ks...)
-	pooled := make([][2][]float64, len(ks))
-	var out []FewShotLine
-	for _, g := range slices.Sorted(maps.Keys(byGroup)) {
-		fit, ok := fits[g]
-		if !ok {
-			continue
-		}
-		l := FewShotLine{Model: g, Name: byGroup[g][0].Fields["model_path"], Ks: ks}
-		for j, k := range ks {
-			cal := fit
-			test := byGroup[g]
-			if k > 0 {
-				var chosen []*profile.ServingRow
-				chosen, test = FewShotRows(byGroup[g], k)
-				cal.Corrections = FitCorrections(NewEvaluator(chosen).Run(fit))
+	lines := map[string]*FewShotLine{}
+	line := func(g string) *FewShotLine {
+		if lines[g] == nil {
+			l := &FewShotLine{Model: g, Name: names[g], Ks: ks, TTFT: make([]float64, len(ks)), ITL: make([]float64, len(ks))}
+			for i := range ks {
+				l.TTFT[i], l.ITL[i] = math.NaN(), math.NaN()
 			}
-			var te, ie []float64
-			for _, r := range NewEvaluator(test).Run(cal) {
-				if t, i := r.AbsErr(); !math.IsNaN(t) {
-					te, ie = append(te, t), append(ie, i)
+			lines[g] = l
+		}
+		return lines[g]
+	}
+	names["all"] = "all rows left"
+	pooled := []string{"all:" + string(profile.ModeAgg), "all:" + string(profile.ModeDisagg), "all"}
+	names[pooled[0]], names[pooled[1]] = "aggregated rows left", "disaggregated rows left"
+	for j, k := range ks {
+		errs := map[string][2][]float64{}
+		for _, r := range FewShotHeldOut(rows, fits, k, by) {
+			if t, i := r.AbsErr(); !math.IsNaN(t) {
+				for _, g := range []string{ModelGroup(r.Row), "all:" + string(r.Row.Config.Mode), "all"} {
+					e := errs[g]
+					errs[g] = [2][]float64{append(e[0], t), append(e[1], i)}
 				}
 			}
-			if k == 0 {
-				l.Rows = len(te)
-			}
-			l.TTFT, l.ITL = append(l.TTFT, quantile(te, 0.5)), append(l.ITL, quantile(ie, 0.5))
-			pooled[j][0], pooled[j][1] = append(pooled[j][0], te...), append(pooled[j][1], ie...)
 		}
-		out = append(out, l)
+		for g, e := range errs {
+			l := line(g)
+			if k == 0 {
+				l.Rows = len(e[0])
+			}
+			l.TTFT[j], l.ITL[j] = quantile(e[0], 0.5), quantile(e[1], 0.5)
+		}
 	}
-	all := FewShotLine{Model: "all", Name: "all rows left", Rows: len(pooled[0][0]), Ks: ks}
-	for _, p := range pooled {
-		all.TTFT, all.ITL = append(all.TTFT, quantile(p[0], 0.5)), append(all.ITL, quantile(p[1], 0.5))
+	var out []FewShotLine
+	for _, g := range slices.Sorted(maps.Keys(lines)) {
+		if !slices.Contains(pooled, g) {
+			out = append(out, *lines[g])
+		}
 	}
-	return append(out, all)
+	for _, g := range pooled {
+		if lines[g] != nil || g == "all" {
+			out = append(out, *line(g))
+		}
+	}
+	return out
 }

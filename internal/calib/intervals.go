@@ -66,10 +66,15 @@ func residualOf(r RowResult, calibrated bool) (residual, bool) {
 
 // FitIntervals builds the interval table: the calibrated cells from train (the shipped calibration's
 // predictions of every row: how far off it is on architectures it was fitted on), the uncalibrated
-// ones from lomo (each model predicted by a fit without it: how far off it is on a new architecture).
-func FitIntervals(train, lomo []RowResult, method string) profile.IntervalTable {
+// ones from lomo (each model predicted by a fit without it: how far off it is on a new architecture),
+// and the corrected ones from shots (by Shots: FewShotHeldOut's rows, each model's rows left after a
+// correction on that many of its own in their situation, under the fit without it).
+func FitIntervals(train, lomo []RowResult, shots map[int][]RowResult, method string) profile.IntervalTable {
 	t := profile.IntervalTable{Method: method}
 	t.Cells = append(intervalCells(residuals(train, true), calibratedRule), intervalCells(residuals(lomo, false), newModelRule)...)
+	for _, k := range slices.Sorted(maps.Keys(shots)) {
+		t.Cells = append(t.Cells, intervalCells(shotResiduals(shots[k], k), newModelRule)...)
+	}
 	seen := map[string]bool{}
 	for _, r := range train {
 		if r.Row.Err == nil && r.Row.MeasuredTTFTMs > 0 {
@@ -78,6 +83,15 @@ func FitIntervals(train, lomo []RowResult, method string) profile.IntervalTable 
 	}
 	t.Calibrated = slices.Sorted(maps.Keys(seen))
 	return t
+}
+
+// shotResiduals are the residuals of predictions corrected by k rows, keyed as corrected cells are.
+func shotResiduals(res []RowResult, k int) []residual {
+	rs := residuals(res, false)
+	for i := range rs {
+		rs[i].key = profile.IntervalKey{Backend: rs[i].key.Backend, Mode: rs[i].key.Mode, Shots: k}
+	}
+	return rs
 }
 
 func residuals(res []RowResult, calibrated bool) []residual {
@@ -90,17 +104,23 @@ func residuals(res []RowResult, calibrated bool) []residual {
 	return out
 }
 
-// intervalCells writes a cell per level of every situation with enough rows and models.
+// intervalCells writes a cell per level of every situation with enough rows and models. A mode whose
+// rows come from fewer models than the rule asks (every disaggregated row is DeepSeek-R1's) still
+// gets a cell at its mode level, from the models it has, at least as wide as the broadest cell: that
+// model's errors there show how far off the mode can be, and one model cannot show how models
+// differ, which the broadest cell's spread stands for.
 func intervalCells(rs []residual, rule cellRule) []profile.IntervalCell {
 	by := map[profile.IntervalKey][]residual{}
 	for _, r := range rs {
 		for _, l := range profile.IntervalLevels(r.key) {
-			by[l] = append(by[l], r)
+			if l.Shots == r.key.Shots {
+				by[l] = append(by[l], r)
+			}
 		}
 	}
 	keys := slices.SortedFunc(maps.Keys(by), func(a, b profile.IntervalKey) int {
-		return cmp.Or(strings.Compare(string(a.Mode), string(b.Mode)), strings.Compare(string(a.Method), string(b.Method)),
-			strings.Compare(a.Backend, b.Backend))
+		return cmp.Or(cmp.Compare(a.Shots, b.Shots), strings.Compare(string(a.Mode), string(b.Mode)),
+			strings.Compare(string(a.Method), string(b.Method)), strings.Compare(a.Backend, b.Backend))
 	})
 	var out []profile.IntervalCell
 	for _, k := range keys {
@@ -109,32 +129,60 @@ func intervalCells(rs []residual, rule cellRule) []profile.IntervalCell {
 		for _, r := range g {
 			rows[ModelGroup(r.row)]++
 		}
-		broadest := k == profile.IntervalKey{Calibrated: k.Calibrated}
-		if (len(g) < minCellRows || len(rows) < rule.minModels) && !broadest {
+		broadest := k.Backend == "" && k.Method == "" && k.Mode == ""
+		modeLevel := k.Backend == "" && k.Method == "" && k.Mode != ""
+		thin := len(g) < minCellRows || len(rows) < rule.minModels
+		if thin && !broadest && (!modeLevel || len(g) < minCellRows) {
 			continue
 		}
-		q := func(f func(residual) float64) [2]float64 {
-			xs := make([]weighted, len(g))
-			for i, r := range g {
-				xs[i] = weighted{f(r), 1}
-				if rule.balanced {
-					xs[i].w = 1 / float64(rows[ModelGroup(r.row)])
-				}
-				if rule.symmetric {
-					xs[i].v = math.Abs(xs[i].v)
-				}
-			}
-			if rule.symmetric {
-				a := round6(weightedQuantile(xs, 0.8))
-				return [2]float64{-a, a}
-			}
-			return [2]float64{round6(weightedQuantile(xs, 0.1)), round6(weightedQuantile(xs, 0.9))}
+		c := cellOf(k, g, rows, rule)
+		if thin && modeLevel {
+			all := k
+			all.Mode = ""
+			c = widest(c, cellOf(all, by[all], nil, rule))
 		}
-		out = append(out, profile.IntervalCell{Backend: k.Backend, Mode: k.Mode, Method: k.Method, Calibrated: k.Calibrated, Rows: len(g),
-			TTFT: q(func(r residual) float64 { return r.ttft }), ITL: q(func(r residual) float64 { return r.itl }),
-			E2E: q(func(r residual) float64 { return r.e2e })})
+		out = append(out, c)
 	}
 	return out
+}
+
+// cellOf is the cell of key k from its residuals g under rule (rows: g's rows per model, for the
+// balanced weights; nil counts them).
+func cellOf(k profile.IntervalKey, g []residual, rows map[string]int, rule cellRule) profile.IntervalCell {
+	if rows == nil {
+		rows = map[string]int{}
+		for _, r := range g {
+			rows[ModelGroup(r.row)]++
+		}
+	}
+	q := func(f func(residual) float64) [2]float64 {
+		xs := make([]weighted, len(g))
+		for i, r := range g {
+			xs[i] = weighted{f(r), 1}
+			if rule.balanced {
+				xs[i].w = 1 / float64(rows[ModelGroup(r.row)])
+			}
+			if rule.symmetric {
+				xs[i].v = math.Abs(xs[i].v)
+			}
+		}
+		if rule.symmetric {
+			a := round6(weightedQuantile(xs, 0.8))
+			return [2]float64{-a, a}
+		}
+		return [2]float64{round6(weightedQuantile(xs, 0.1)), round6(weightedQuantile(xs, 0.9))}
+	}
+	return profile.IntervalCell{Backend: k.Backend, Mode: k.Mode, Method: k.Method, Calibrated: k.Calibrated, Shots: k.Shots,
+		Rows: len(g), TTFT: q(func(r residual) float64 { return r.ttft }), ITL: q(func(r residual) float64 { return r.itl }),
+		E2E: q(func(r residual) float64 { return r.e2e })}
+}
+
+// widest is c with each bound moved out to w's where w's is wider.
+func widest(c, w profile.IntervalCell) profile.IntervalCell {
+	for _, p := range []struct{ c, w *[2]float64 }{{&c.TTFT, &w.TTFT}, {&c.ITL, &w.ITL}, {&c.E2E, &w.E2E}} {
+		p.c[0], p.c[1] = min(p.c[0], p.w[0]), max(p.c[1], p.w[1])
+	}
+	return c
 }
 
 // weighted is a value and its weight in a quantile.
@@ -172,7 +220,10 @@ func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }
 // intervals, and how wide those were.
 type CoverageLine struct {
 	Backend, Mode string
-	Rows          int
+	// Shots is the rows behind the corrections of the predictions checked (CorrectedCoverage); 0 when
+	// uncorrected.
+	Shots int
+	Rows  int
 	// TTFT, ITL and E2E are the fractions of rows inside the interval (nominal 0.8); E2E is a
 	// request's whole latency, which the throughput interval is derived from.
 	TTFT, ITL, E2E float64
@@ -180,11 +231,18 @@ type CoverageLine struct {
 	TTFTWidth, ITLWidth float64
 }
 
-// NestedCrossValidate prepares IntervalCoverage: for each model group g, CrossValidate on the other
-// groups' rows alone, so each other model h is predicted by a fit that saw neither g nor h. Intervals
-// fitted on those residuals owe nothing to g's rows, not even through the fits that made them.
-func NestedCrossValidate(rows []*profile.ServingRow, start profile.Calib, maxEvals int) map[string][]RowResult {
-	out := map[string][]RowResult{}
+// Nested is one model's nested leave-one-out run (NestedCrossValidate): the other models' rows, each
+// predicted by a fit that saw neither it nor the model, and those fits (by ModelGroup).
+type Nested struct {
+	Res  []RowResult
+	Fits map[string]profile.Calib
+}
+
+// NestedCrossValidate prepares the coverage checks: for each model group g, CrossValidateFits on the
+// other groups' rows alone, so each other model h is predicted by a fit that saw neither g nor h.
+// Intervals fitted on those residuals owe nothing to g's rows, not even through the fits that made them.
+func NestedCrossValidate(rows []*profile.ServingRow, start profile.Calib, maxEvals int) map[string]Nested {
+	out := map[string]Nested{}
 	for _, g := range modelGroups(rows) {
 		var others []*profile.ServingRow
 		for _, r := range rows {
@@ -192,7 +250,8 @@ func NestedCrossValidate(rows []*profile.ServingRow, start profile.Calib, maxEva
 				others = append(others, r)
 			}
 		}
-		out[g] = CrossValidate(others, start, maxEvals)
+		res, fits := CrossValidateFits(others, start, maxEvals)
+		out[g] = Nested{Res: res, Fits: fits}
 	}
 	return out
 }
@@ -207,22 +266,82 @@ func modelGroups(rows []*profile.ServingRow) []string {
 
 // IntervalCoverage checks the new-model intervals left one model out: each model's
 // leave-one-model-out predictions (lomo, from CrossValidate) get intervals fitted as make calibrate
-// fits them, on nested[model] (NestedCrossValidate) — the other models' residuals under fits that
-// never saw the model — and the measured values are checked against them. scale multiplies the
-// fitted log quantiles (1: as fitted; the tests check that narrower intervals fail the bounds).
-func IntervalCoverage(lomo []RowResult, nested map[string][]RowResult, scale float64) []CoverageLine {
-	byGroup := map[string][]residual{}
-	for _, r := range residuals(lomo, false) {
-		byGroup[ModelGroup(r.row)] = append(byGroup[ModelGroup(r.row)], r)
+// fits them, on nested[model].Res — the other models' residuals under fits that never saw the model
+// — and the measured values are checked against them. scale multiplies the fitted log quantiles (1:
+// as fitted; the tests check that narrower intervals fail the bounds).
+func IntervalCoverage(lomo []RowResult, nested map[string]Nested, scale float64) []CoverageLine {
+	return leftOutCoverage(residuals(lomo, false), byModel, func(g string) []residual { return residuals(nested[g].Res, false) }, scale)
+}
+
+// GPUCoverage checks the new-model intervals of mode's rows left one GPU out, where leaving a model
+// out cannot (every disaggregated row is one model's, so left out it has no other model's to learn
+// from): each GPU's rows of mode, predicted left one model out (lomo), get intervals fitted as make
+// calibrate fits them on the residuals of every row not on that GPU.
+func GPUCoverage(lomo []RowResult, mode profile.Mode, scale float64) []CoverageLine {
+	return gpuCoverage(residuals(lomo, false), mode, scale)
+}
+
+// CorrectedGPUCoverage is GPUCoverage of the corrected intervals (Shots k): each GPU's rows of mode
+// left after corrections on k rows of their situation (FewShotHeldOut under the leave-one-out fits),
+// with the corrected cells fitted on the corrected rows not on that GPU.
+func CorrectedGPUCoverage(rows []*profile.ServingRow, fits map[string]profile.Calib, k int, mode profile.Mode, scale float64) []CoverageLine {
+	return withShots(gpuCoverage(shotResiduals(FewShotHeldOut(rows, fits, k, Situation), k), mode, scale), k)
+}
+
+func gpuCoverage(all []residual, mode profile.Mode, scale float64) []CoverageLine {
+	var test []residual
+	for _, r := range all {
+		if r.key.Mode == mode {
+			test = append(test, r)
+		}
+	}
+	gpu := func(r residual) string { return r.row.Target.GPU.Name }
+	return leftOutCoverage(test, gpu, func(g string) []residual {
+		var train []residual
+		for _, r := range all {
+			if gpu(r) != g {
+				train = append(train, r)
+			}
+		}
+		return train
+	}, scale)
+}
+
+// CorrectedCoverage checks the corrected intervals (Shots k) left one model out: each model's rows
+// left after a correction on k of them in their situation (FewShotHeldOut under its leave-one-out fit
+// from fits) get the corrected cells fitted on the other models' corrected rows under the nested fits.
+func CorrectedCoverage(rows []*profile.ServingRow, fits map[string]profile.Calib, nested map[string]Nested, k int, scale float64) []CoverageLine {
+	test := shotResiduals(FewShotHeldOut(rows, fits, k, Situation), k)
+	return withShots(leftOutCoverage(test, byModel, func(g string) []residual {
+		return shotResiduals(FewShotHeldOut(rows, nested[g].Fits, k, Situation), k)
+	}, scale), k)
+}
+
+// withShots marks coverage lines as those of corrections on k rows.
+func withShots(lines []CoverageLine, k int) []CoverageLine {
+	for i := range lines {
+		lines[i].Shots = k
+	}
+	return lines
+}
+
+func byModel(r residual) string { return ModelGroup(r.row) }
+
+// leftOutCoverage checks test's residuals unit by unit against the new-model cells fitted on
+// train(unit), residuals that never saw that unit, and sums the hits per backend and mode.
+func leftOutCoverage(test []residual, unit func(residual) string, train func(string) []residual, scale float64) []CoverageLine {
+	byUnit := map[string][]residual{}
+	for _, r := range test {
+		byUnit[unit(r)] = append(byUnit[unit(r)], r)
 	}
 	type hit struct {
 		t, i, e bool
 		wt, wi  float64
 	}
 	groups := map[[2]string][]hit{}
-	for _, g := range slices.Sorted(maps.Keys(byGroup)) {
-		table := profile.IntervalTable{Cells: intervalCells(residuals(nested[g], false), newModelRule)}
-		for _, r := range byGroup[g] {
+	for _, u := range slices.Sorted(maps.Keys(byUnit)) {
+		table := profile.IntervalTable{Cells: intervalCells(train(u), newModelRule)}
+		for _, r := range byUnit[u] {
 			cell, ok := table.Lookup(r.key)
 			if !ok {
 				continue
@@ -241,7 +360,7 @@ func IntervalCoverage(lomo []RowResult, nested map[string][]RowResult, scale flo
 				wi: (b.ITLP90Ms - b.ITLP10Ms) / r.pred.ITLMs,
 			}
 			m := string(r.key.Mode)
-			for _, k := range [][2]string{{r.key.Backend, m}, {"all", m}, {"all", "all"}} {
+			for _, k := range [][2]string{{r.row.Target.Backend, m}, {"all", m}, {"all", "all"}} {
 				groups[k] = append(groups[k], h)
 			}
 		}

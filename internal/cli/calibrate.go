@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -69,9 +70,10 @@ func NewCmdCalibrate(streams genericiooptions.IOStreams, getter genericclioption
 kubectl dgdr bench --record and thorough searches added), refit the performance model on it and store
 the refit, which rapid searches in the namespace then use (the profiling Job, and plan
 --cluster-calibration). The refit corrects the shipped calibration by TTFT and ITL factors per model
-architecture, GPU, backend and mode measured, each shrunk toward the shipped fit (one stored row moves
-a factor half-way to what it measured), so a few rows cannot wreck it; it applies only where it was
-measured. The table shows each row's measured TTFT and ITL against the predictions before and after,
+architecture, weight precision, GPU, backend and mode measured, each shrunk toward the shipped fit (one
+stored row moves a factor half-way to what it measured), so a few rows cannot wreck it; it applies only
+where it was measured, and predictions it corrects take the intervals measured after such
+corrections. The table shows each row's measured TTFT and ITL against the predictions before and after,
 and the median error over the rows.`,
 		Example: `  # Show the store and refit on it
   kubectl dgdr calibrate -n team-a
@@ -195,9 +197,9 @@ func renderCalibration(w io.Writer, c Calibration) error {
 	f := c.Fit
 	fmt.Fprintln(w, "\nCorrections (factors on the shipped calibration's predictions):")
 	tw = printers.GetNewTabWriter(w)
-	fmt.Fprintln(tw, "ARCH\tGPU\tBACKEND\tMODE\tROWS\tTTFT\tITL")
+	fmt.Fprintln(tw, "ARCH\tDTYPE\tGPU\tBACKEND\tMODE\tROWS\tTTFT\tITL")
 	for _, k := range f.Corrections {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.3f\t%.3f\n", k.Arch, k.GPU, k.Backend, k.Mode, k.Rows, k.TTFT, k.ITL)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%.3f\t%.3f\n", k.Arch, cmp.Or(k.Dtype, "any"), k.GPU, k.Backend, k.Mode, k.Rows, k.TTFT, k.ITL)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

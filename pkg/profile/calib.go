@@ -3,6 +3,7 @@ package profile
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/dgdr-dev/dgdr/pkg/hw"
@@ -152,9 +153,21 @@ func (p *Predictor) WithCalibration(c Calib) (*Predictor, error) {
 	q.cal = bc
 	q.glue = c.GlueUsPerLayer / 1000
 	q.corr = map[Mode][2]float64{}
+	q.bands = maps.Clone(p.bands)
+	iv, err := loadIntervals()
+	if err != nil {
+		return nil, err
+	}
 	for _, m := range []Mode{ModeAgg, ModeDisagg} {
-		if t, i := c.correctionFor(p.t, m); t != 1 || i != 1 {
-			q.corr[m] = [2]float64{t, i}
+		corr, ok := c.correctionFor(p.t, p.wd.String(), m)
+		if !ok {
+			continue
+		}
+		q.corr[m] = [2]float64{corr.TTFT, corr.ITL}
+		// A corrected prediction takes the interval measured after corrections of as many rows: its
+		// own measurements have taken out the bias that the uncorrected interval had to allow for.
+		if cell, ok := iv.Lookup(IntervalKey{Backend: p.t.Backend, Mode: m, Shots: ShotsBucket(corr.Rows)}); ok && cell.Shots > 0 {
+			q.bands[m] = cell
 		}
 	}
 	return &q, nil

@@ -41,7 +41,11 @@ type IntervalCell struct {
 	Mode       Mode   `json:"mode,omitempty"`
 	Method     Method `json:"method,omitempty"`
 	Calibrated bool   `json:"calibrated"`
-	Rows       int    `json:"rows"`
+	// Shots, when not 0, makes this a corrected cell: the residuals of predictions corrected by that
+	// many measured rows of their own architecture, GPU, backend and mode (a cluster's calibration
+	// store, see Correction), left one model out. Corrected cells pool over backends and modes only.
+	Shots int `json:"shots,omitempty"`
+	Rows  int `json:"rows"`
 	// TTFT, ITL and E2E are the p10 and p90 of ln(measured/predicted) of TTFT, ITL and a request's
 	// whole latency TTFT + (OSL−1)·ITL (which sets the throughput of a closed loop).
 	TTFT [2]float64 `json:"ttft"`
@@ -55,23 +59,45 @@ type IntervalKey struct {
 	Mode       Mode
 	Method     Method
 	Calibrated bool
+	// Shots is the bucket (ShotsBucket) of the measured rows behind the prediction's correction; 0
+	// when uncorrected.
+	Shots int
 }
 
 // IntervalLevels are the keys a situation pools into, most specific first: its own cell, then all
 // backends, then all methods, then all modes. FitIntervals writes a cell at each level that has enough
-// rows, and Lookup takes the first the table has.
+// rows, and Lookup takes the first the table has. A corrected situation (Shots > 0) has three levels,
+// its backend and mode, its mode and all modes, and falls back to the uncorrected levels.
 func IntervalLevels(k IntervalKey) []IntervalKey {
-	return []IntervalKey{
-		k,
+	plain := []IntervalKey{
+		{Backend: k.Backend, Mode: k.Mode, Method: k.Method, Calibrated: k.Calibrated},
 		{Mode: k.Mode, Method: k.Method, Calibrated: k.Calibrated},
 		{Mode: k.Mode, Calibrated: k.Calibrated},
 		{Calibrated: k.Calibrated},
 	}
+	if k.Shots > 0 {
+		return append([]IntervalKey{{Backend: k.Backend, Mode: k.Mode, Shots: k.Shots}, {Mode: k.Mode, Shots: k.Shots}, {Shots: k.Shots}}, plain...)
+	}
+	return plain
+}
+
+// ShotBuckets are the corrected cells' Shots: a correction of n rows takes the largest bucket ≤ n.
+var ShotBuckets = []int{1, 3, 5}
+
+// ShotsBucket is the Shots of a correction fitted on n rows (0 for none).
+func ShotsBucket(n int) int {
+	b := 0
+	for _, s := range ShotBuckets {
+		if n >= s {
+			b = s
+		}
+	}
+	return b
 }
 
 // Key is the cell's situation.
 func (c IntervalCell) Key() IntervalKey {
-	return IntervalKey{Backend: c.Backend, Mode: c.Mode, Method: c.Method, Calibrated: c.Calibrated}
+	return IntervalKey{Backend: c.Backend, Mode: c.Mode, Method: c.Method, Calibrated: c.Calibrated, Shots: c.Shots}
 }
 
 // Lookup returns the most specific cell for k (false when the table has none at any level).

@@ -106,6 +106,26 @@ func TestIntervalLookupPools(t *testing.T) {
 	assert.Equal(t, broad, c)
 	_, ok = tab.Lookup(profile.IntervalKey{Backend: "sglang", Mode: profile.ModeDisagg})
 	assert.False(t, ok)
+
+	// A corrected situation takes its backend and mode's corrected cell, its mode's, all modes', then the plain levels.
+	shot := profile.IntervalCell{Mode: profile.ModeAgg, Shots: 3, Rows: 60, ITL: [2]float64{-0.05, 0.05}}
+	anyMode := profile.IntervalCell{Shots: 3, Rows: 90, ITL: [2]float64{-0.07, 0.07}}
+	tab.Cells = append(tab.Cells, shot, anyMode)
+	c, ok = tab.Lookup(profile.IntervalKey{Backend: "vllm", Mode: profile.ModeAgg, Shots: 3})
+	require.True(t, ok)
+	assert.Equal(t, shot, c)
+	c, ok = tab.Lookup(profile.IntervalKey{Mode: profile.ModeDisagg, Shots: 3})
+	require.True(t, ok)
+	assert.Equal(t, anyMode, c)
+	c, ok = tab.Lookup(profile.IntervalKey{Mode: profile.ModeAgg, Shots: 5})
+	require.True(t, ok)
+	assert.Equal(t, broad, c, "no cell for 5 shots: the uncorrected levels")
+}
+
+func TestShotsBucket(t *testing.T) {
+	for n, want := range map[int]int{0: 0, 1: 1, 2: 1, 3: 3, 4: 3, 5: 5, 400: 5} {
+		assert.Equal(t, want, profile.ShotsBucket(n), "n=%d", n)
+	}
 }
 
 // A higher confidence can only shrink the set of configurations meeting the SLA, so the pick's

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/dgdr-dev/dgdr/internal/calib"
@@ -83,34 +84,72 @@ func run(w io.Writer, data string, evals int) error {
 	toolutil.PrintTable(w, "Leave one model out, H100/H200/B200 only", calib.Summarize(toolutil.OnSystems(cv, targetSystems...)))
 	toolutil.PrintTable(w, "Leave one model out, by model (first column: the model left out)",
 		calib.SummarizeBy(cv, func(r *profile.ServingRow) string { return r.Fields["model_path"] }))
-	printCoverage(w, calib.IntervalCoverage(cv, calib.NestedCrossValidate(rows, start, evals), 1))
-	printFewShot(w, calib.FewShot(rows, fits, fewShotKs))
+	nested := calib.NestedCrossValidate(rows, start, evals)
+	printCoverage(w, coverageIntro, calib.IntervalCoverage(cv, nested, 1))
+	printCoverage(w, gpuCoverageIntro, calib.GPUCoverage(cv, profile.ModeDisagg, 1))
+	var corrected, correctedGPU []calib.CoverageLine
+	for _, k := range profile.ShotBuckets {
+		corrected = append(corrected, calib.CorrectedCoverage(rows, fits, nested, k, 1)...)
+		correctedGPU = append(correctedGPU, calib.CorrectedGPUCoverage(rows, fits, k, profile.ModeDisagg, 1)...)
+	}
+	printCoverage(w, correctedCoverageIntro, corrected)
+	printCoverage(w, correctedGPUCoverageIntro, correctedGPU)
+	printFewShot(w, fewShotIntro, calib.FewShot(rows, fits, fewShotKs, nil))
+	printFewShot(w, fewShotSituationIntro, calib.FewShot(rows, fits, fewShotKs, calib.Situation))
 	return nil
 }
 
-// printCoverage writes the interval coverage table.
-func printCoverage(w io.Writer, lines []calib.CoverageLine) {
-	fmt.Fprintln(w, "\nCoverage of the nominal 80% (p10–p90) interval, left one model out: each model's leave-one-out")
-	fmt.Fprintln(w, "predictions with intervals fitted as make calibrate fits them, on the other models' residuals under fits")
-	fmt.Fprintln(w, "that saw neither them nor the model left out (target 75–85%; request = TTFT + (OSL−1)·ITL, from which")
-	fmt.Fprintln(w, "the throughput interval comes; width: median (p90 − p10)/prediction)")
-	fmt.Fprintln(w, "\n| group | mode | rows | TTFT inside | ITL inside | request inside | TTFT width | ITL width |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
+const (
+	coverageIntro = `Coverage of the nominal 80% (p10–p90) interval, left one model out: each model's leave-one-out
+predictions with intervals fitted as make calibrate fits them, on the other models' residuals under fits
+that saw neither them nor the model left out (target 75–85%; request = TTFT + (OSL−1)·ITL, from which
+the throughput interval comes; width: median (p90 − p10)/prediction)`
+	gpuCoverageIntro = `Coverage of the disaggregated rows left one GPU out (every disaggregated row is DeepSeek-R1's, so
+left one model out they have no other model's to learn from): each GPU's disaggregated rows, predicted
+left one model out, with intervals fitted as make calibrate fits them on every row not on that GPU`
+	correctedCoverageIntro = `Coverage after a correction (intervals shrink where measurements exist): each model's rows left after
+correcting its leave-one-out fit with K of its rows in their situation (GPU, backend, mode; as kubectl
+dgdr calibrate does), with the corrected intervals fitted on the other models' corrected rows under
+fits that saw neither them nor the model`
+	correctedGPUCoverageIntro = `Coverage after a correction of the disaggregated rows, left one GPU out (as above, for the one model
+with disaggregated rows): each GPU's corrected disaggregated rows against the corrected intervals fitted
+on the corrected rows not on that GPU`
+	fewShotIntro = `Few-shot, K rows of the model: each model's leave-one-out fit corrected by K of its own rows as kubectl
+dgdr calibrate corrects it (TTFT and ITL factors per GPU, backend and mode measured, shrunk toward 1),
+the rows chosen by a fixed rule (ordered by mode, backend, system, concurrency; the middles of K equal
+slices); median absolute error on its other rows (K = 0: the leave-one-out fit on all its rows)`
+	fewShotSituationIntro = `Few-shot, K rows of each situation (a cluster's store: one GPU, backend and mode): as above, but K rows
+chosen by the same rule in each situation (weight precision, GPU, backend, mode) of at least 10
+measured rows, and the error on that
+situation's other rows — what a cluster that measured K points of one kind of deployment gets on the
+rest of it (K = 0: the leave-one-out fit on every row of those situations)`
+)
+
+// printCoverage writes an interval coverage table (with a K column when the lines are corrected).
+func printCoverage(w io.Writer, intro string, lines []calib.CoverageLine) {
+	shots := slices.ContainsFunc(lines, func(l calib.CoverageLine) bool { return l.Shots > 0 })
+	k, sep := "", ""
+	if shots {
+		k, sep = " K |", "---:|"
+	}
+	fmt.Fprintf(w, "\n%s\n", intro)
+	fmt.Fprintf(w, "\n|%s group | mode | rows | TTFT inside | ITL inside | request inside | TTFT width | ITL width |\n", k)
+	fmt.Fprintf(w, "|%s---|---|---:|---:|---:|---:|---:|---:|\n", sep)
 	for _, l := range lines {
+		if shots {
+			fmt.Fprintf(w, "| %d ", l.Shots)
+		}
 		fmt.Fprintf(w, "| %s | %s | %d | %.0f%% | %.0f%% | %.0f%% | %.0f%% | %.0f%% |\n", l.Backend, l.Mode, l.Rows,
 			100*l.TTFT, 100*l.ITL, 100*l.E2E, 100*l.TTFTWidth, 100*l.ITLWidth)
 	}
 }
 
-// printFewShot writes the few-shot table.
-func printFewShot(w io.Writer, lines []calib.FewShotLine) {
+// printFewShot writes a few-shot table.
+func printFewShot(w io.Writer, intro string, lines []calib.FewShotLine) {
 	if len(lines) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\nFew-shot: each model's leave-one-out fit corrected by K of its own rows as kubectl dgdr calibrate corrects")
-	fmt.Fprintln(w, "it (TTFT and ITL factors per GPU, backend and mode measured, shrunk toward 1), the rows chosen by a fixed")
-	fmt.Fprintln(w, "rule (ordered by mode, backend, system, concurrency; the middles of K equal slices); median absolute error")
-	fmt.Fprintln(w, "on its other rows (K = 0: the leave-one-out fit on all its rows)")
+	fmt.Fprintf(w, "\n%s\n", intro)
 	var head, sep strings.Builder
 	head.WriteString("\n| model left out | rows |")
 	sep.WriteString("|---|---:|")

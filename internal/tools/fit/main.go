@@ -87,9 +87,15 @@ func run(data, out, intervals string, evals int) error {
 func writeIntervals(rows []*profile.ServingRow, cal profile.Calib, out string, evals int) error {
 	start := profile.DefaultCalibration()
 	start.GlueUsPerLayer = cal.GlueUsPerLayer
-	t := calib.FitIntervals(calib.NewEvaluator(rows).Run(cal), calib.CrossValidate(rows, start, evals),
+	lomo, fits := calib.CrossValidateFits(rows, start, evals)
+	shots := map[int][]calib.RowResult{}
+	for _, k := range profile.ShotBuckets {
+		shots[k] = calib.FewShotHeldOut(rows, fits, k, calib.Situation)
+	}
+	t := calib.FitIntervals(calib.NewEvaluator(rows).Run(cal), lomo, shots,
 		fmt.Sprintf("go run ./internal/tools/fit: p10 and p90 of ln(measured/predicted) on the %d rows of %s, "+
-			"calibrated cells with the shipped calibration, uncalibrated ones left one model out (%d evaluations per refit)",
+			"calibrated cells with the shipped calibration, uncalibrated ones left one model out (%d evaluations per refit), "+
+			"corrected ones left one model out after corrections on 1, 3 or 5 rows of each situation",
 			len(rows), toolutil.CalibrationFile, evals))
 	b, err := json.MarshalIndent(t, "", "  ")
 	if err != nil {
