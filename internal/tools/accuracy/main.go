@@ -84,6 +84,7 @@ func run(w io.Writer, data string, evals int) error {
 	toolutil.PrintTable(w, "Leave one model out, H100/H200/B200 only", calib.Summarize(toolutil.OnSystems(cv, targetSystems...)))
 	toolutil.PrintTable(w, "Leave one model out, by model (first column: the model left out)",
 		calib.SummarizeBy(cv, func(r *profile.ServingRow) string { return r.Fields["model_path"] }))
+	printDistance(w, cv)
 	nested := calib.NestedCrossValidate(rows, start, evals)
 	printCoverage(w, coverageIntro, calib.IntervalCoverage(cv, nested, 1))
 	printCoverage(w, gpuCoverageIntro, calib.GPUCoverage(cv, profile.ModeDisagg, 1))
