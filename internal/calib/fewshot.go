@@ -105,6 +105,10 @@ func Situation(r RowResult) string {
 	return k.Dtype + "/" + k.GPU + "/" + k.Backend + "/" + string(k.Mode)
 }
 
+// AllRows as a few-shot K corrects on every row of a set and checks the same rows: no correction on K
+// rows can do better than the factors fitted on all of them, so it bounds what a few rows can buy.
+const AllRows = -1
+
 // minSituationRows is the usable rows a situation needs to take part in a per-situation few-shot:
 // twice the largest K, so that every K leaves rows to check.
 const minSituationRows = 10
@@ -113,7 +117,7 @@ const minSituationRows = 10
 // correction, predicted by that fit corrected by FitCorrections on k of its rows (FewShotRows). by
 // splits a model's rows into the sets a correction is fitted on: nil, all its rows at once; Situation,
 // one set a situation, as a cluster's store is used, each set needing minSituationRows usable rows.
-// k = 0 returns every row of the sets, uncorrected.
+// k = 0 returns every row of the sets, uncorrected; k = AllRows every row, corrected on all of them.
 func FewShotHeldOut(rows []*profile.ServingRow, fits map[string]profile.Calib, k int, by func(RowResult) string) []RowResult {
 	byModel := map[string][]*profile.ServingRow{}
 	for _, r := range rows {
@@ -145,7 +149,10 @@ func FewShotHeldOut(rows []*profile.ServingRow, fits map[string]profile.Calib, k
 		if by != nil && measured(test) < minSituationRows {
 			continue
 		}
-		if k > 0 {
+		switch {
+		case k == AllRows:
+			cal.Corrections = FitCorrections(NewEvaluator(test).Run(fit))
+		case k > 0:
 			var chosen []*profile.ServingRow
 			chosen, test = FewShotRows(test, k)
 			cal.Corrections = FitCorrections(NewEvaluator(chosen).Run(fit))

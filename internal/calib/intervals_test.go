@@ -166,12 +166,16 @@ func TestFewShot(t *testing.T) {
 	assert.LessOrEqual(t, all.ITL[1], fewShotITLBound)
 
 	// K rows of each situation (what a cluster's store holds) buy more than K rows of the model.
-	sit := calib.FewShot(run.rows, run.fits, []int{5}, calib.Situation)
+	sit := calib.FewShot(run.rows, run.fits, []int{5, calib.AllRows}, calib.Situation)
 	sall := sit[len(sit)-1]
-	t.Logf("per situation: %d rows, K=0 TTFT %.1f%% ITL %.1f%%, K=5 TTFT %.1f%% ITL %.1f%%", sall.Rows, 100*sall.TTFT[0], 100*sall.ITL[0], 100*sall.TTFT[1], 100*sall.ITL[1])
+	t.Logf("per situation: %d rows, K=0 TTFT %.1f%% ITL %.1f%%, K=5 TTFT %.1f%% ITL %.1f%%, K=all TTFT %.1f%% ITL %.1f%%",
+		sall.Rows, 100*sall.TTFT[0], 100*sall.ITL[0], 100*sall.TTFT[1], 100*sall.ITL[1], 100*sall.TTFT[2], 100*sall.ITL[2])
 	assert.LessOrEqual(t, sall.TTFT[1], fewShotSituationTTFTBound)
 	assert.LessOrEqual(t, sall.ITL[1], fewShotSituationITLBound)
 	assert.Less(t, sall.TTFT[1], sall.TTFT[0], "five rows of the situation lower the TTFT error")
+	// Corrected on all its rows, each situation does at least as well as on five of them.
+	assert.LessOrEqual(t, sall.TTFT[2], sall.TTFT[1])
+	assert.LessOrEqual(t, sall.ITL[2], sall.ITL[1])
 }
 
 // Few-shot regression bounds (K = 5, corrections fitted on the leave-one-out fits of 120 evaluations,

@@ -55,8 +55,9 @@ func main() {
 	}
 }
 
-// fewShotKs are the few-shot table's K: how many of a left-out model's own rows the refit gets.
-var fewShotKs = []int{1, 3, 5}
+// fewShotKs are the few-shot table's K: how many of a left-out model's own rows the refit gets (and
+// all of them, the bound).
+var fewShotKs = []int{1, 3, 5, calib.AllRows}
 
 // load reads the calibration table and the shipped calibration.
 func load(data string) ([]*profile.ServingRow, profile.Calib, error) {
@@ -118,12 +119,14 @@ on the corrected rows not on that GPU`
 	fewShotIntro = `Few-shot, K rows of the model: each model's leave-one-out fit corrected by K of its own rows as kubectl
 dgdr calibrate corrects it (TTFT and ITL factors per GPU, backend and mode measured, shrunk toward 1),
 the rows chosen by a fixed rule (ordered by mode, backend, system, concurrency; the middles of K equal
-slices); median absolute error on its other rows (K = 0: the leave-one-out fit on all its rows)`
+slices); median absolute error on its other rows (K = 0: the leave-one-out fit on all its rows; K = all:
+corrected on all its rows and checked on them, the best any correction on K of them can do)`
 	fewShotSituationIntro = `Few-shot, K rows of each situation (a cluster's store: one GPU, backend and mode): as above, but K rows
 chosen by the same rule in each situation (weight precision, GPU, backend, mode) of at least 10
 measured rows, and the error on that
 situation's other rows — what a cluster that measured K points of one kind of deployment gets on the
-rest of it (K = 0: the leave-one-out fit on every row of those situations)`
+rest of it (K = 0: the leave-one-out fit on every row of those situations; K = all: each situation
+corrected on all its rows and checked on them)`
 )
 
 // printCoverage writes an interval coverage table (with a K column when the lines are corrected).
@@ -155,7 +158,11 @@ func printFewShot(w io.Writer, intro string, lines []calib.FewShotLine) {
 	head.WriteString("\n| model left out | rows |")
 	sep.WriteString("|---|---:|")
 	for _, k := range lines[0].Ks {
-		fmt.Fprintf(&head, " TTFT K=%d | ITL K=%d |", k, k)
+		n := fmt.Sprint(k)
+		if k == calib.AllRows {
+			n = "all"
+		}
+		fmt.Fprintf(&head, " TTFT K=%s | ITL K=%s |", n, n)
 		sep.WriteString("---:|---:|")
 	}
 	fmt.Fprintln(w, head.String())
