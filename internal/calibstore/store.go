@@ -6,11 +6,14 @@ package calibstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -182,7 +185,58 @@ func Load(ctx context.Context, c client.Reader, namespace string) (*Store, error
 // Append adds measurements to the namespace's store (creating it), dropping the oldest rows beyond
 // MaxRows. Rows written under another header are rewritten under Columns.
 func Append(ctx context.Context, c client.Client, namespace string, ms []Measurement) error {
-	if len(ms) == 0 {
+	recs := make([][]string, len(ms))
+	for i, m := range ms {
+		recs[i] = m.Record()
+	}
+	return AppendRecords(ctx, c, namespace, recs)
+}
+
+// ReadCSV reads measurements in the calibration layout (kubectl dgdr calibrate --add): every row must
+// parse, name a model and GPU the catalog knows and carry a measured TTFT and ITL, or the whole file
+// is refused with the first bad line named, so nothing is half-added. It returns the rows as records
+// under Columns (source and recorded_at filled where the file leaves them empty) and parsed.
+func ReadCSV(r io.Reader, resolve profile.ModelResolver, source string, now time.Time) ([][]string, []profile.ServingRow, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the rows: %w", err)
+	}
+	_, rows, err := profile.ReadServingRows(bytes.NewReader(data), resolve)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case len(rows) == 0:
+		return nil, nil, errors.New("no rows after the header: expected measurements in the calibration layout")
+	case len(rows) > MaxRows:
+		return nil, nil, fmt.Errorf("%d rows: the store holds at most %d", len(rows), MaxRows)
+	}
+	for _, row := range rows {
+		if row.Err != nil {
+			return nil, nil, fmt.Errorf("line %d: %w", row.Line, row.Err)
+		}
+		if !(row.MeasuredTTFTMs > 0) || !(row.MeasuredITLMs > 0) {
+			return nil, nil, fmt.Errorf("line %d: silicon_ttft_ms and silicon_tpot_ms must be positive (the measured mean TTFT and ITL in ms)", row.Line)
+		}
+	}
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.FieldsPerRecord = -1
+	all, err := cr.ReadAll()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the rows: %w", err)
+	}
+	recs := reorder(all[0], all[1:])
+	src, at := slices.Index(Columns, "source"), slices.Index(Columns, "recorded_at")
+	for _, rec := range recs {
+		rec[src] = cmp.Or(rec[src], source)
+		rec[at] = cmp.Or(rec[at], now.UTC().Format(time.RFC3339))
+	}
+	return recs, rows, nil
+}
+
+// AppendRecords adds records under Columns to the namespace's store (creating it), as Append does.
+func AppendRecords(ctx context.Context, c client.Client, namespace string, recs [][]string) error {
+	if len(recs) == 0 {
 		return nil
 	}
 	return update(ctx, c, namespace, func(cm *corev1.ConfigMap) error {
@@ -198,9 +252,7 @@ func Append(ctx context.Context, c client.Client, namespace string, ms []Measure
 				old = reorder(all[0], all[1:])
 			}
 		}
-		for _, m := range ms {
-			old = append(old, m.Record())
-		}
+		old = append(old, recs...)
 		if len(old) > MaxRows {
 			old = old[len(old)-MaxRows:]
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -198,6 +199,65 @@ func FuzzParse(f *testing.F) {
 			for _, c := range s.Fit.Corrections {
 				assert.Positive(t, c.TTFT)
 			}
+		}
+	})
+}
+
+func TestReadCSV(t *testing.T) {
+	const header = "model_path,system,backend,mode,isl,osl,concurrency,tp_size,batch_size,silicon_ttft_ms,silicon_tpot_ms,source\n"
+	const row = "Qwen/Qwen3-32B,h200_sxm,vllm,agg,1024,128,8,2,8,250,30,"
+	at := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name, csv, err string
+	}{
+		{"two rows", header + row + "\n" + row + "lab\n", ""},
+		{"header only", header, "no rows after the header"},
+		{"unknown model", header + row + "\nnope/model,h200_sxm,vllm,agg,1024,128,8,2,8,250,30,\n", "line 3: "},
+		{"unknown gpu", header + "Qwen/Qwen3-32B,z100,vllm,agg,1024,128,8,2,8,250,30,\n", "line 2: "},
+		{"no measurement", header + "Qwen/Qwen3-32B,h200_sxm,vllm,agg,1024,128,8,2,8,,30,\n", "line 2: silicon_ttft_ms and silicon_tpot_ms must be positive"},
+		{"bad number", header + "Qwen/Qwen3-32B,h200_sxm,vllm,agg,1024,128,8,two,8,250,30,\n", "line 2: column tp_size"},
+		{"bad mode", header + "Qwen/Qwen3-32B,h200_sxm,vllm,both,1024,128,8,2,8,250,30,\n", "line 2: column mode"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			recs, rows, err := calibstore.ReadCSV(strings.NewReader(tt.csv), profile.LookupModel, "calibrate --add x.csv", at)
+			if tt.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.err)
+				assert.Nil(t, recs)
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, recs, 2)
+			require.Len(t, rows, 2)
+			src, when := slices.Index(calibstore.Columns, "source"), slices.Index(calibstore.Columns, "recorded_at")
+			assert.Equal(t, "calibrate --add x.csv", recs[0][src], "an empty source is filled")
+			assert.Equal(t, "lab", recs[1][src], "a given source is kept")
+			assert.Equal(t, "2026-12-04T12:00:00Z", recs[0][when])
+			assert.Equal(t, "2", recs[0][slices.Index(calibstore.Columns, "tp_size")])
+			assert.InDelta(t, 30, rows[0].MeasuredITLMs, 1e-9)
+		})
+	}
+}
+
+// Whatever the file, ReadCSV refuses it or returns as many records under Columns as measured rows.
+func FuzzReadCSV(f *testing.F) {
+	f.Add("model_path,system,backend,mode,isl,osl,concurrency,silicon_ttft_ms,silicon_tpot_ms\nQwen/Qwen3-32B,h200_sxm,vllm,agg,100,10,4,50,5\n")
+	f.Add("a\n\"")
+	f.Add("")
+	f.Add(strings.Join(calibstore.Columns, ",") + "\n,,,,,,,,,,,,,,,,,,,,,,,,,,,,,\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		recs, rows, err := calibstore.ReadCSV(strings.NewReader(in), profile.LookupModel, "fuzz", time.Unix(0, 0))
+		if err != nil {
+			assert.Nil(t, recs)
+			return
+		}
+		require.Len(t, recs, len(rows))
+		for i, r := range recs {
+			assert.Len(t, r, len(calibstore.Columns))
+			assert.NoError(t, rows[i].Err)
+			assert.Positive(t, rows[i].MeasuredTTFTMs)
+			assert.Positive(t, rows[i].MeasuredITLMs)
 		}
 	})
 }

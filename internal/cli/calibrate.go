@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -23,8 +25,10 @@ import (
 type CalibrateOptions struct {
 	clusterOptions
 	Output string
-	// DryRun shows the refit without storing it.
+	// DryRun shows the refit without storing it (nor the rows of Add).
 	DryRun bool
+	// Add is a CSV file in the calibration layout ("-": standard input) whose rows join the store first.
+	Add string
 }
 
 // Calibration is what calibrate prints as JSON or YAML.
@@ -78,13 +82,19 @@ and the median error over the rows.`,
 		Example: `  # Show the store and refit on it
   kubectl dgdr calibrate -n team-a
 
+  # Add measurements of your own (CSV in the calibration layout: model_path, system, backend, mode,
+  # isl, osl, concurrency, the worker columns, silicon_ttft_ms, silicon_tpot_ms), then refit
+  kubectl dgdr calibrate -n team-a --add measured.csv
+
   # Only show what the refit would be, as JSON
   kubectl dgdr calibrate -n team-a --dry-run -o json`,
 		Args: withUsageHint(cobra.NoArgs),
 		RunE: runCommand(getter, o),
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "table", "output format: table, json or yaml")
-	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "show the refit without storing it")
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "show the refit without storing it (nor the rows of --add)")
+	cmd.Flags().StringVar(&o.Add, "add", "", "add the rows of this CSV file in the calibration layout (- for standard input) to the store before refitting")
+	_ = cmd.MarkFlagFilename("add", "csv")
 	return cmd
 }
 
@@ -105,9 +115,22 @@ func (o *CalibrateOptions) Validate() error {
 // Run reads the store, refits, stores the refit and prints.
 func (o *CalibrateOptions) Run(ctx context.Context) error {
 	ns := o.cluster.namespace
+	added, err := o.readAdd()
+	if err != nil {
+		return err
+	}
+	if len(added.recs) > 0 && !o.DryRun {
+		if err := calibstore.AppendRecords(ctx, o.cluster.client, ns, added.recs); err != nil {
+			return apiError(err, "fix or delete the ConfigMap "+calibstore.Name)
+		}
+		fmt.Fprintf(o.ErrOut, "added %d rows from %s to %s/%s\n", len(added.recs), o.Add, ns, calibstore.Name)
+	}
 	s, err := calibstore.Load(ctx, o.cluster.client, ns)
 	if err != nil {
 		return apiError(err, "fix or delete the ConfigMap "+calibstore.Name)
+	}
+	if o.DryRun {
+		s.Rows = append(s.Rows, added.rows...)
 	}
 	base, err := profile.EmbeddedCalibration()
 	if err != nil {
@@ -145,6 +168,34 @@ func (o *CalibrateOptions) Run(ctx context.Context) error {
 		return printObject(o.Out, o.Output, out)
 	}
 	return renderCalibration(o.Out, out)
+}
+
+// addedRows are the rows of --add, as records for the store and parsed.
+type addedRows struct {
+	recs [][]string
+	rows []profile.ServingRow
+}
+
+// readAdd reads and checks the --add file (none: no rows).
+func (o *CalibrateOptions) readAdd() (addedRows, error) {
+	if o.Add == "" {
+		return addedRows{}, nil
+	}
+	in := o.In
+	if o.Add != "-" {
+		f, err := os.Open(o.Add)
+		if err != nil {
+			return addedRows{}, WithHint(fmt.Errorf("--add: %w", err), "give a CSV file in the calibration layout, or - for standard input")
+		}
+		defer f.Close()
+		in = f
+	}
+	recs, rows, err := calibstore.ReadCSV(in, profile.LookupModel, "calibrate --add "+filepath.Base(o.Add), time.Now())
+	if err != nil {
+		return addedRows{}, WithHint(fmt.Errorf("--add %s: %w", o.Add, err),
+			"fix the file: the calibration layout's columns are model_path, system, backend, mode, isl, osl, concurrency, the worker columns and silicon_ttft_ms, silicon_tpot_ms; nothing was added")
+	}
+	return addedRows{recs: recs, rows: rows}, nil
 }
 
 // predictRow fills the row's predictions under the shipped calibration and the refit.

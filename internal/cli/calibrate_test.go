@@ -2,6 +2,9 @@ package cli
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -112,6 +115,39 @@ func TestCalibrateInCluster(t *testing.T) {
 	}
 	assert.Positive(t, pairs[profile.ModeDisagg], "disaggregated configurations on both fronts")
 	assert.Less(t, maxUserRate(refit.Pareto), maxUserRate(shipped.Pareto), "slower tokens: fewer tokens/s per user at the top of the front")
+
+	// A CSV of one's own measurements joins the store; a file with a bad line adds nothing.
+	dir := t.TempDir()
+	const header = "model_path,system,backend,mode,isl,osl,concurrency,tp_size,batch_size,silicon_ttft_ms,silicon_tpot_ms\n"
+	good, bad := filepath.Join(dir, "measured.csv"), filepath.Join(dir, "bad.csv")
+	require.NoError(t, os.WriteFile(good, []byte(header+
+		"Qwen/Qwen3-32B,h100_sxm,vllm,agg,1024,128,8,2,8,250,30\n"+
+		"Qwen/Qwen3-32B,h100_sxm,vllm,agg,1024,128,16,2,16,400,35\n"), 0o600))
+	require.NoError(t, os.WriteFile(bad, []byte(header+
+		"Qwen/Qwen3-32B,h100_sxm,vllm,agg,1024,128,8,2,8,250,30\n"+
+		"Qwen/Qwen3-32B,h100_sxm,vllm,agg,1024,128,16,2,16,400,\n"), 0o600))
+	stored := func() int {
+		var c Calibration
+		require.NoError(t, json.Unmarshal([]byte(h.ok("calibrate", "-n", ns, "--dry-run", "-o", "json").out), &c))
+		return len(c.Rows)
+	}
+	r = h.fail("calibrate", "-n", ns, "--add", bad)
+	assert.Contains(t, r.errLine, "line 3: silicon_ttft_ms and silicon_tpot_ms must be positive")
+	assert.Contains(t, r.errLine, "nothing was added")
+	assert.Equal(t, 2, stored())
+	r = h.ok("calibrate", "-n", ns, "--add", good, "--dry-run", "-o", "json")
+	require.NoError(t, json.Unmarshal([]byte(r.out), &c))
+	assert.Len(t, c.Rows, 4, "the file's rows take part in the dry run")
+	assert.False(t, c.Stored)
+	assert.Equal(t, 2, stored(), "and are not stored by it")
+	r = h.ok("calibrate", "-n", ns, "--add", good, "-o", "json")
+	assert.Contains(t, r.errOut, "added 2 rows from "+good)
+	c = Calibration{}
+	require.NoError(t, json.Unmarshal([]byte(r.out), &c))
+	require.Len(t, c.Rows, 4)
+	assert.Equal(t, "calibrate --add measured.csv", c.Rows[3].Source)
+	assert.True(t, slices.ContainsFunc(c.Fit.Corrections, func(k profile.Correction) bool { return k.GPU == "h100_sxm" && k.Rows == 2 }),
+		"a correction for the file's GPU: %+v", c.Fit.Corrections)
 
 	r = h.fail("plan", "--model", "Qwen/Qwen3-32B", "--cluster-calibration", "-n", other)
 	assert.Contains(t, r.errLine, "no refit in configmap "+calibstore.Name)
