@@ -19,6 +19,9 @@ const (
 	MarkSelected = '*'
 )
 
+// plotBarsLegend ends the legend when the selected point's error bars are drawn (and it fits).
+const plotBarsLegend = " (-- | its p10-p90)"
+
 // Axis titles of the Pareto plot.
 const (
 	plotXTitle = "tokens/s/user"
@@ -50,9 +53,12 @@ func RenderParetoTable(w io.Writer, configs []profile.Config, selected int) erro
 type PlotPoint struct {
 	X, Y float64
 	Mark rune
+	// XLo, XHi, YLo and YHi are the point's p10–p90 interval on each axis (all zero: none).
+	XLo, XHi, YLo, YHi float64
 }
 
-// PlotPoints turns configurations into plot points marked by mode.
+// PlotPoints turns configurations into plot points marked by mode, with their intervals: tokens/s/user
+// is 1000/ITL, so its interval runs from 1000/ITL p90 to 1000/ITL p10.
 func PlotPoints(configs []profile.Config) []PlotPoint {
 	pts := make([]PlotPoint, len(configs))
 	for i, c := range configs {
@@ -61,14 +67,25 @@ func PlotPoints(configs []profile.Config) []PlotPoint {
 			m = MarkDisagg
 		}
 		pts[i] = PlotPoint{X: c.TokensPerSecondPerUser, Y: c.TokensPerSecondPerGPU, Mark: m}
+		if c.ITLP10Ms > 0 && c.ITLP90Ms > 0 && c.TokensPerSecondPerGPUP10 > 0 {
+			pts[i].XLo, pts[i].XHi = 1000/c.ITLP90Ms, 1000/c.ITLP10Ms
+			pts[i].YLo, pts[i].YHi = c.TokensPerSecondPerGPUP10, c.TokensPerSecondPerGPUP90
+		}
 	}
 	return pts
 }
 
+// hasBars says whether p carries an interval to draw.
+func (p PlotPoint) hasBars() bool {
+	return p.XHi > 0 && p.YHi > 0 && plotFinite(p.XHi) && plotFinite(p.YHi)
+}
+
 // RenderPlot draws points as characters on a plot of tokens/s/GPU (up) against tokens/s/user
-// (right), both axes from 0, and marks point selected (−1 for none) with MarkSelected. No line is
-// wider than width columns; height is the number of rows of the plotting area. Points with a
-// non-finite coordinate are left out. The output is plain ASCII apart from the points' marks.
+// (right), both axes from 0, and marks point selected (−1 for none) with MarkSelected, with its
+// p10–p90 interval as error bars ("-" across, "|" up and down; only the selected point's, since the
+// front's intervals overlap). No line is wider than width columns; height is the number of rows of
+// the plotting area. Points with a non-finite coordinate are left out. The output is plain ASCII apart
+// from the points' marks.
 func RenderPlot(w io.Writer, points []PlotPoint, selected, width, height int) error {
 	const minWidth, minHeight = 32, 3
 	if width < minWidth || height < minHeight {
@@ -79,6 +96,10 @@ func RenderPlot(w io.Writer, points []PlotPoint, selected, width, height int) er
 		if plotFinite(p.X) && plotFinite(p.Y) {
 			xmax, ymax = max(xmax, p.X), max(ymax, p.Y)
 		}
+	}
+	bars := selected >= 0 && selected < len(points) && points[selected].hasBars() && plotFinite(points[selected].X) && plotFinite(points[selected].Y)
+	if bars {
+		xmax, ymax = max(xmax, points[selected].XHi), max(ymax, points[selected].YHi)
 	}
 	xmax, ymax = plotNiceCeil(xmax), plotNiceCeil(ymax)
 
@@ -101,8 +122,17 @@ func RenderPlot(w io.Writer, points []PlotPoint, selected, width, height int) er
 			return
 		}
 		col, row := colOf(p.X), rowOf(p.Y)
-		if grid[row][col] == ' ' || mark == MarkSelected {
+		if grid[row][col] == ' ' || grid[row][col] == '-' || grid[row][col] == '|' || mark == MarkSelected {
 			grid[row][col] = mark
+		}
+	}
+	if bars {
+		p := points[selected]
+		for c := colOf(p.XLo); c <= colOf(p.XHi); c++ {
+			grid[rowOf(p.Y)][c] = '-'
+		}
+		for r := rowOf(p.YHi); r <= rowOf(p.YLo); r++ {
+			grid[r][colOf(p.X)] = '|'
 		}
 	}
 	for i, p := range points {
@@ -133,7 +163,11 @@ func RenderPlot(w io.Writer, points []PlotPoint, selected, width, height int) er
 	place(origin+colOf(xmax), plotTick(xmax))
 	b.WriteString(strings.TrimRight(string(xl), " ") + "\n")
 	fmt.Fprintf(&b, "%*s\n", width, plotXTitle)
-	fmt.Fprintf(&b, "%c agg   %c disagg   %c selected\n", MarkAgg, MarkDisagg, MarkSelected)
+	legend := fmt.Sprintf("%c agg   %c disagg   %c selected", MarkAgg, MarkDisagg, MarkSelected)
+	if bars && len(legend)+len(plotBarsLegend) <= width {
+		legend += plotBarsLegend
+	}
+	b.WriteString(legend + "\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }

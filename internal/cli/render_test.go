@@ -108,6 +108,45 @@ func TestRenderPlot(t *testing.T) {
 	assert.True(t, strings.HasSuffix(lines[12], string(MarkAgg)), "%q", lines[12])
 }
 
+// The selected point carries its p10–p90 interval as error bars; no other point does.
+func TestRenderPlotBars(t *testing.T) {
+	front := sampleFront()
+	for i := range front {
+		c := &front[i]
+		c.ITLP10Ms, c.ITLP90Ms = 0.8*c.ITLMs, 1.25*c.ITLMs
+		c.TokensPerSecondPerGPUP10, c.TokensPerSecondPerGPUP90 = 0.7*c.TokensPerSecondPerGPU, 1.3*c.TokensPerSecondPerGPU
+	}
+	pts := PlotPoints(front)
+	assert.InDelta(t, 1000/(1.25*9.97), pts[1].XLo, 1e-9, "tokens/s/user from ITL p90")
+	assert.InDelta(t, 1000/(0.8*9.97), pts[1].XHi, 1e-9)
+	grid := func(selected int) (string, []string) {
+		var buf bytes.Buffer
+		require.NoError(t, RenderPlot(&buf, pts, selected, 80, 12))
+		lines := strings.Split(buf.String(), "\n")
+		return buf.String(), lines[1:13]
+	}
+	out, rows := grid(1)
+	assert.Contains(t, out, "(-- | its p10-p90)")
+	var row, col int
+	for r, l := range rows {
+		if c := strings.IndexRune(l, MarkSelected); c >= 0 {
+			row, col = r, c
+		}
+	}
+	require.NotZero(t, col)
+	assert.Equal(t, byte('-'), rows[row][col-1], "a bar to the left: %q", rows[row])
+	assert.Equal(t, byte('-'), rows[row][col+1], "and to the right")
+	assert.Equal(t, byte('|'), rows[row-1][col], "a bar up")
+	assert.Equal(t, byte('|'), rows[row+1][col], "and down")
+
+	out, rows = grid(-1)
+	assert.NotContains(t, out, "p10-p90")
+	for _, l := range rows {
+		assert.NotContains(t, l[strings.IndexRune(l, '|')+1:], "|", "no bars without a selection: %q", l)
+		assert.NotContains(t, l, "-")
+	}
+}
+
 func TestRenderPlotFitsWidth(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for range 300 {
@@ -115,6 +154,10 @@ func TestRenderPlotFitsWidth(t *testing.T) {
 		pts := make([]PlotPoint, r.IntN(50))
 		for i := range pts {
 			pts[i] = PlotPoint{X: math.Pow(10, r.Float64()*8-2), Y: math.Pow(10, r.Float64()*8-2), Mark: MarkAgg}
+			if r.IntN(2) == 0 {
+				p := &pts[i]
+				p.XLo, p.XHi, p.YLo, p.YHi = p.X*r.Float64(), p.X*(1+3*r.Float64()), p.Y*r.Float64(), p.Y*(1+3*r.Float64())
+			}
 		}
 		if len(pts) > 0 && r.IntN(4) == 0 {
 			pts[0].X = math.Inf(1)
