@@ -110,7 +110,7 @@ the throughput interval comes; width: median (p90 − p10)/prediction)`
 left one model out they have no other model's to learn from): each GPU's disaggregated rows, predicted
 left one model out, with intervals fitted as make calibrate fits them on every row not on that GPU`
 	correctedCoverageIntro = `Coverage after a correction (intervals shrink where measurements exist): each model's rows left after
-correcting its leave-one-out fit with K of its rows in their situation (GPU, backend, mode; as kubectl
+correcting its leave-one-out fit with K of its rows in their situation (precision, GPU, backend, mode; as kubectl
 dgdr calibrate does), with the corrected intervals fitted on the other models' corrected rows under
 fits that saw neither them nor the model`
 	correctedGPUCoverageIntro = `Coverage after a correction of the disaggregated rows, left one GPU out (as above, for the one model
