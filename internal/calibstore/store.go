@@ -197,11 +197,7 @@ func Append(ctx context.Context, c client.Client, namespace string, ms []Measure
 // is refused with the first bad line named, so nothing is half-added. It returns the rows as records
 // under Columns (source and recorded_at filled where the file leaves them empty) and parsed.
 func ReadCSV(r io.Reader, resolve profile.ModelResolver, source string, now time.Time) ([][]string, []profile.ServingRow, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the rows: %w", err)
-	}
-	_, rows, err := profile.ReadServingRows(bytes.NewReader(data), resolve)
+	_, rows, err := profile.ReadServingRows(r, resolve)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -211,25 +207,20 @@ func ReadCSV(r io.Reader, resolve profile.ModelResolver, source string, now time
 	case len(rows) > MaxRows:
 		return nil, nil, fmt.Errorf("%d rows: the store holds at most %d", len(rows), MaxRows)
 	}
-	for _, row := range rows {
+	recs := make([][]string, len(rows))
+	for i, row := range rows {
 		if row.Err != nil {
 			return nil, nil, fmt.Errorf("line %d: %w", row.Line, row.Err)
 		}
 		if !(row.MeasuredTTFTMs > 0) || !(row.MeasuredITLMs > 0) {
 			return nil, nil, fmt.Errorf("line %d: silicon_ttft_ms and silicon_tpot_ms must be positive (the measured mean TTFT and ITL in ms)", row.Line)
 		}
-	}
-	cr := csv.NewReader(bytes.NewReader(data))
-	cr.FieldsPerRecord = -1
-	all, err := cr.ReadAll()
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the rows: %w", err)
-	}
-	recs := reorder(all[0], all[1:])
-	src, at := slices.Index(Columns, "source"), slices.Index(Columns, "recorded_at")
-	for _, rec := range recs {
-		rec[src] = cmp.Or(rec[src], source)
-		rec[at] = cmp.Or(rec[at], now.UTC().Format(time.RFC3339))
+		recs[i] = make([]string, len(Columns))
+		for j, c := range Columns {
+			recs[i][j] = row.Fields[c]
+		}
+		recs[i][slices.Index(Columns, "source")] = cmp.Or(row.Fields["source"], source)
+		recs[i][slices.Index(Columns, "recorded_at")] = cmp.Or(row.Fields["recorded_at"], now.UTC().Format(time.RFC3339))
 	}
 	return recs, rows, nil
 }

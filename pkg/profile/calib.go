@@ -153,11 +153,15 @@ func (p *Predictor) WithCalibration(c Calib) (*Predictor, error) {
 	q.cal = bc
 	q.glue = c.GlueUsPerLayer / 1000
 	q.corr = map[Mode][2]float64{}
-	q.bands = maps.Clone(p.bands)
+	if len(c.Corrections) == 0 {
+		// The fit's hot path: every row under every candidate calibration.
+		return &q, nil
+	}
 	iv, err := loadIntervals()
 	if err != nil {
 		return nil, err
 	}
+	q.bands = maps.Clone(p.bands)
 	for _, m := range []Mode{ModeAgg, ModeDisagg} {
 		corr, ok := c.correctionFor(p.t, p.wd.String(), m)
 		if !ok {

@@ -39,7 +39,7 @@ func printDistance(w io.Writer, cv []calib.RowResult) {
 	buckets := map[[2]string]*acc{}
 	var ok []*calib.RowResult
 	for i := range cv {
-		if !math.IsNaN(firstErr(cv[i])) {
+		if t, _ := cv[i].AbsErr(); !math.IsNaN(t) {
 			ok = append(ok, &cv[i])
 		}
 	}
@@ -92,12 +92,7 @@ func bucketName(lo, hi float64) string {
 	return fmt.Sprintf("%.2f–%.2f", lo, hi)
 }
 
-// firstErr is the TTFT error of r (NaN when r has no prediction or measurement).
-func firstErr(r calib.RowResult) float64 {
-	t, _ := r.AbsErr()
-	return t
-}
-
+// quantile80 is the 80th percentile of xs (at least one): the value at 80% of the sorted positions.
 func quantile80(xs []float64) float64 {
 	s := slices.Sorted(slices.Values(xs))
 	return s[int(0.8*float64(len(s)-1))]
