@@ -15,12 +15,7 @@ import (
 // line, then the k at evenly spaced positions (the middle of each of k equal slices), which spreads
 // them over the campaigns and their concurrencies. It returns the chosen rows and the rest.
 func FewShotRows(rows []*profile.ServingRow, k int) (chosen, rest []*profile.ServingRow) {
-	var usable []*profile.ServingRow
-	for _, r := range rows {
-		if r.Err == nil && r.MeasuredTTFTMs > 0 && r.MeasuredITLMs > 0 {
-			usable = append(usable, r)
-		}
-	}
+	usable := slices.DeleteFunc(slices.Clone(rows), func(r *profile.ServingRow) bool { return !choosable(r) })
 	slices.SortStableFunc(usable, func(a, b *profile.ServingRow) int {
 		return cmp.Or(strings.Compare(string(a.Config.Mode), string(b.Config.Mode)), strings.Compare(a.Target.Backend, b.Target.Backend),
 			strings.Compare(a.Fields["system"], b.Fields["system"]), cmp.Compare(a.Concurrency, b.Concurrency), cmp.Compare(a.Line, b.Line))
@@ -146,7 +141,7 @@ func FewShotHeldOut(rows []*profile.ServingRow, fits map[string]profile.Calib, k
 	}) {
 		fit := fits[key[0]]
 		cal, test := fit, sets[key]
-		if by != nil && measured(test) < minSituationRows {
+		if by != nil && countFunc(test, choosable) < minSituationRows {
 			continue
 		}
 		switch {
@@ -162,15 +157,9 @@ func FewShotHeldOut(rows []*profile.ServingRow, fits map[string]profile.Calib, k
 	return out
 }
 
-// measured counts the rows FewShotRows can choose.
-func measured(rows []*profile.ServingRow) int {
-	n := 0
-	for _, r := range rows {
-		if r.Err == nil && r.MeasuredTTFTMs > 0 && r.MeasuredITLMs > 0 {
-			n++
-		}
-	}
-	return n
+// choosable says whether FewShotRows may choose r: it can be predicted and has a measurement.
+func choosable(r *profile.ServingRow) bool {
+	return r.Err == nil && r.MeasuredTTFTMs > 0 && r.MeasuredITLMs > 0
 }
 
 // FewShotLine is one left-out model's error on its rows not used for the correction: with the fit
@@ -242,4 +231,15 @@ func FewShot(rows []*profile.ServingRow, fits map[string]profile.Calib, ks []int
 		}
 	}
 	return out
+}
+
+// countFunc counts the elements of xs for which f holds.
+func countFunc[T any](xs []T, f func(T) bool) int {
+	n := 0
+	for _, x := range xs {
+		if f(x) {
+			n++
+		}
+	}
+	return n
 }

@@ -125,36 +125,37 @@ func intervalCells(rs []residual, rule cellRule) []profile.IntervalCell {
 	var out []profile.IntervalCell
 	for _, k := range keys {
 		g := by[k]
-		rows := map[string]int{}
-		for _, r := range g {
-			rows[ModelGroup(r.row)]++
-		}
 		broadest := k.Backend == "" && k.Method == "" && k.Mode == ""
 		modeLevel := k.Backend == "" && k.Method == "" && k.Mode != ""
-		thin := len(g) < minCellRows || len(rows) < rule.minModels
-		if thin && !broadest && (!modeLevel || len(g) < minCellRows) {
+		fewModels := len(modelRows(g)) < rule.minModels
+		switch {
+		case broadest:
+		case len(g) < minCellRows, fewModels && !modeLevel:
 			continue
 		}
-		c := cellOf(k, g, rows, rule)
-		if thin && modeLevel {
+		c := cellOf(k, g, rule)
+		if fewModels && modeLevel {
 			all := k
 			all.Mode = ""
-			c = widest(c, cellOf(all, by[all], nil, rule))
+			c = widest(c, cellOf(all, by[all], rule))
 		}
 		out = append(out, c)
 	}
 	return out
 }
 
-// cellOf is the cell of key k from its residuals g under rule (rows: g's rows per model, for the
-// balanced weights; nil counts them).
-func cellOf(k profile.IntervalKey, g []residual, rows map[string]int, rule cellRule) profile.IntervalCell {
-	if rows == nil {
-		rows = map[string]int{}
-		for _, r := range g {
-			rows[ModelGroup(r.row)]++
-		}
+// modelRows counts the residuals of each model group.
+func modelRows(g []residual) map[string]int {
+	rows := map[string]int{}
+	for _, r := range g {
+		rows[ModelGroup(r.row)]++
 	}
+	return rows
+}
+
+// cellOf is the cell of key k from its residuals g under rule.
+func cellOf(k profile.IntervalKey, g []residual, rule cellRule) profile.IntervalCell {
+	rows := modelRows(g)
 	q := func(f func(residual) float64) [2]float64 {
 		xs := make([]weighted, len(g))
 		for i, r := range g {

@@ -10,7 +10,7 @@ import (
 // calibration (kubectl dgdr calibrate) and the few-shot tables of make bench-accuracy. It applies only
 // where it was measured: a model's errors differ in sign between situations (left out, DeepSeek-R1's
 // ITL is under-predicted aggregated and over-predicted disaggregated on TRT-LLM) and between
-// precisions (Llama-3.1-8B's fp8 rows against its bf16 ones), so factors carried elsewhere did harm.
+// precisions (Llama-3.1-8B's fp8 checkpoint against its bf16 one), so factors carried elsewhere did harm.
 type Correction struct {
 	Arch string `json:"arch"`
 	// Dtype is the weight precision predicted (Prediction.WeightDtype); empty matches any (fits
